@@ -1,0 +1,33 @@
+# make run   - set up .venv if needed, then start the main job on the embedded default model
+# make test  - set up, then run the whole test suite
+# make bench - engine overhead and backend benchmarks (ratios against references in the same run)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.edgesplit-setup
+DEMO   ?= In two sentences, why does running a language model on-device help privacy?
+
+.PHONY: setup run test test-fast bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt scripts/setup.sh
+	bash scripts/setup.sh
+	touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/edgesplit run -v "$(DEMO)"
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+bench: setup
+	$(PY) bench/engine_overhead.py
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""edgesplit cloud_bridge package."""

@@ -1,0 +1,97 @@
+"""llama.cpp backend (through llama-cpp-python) for GGUF models.
+
+The GGUF is validated in Python before llama.cpp sees it, because llama.cpp aborts the
+process on some malformed files instead of returning an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..errors import InvalidRequestError, ModelFormatError, SchemaError
+from ..gguf_meta import read_gguf_meta
+from ..models import ModelRef
+from ..options import RuntimeOptions
+from ..sampling import SamplingParams
+from .base import Capabilities, ModelInfo
+
+# ggml type ids for the KV cache (ggml.h: F32=0, F16=1, Q4_0=2, Q8_0=8)
+_KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}
+
+
+class LlamaCppBackend:
+    name = "llamacpp"
+    capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=False, logits=True)
+
+    def __init__(self, ref: ModelRef, options: RuntimeOptions) -> None:
+        import llama_cpp
+
+        path = ref.weights_file
+        meta = read_gguf_meta(path)
+        if meta.encoder_decoder:
+            raise ModelFormatError(
+                f"{path} is an encoder-decoder GGUF ({meta.architecture}); the llama.cpp backend in "
+                "this version runs decoder-only models"
+            )
+        if options.kv_type in ("q8_0", "q4_0") and not options.flash_attn:
+            raise InvalidRequestError("a quantized KV cache needs flash attention: set flash_attn = true")
+        n_ctx = min(options.n_ctx, meta.n_ctx_train or options.n_ctx)
+        kv = _KV_TYPES[options.kv_type]
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(path), n_ctx=n_ctx, n_batch=min(options.n_batch, n_ctx),
+                n_threads=options.threads, n_threads_batch=options.threads,
+                flash_attn=options.flash_attn, use_mmap=options.use_mmap, use_mlock=options.use_mlock,
+                type_k=kv, type_v=kv, verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelFormatError(f"llama.cpp could not load {path}: {exc}") from None
+        self._lib = llama_cpp
+        self._vocab = self._llm._model.vocab
+        self.info = ModelInfo(
+            architecture=meta.architecture, n_ctx=self._llm.n_ctx(), n_ctx_train=meta.n_ctx_train,
+            n_vocab=self._llm.n_vocab(), chat_template=meta.chat_template,
+            bos_token=meta.bos_token, eos_token=meta.eos_token, add_bos=meta.add_bos,
+            n_params=self._llm._model.n_params(), file_bytes=path.stat().st_size,
+        )
+
+    def tokenize(self, text: str, *, add_bos: bool, special: bool = True) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
+
+    def detokenize(self, ids: list[int]) -> bytes:
+        return self._llm.detokenize(ids, special=False)
+
+    def is_end_of_generation(self, token_id: int) -> bool:
+        return bool(self._lib.llama_vocab_is_eog(self._vocab, token_id))
+
+    def generate(self, prompt_ids: list[int], params: SamplingParams) -> Iterator[int]:
+        grammar = self._grammar(params.json_schema) if params.json_schema is not None else None
+        if params.seed is not None:
+            self._llm.set_seed(params.seed)
+        # min_p/repeat penalties off: only top-k, top-p and temperature, the same on every backend
+        return self._llm.generate(
+            prompt_ids, top_k=params.top_k, top_p=params.top_p, min_p=0.0, temp=params.temperature,
+            repeat_penalty=1.0, grammar=grammar,
+        )
+
+    def next_token_logits(self, prompt_ids: list[int]) -> np.ndarray:
+        self._llm.reset()
+        self._llm.eval(prompt_ids)
+        ptr = self._llm._ctx.get_logits_ith(-1)
+        return np.ctypeslib.as_array(ptr, shape=(self.info.n_vocab,)).copy()
+
+    def _grammar(self, schema: dict):
+        from ..constrain import schema_to_gbnf
+
+        gbnf = schema_to_gbnf(schema)
+        try:
+            return self._lib.LlamaGrammar.from_string(gbnf, verbose=False)
+        except ValueError as exc:
+            raise SchemaError(f"llama.cpp rejected the grammar compiled from the schema: {exc}") from None
+
+    def close(self) -> None:
+        llm, self._llm = getattr(self, "_llm", None), None
+        if llm is not None:
+            llm.close()

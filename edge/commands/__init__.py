@@ -1,0 +1,1 @@
+"""One module per CLI verb; shared options live in options.py."""

@@ -1,0 +1,233 @@
+"""The Engine: one API over every backend.
+
+    engine = Engine.load("default")
+    print(engine.generate("The capital of France is", max_tokens=16).text)
+    for chunk in engine.stream([{"role": "user", "content": "Hi"}]):
+        print(chunk.text, end="")
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import chat
+from .backends.base import Backend, backend_for_format, load_backend_class
+from .errors import ContextOverflowError, InvalidRequestError
+from .models import ModelRef, resolve
+from .options import RuntimeOptions
+from .sampling import SamplingParams, StopMatcher, log_softmax
+
+Prompt = str | Sequence[dict]
+
+
+@dataclass
+class Timings:
+    ttft_ms: float = 0.0
+    prefill_tok_s: float = 0.0
+    decode_tok_s: float = 0.0
+    total_ms: float = 0.0
+    # per generated token, seconds since the previous one (for inter-token latency percentiles)
+    itl_s: list[float] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    token_ids: list[int]
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" | "length"
+    timings: Timings
+    model: str
+    backend: str
+
+    def parsed_json(self):
+        return json.loads(self.text)
+
+    def flat(self) -> dict:
+        """The flat object `edgesplit run --json` prints."""
+        t = self.timings
+        return {"text": self.text, "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens, "ttft_ms": round(t.ttft_ms, 2),
+                "prefill_tok_s": round(t.prefill_tok_s, 2), "decode_tok_s": round(t.decode_tok_s, 2),
+                "total_ms": round(t.total_ms, 2), "finish_reason": self.finish_reason,
+                "backend": self.backend, "model": self.model}
+
+
+@dataclass
+class Chunk:
+    """A piece of streamed text; the last chunk carries `result` and `finish_reason`."""
+
+    text: str
+    token_ids: list[int]
+    finish_reason: str | None = None
+    result: GenerationResult | None = None
+
+
+class Engine:
+    def __init__(self, ref: ModelRef, backend: Backend, options: RuntimeOptions, profile=None) -> None:
+        self.ref = ref
+        self.backend = backend
+        self.options = options
+        self.profile = profile
+
+    @classmethod
+    def load(cls, model: str | ModelRef = "default", profile=None, backend: str | None = None,
+             options: RuntimeOptions | None = None) -> Engine:
+        """Load `model` (`default`, a .gguf path or a bundle) on `backend` (chosen from the format).
+
+        `profile` is a hardware profile name or object; its options apply unless `options` is given.
+        """
+        ref = model if isinstance(model, ModelRef) else resolve(model)
+        prof = None
+        if profile is not None:
+            from .profiles import apply_profile
+
+            prof, options = apply_profile(profile, ref, options)
+        options = options or RuntimeOptions()
+        name = backend or (prof.backend_for(ref.format) if prof else None) or backend_for_format(ref.format)
+        impl = load_backend_class(name)
+        return cls(ref, impl(ref, options), options, prof)
+
+    # -- prompts ---------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    def render(self, prompt: Prompt) -> str:
+        """The exact text the model sees: a string as is, messages through the chat template."""
+        if isinstance(prompt, str):
+            if not prompt.strip():
+                raise InvalidRequestError("the prompt is empty: give the model something to answer")
+            return prompt
+        info = self.backend.info
+        return chat.render(prompt, info.chat_template, bos_token=info.bos_token, eos_token=info.eos_token)
+
+    def tokenize(self, prompt: Prompt) -> list[int]:
+        text = self.render(prompt)
+        info = self.backend.info
+        # a template that writes the BOS itself must not get a second one
+        add_bos = info.add_bos and not (info.bos_token and text.startswith(info.bos_token))
+        return self.backend.tokenize(text, add_bos=add_bos, special=True)
+
+    def _check_context(self, n_prompt: int) -> None:
+        n_ctx = self.backend.info.n_ctx
+        if n_prompt >= n_ctx:
+            raise ContextOverflowError(
+                f"the prompt is {n_prompt} tokens but the context holds {n_ctx}: shorten it or load "
+                f"with a larger context (--ctx, up to {self.backend.info.n_ctx_train or n_ctx})"
+            )
+
+    # -- generation ------------------------------------------------------------------------
+    def stream(self, prompt: Prompt, **kwargs) -> Iterator[Chunk]:
+        """Yield text chunks as they are generated; the last one has the full result."""
+        params = kwargs.pop("params", None) or SamplingParams(**kwargs)
+        if params.json_schema is not None and not self.backend.capabilities.json_schema:
+            raise InvalidRequestError(f"backend {self.backend.name} cannot constrain output to a JSON schema")
+        ids = self.tokenize(prompt)
+        self._check_context(len(ids))
+        budget = min(params.max_tokens, self.backend.info.n_ctx - len(ids))
+        return self._run(ids, params, budget)
+
+    def _run(self, ids: list[int], params: SamplingParams, budget: int) -> Iterator[Chunk]:
+        backend, decoder = self.backend, codecs.getincrementaldecoder("utf-8")("replace")
+        stopper, out, pieces, itl = StopMatcher(params.stop), [], [], []
+        finish, hit_stop, t0 = "length", False, time.perf_counter()
+        t_first = t_prev = t0
+        gen = backend.generate(ids, params)
+        try:
+            for tok in gen:
+                now = time.perf_counter()
+                if not itl:
+                    t_first = now
+                itl.append(now - t_prev)
+                t_prev = now
+                if backend.is_end_of_generation(tok):
+                    finish = "stop"
+                    break
+                out.append(tok)
+                text, hit_stop = stopper.push(decoder.decode(backend.detokenize([tok])))
+                if text:
+                    pieces.append(text)
+                    yield Chunk(text, [tok])
+                if hit_stop:
+                    finish = "stop"
+                    break
+                if len(out) >= budget:
+                    break
+        finally:
+            gen.close()
+        tail = ""
+        if not hit_stop:  # after a stop sequence everything pending is past the stop: drop it
+            held, _ = stopper.push(decoder.decode(b"", final=True))
+            tail = held + stopper.flush()
+        if tail:
+            pieces.append(tail)
+        timings = _timings(len(ids), t0, t_first, t_prev, itl)
+        result = GenerationResult("".join(pieces), out, len(ids), len(out), finish, timings,
+                                  self.ref.name, backend.name)
+        yield Chunk(tail, [], finish, result)
+
+    def generate(self, prompt: Prompt, **kwargs) -> GenerationResult:
+        """Generate a whole answer; see SamplingParams for the keyword arguments."""
+        last = None
+        for last in self.stream(prompt, **kwargs):
+            pass
+        assert last is not None and last.result is not None
+        return last.result
+
+    # -- logits for collaboration ----------------------------------------------------------
+    def next_token_logprobs(self, prompt: Prompt | list[int], top_k: int = 20) -> list[tuple[int, float]]:
+        """Top-k (token id, log-probability) of the next token after `prompt`."""
+        if not self.backend.capabilities.logits:
+            raise InvalidRequestError(f"backend {self.backend.name} does not expose logits")
+        ids = list(prompt) if _is_ids(prompt) else self.tokenize(prompt)
+        self._check_context(len(ids))
+        lp = log_softmax(self.backend.next_token_logits(ids))
+        top = np.argpartition(-lp, min(top_k, len(lp) - 1))[:top_k]
+        top = top[np.argsort(-lp[top])]
+        return [(int(i), float(lp[i])) for i in top]
+
+    def logprobs(self, prompt: Prompt | list[int], top_k: int = 20) -> list[tuple[int, float]]:
+        return self.next_token_logprobs(prompt, top_k)
+
+    def token_text(self, token_id: int) -> str:
+        return self.backend.detokenize([token_id]).decode("utf-8", "replace")
+
+    def describe(self) -> dict:
+        info = self.backend.info
+        return {"model": self.ref.name, "path": str(self.ref.path), "format": self.ref.format,
+                "backend": self.backend.name, **{k: v for k, v in asdict(info).items() if k != "chat_template"},
+                "threads": self.options.threads, "profile": getattr(self.profile, "name", None)}
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _is_ids(prompt) -> bool:
+    return isinstance(prompt, list) and (not prompt or isinstance(prompt[0], int))
+
+
+def _timings(n_prompt: int, t0: float, t_first: float, t_last: float, itl: list[float]) -> Timings:
+    """Wall-clock timings: TTFT covers prefill and the first token; decode spans first to last token."""
+    ttft = t_first - t0
+    decode_s = t_last - t_first
+    return Timings(
+        ttft_ms=ttft * 1000,
+        prefill_tok_s=n_prompt / ttft if ttft > 0 else 0.0,
+        decode_tok_s=(len(itl) - 1) / decode_s if len(itl) > 1 and decode_s > 0 else 0.0,
+        total_ms=(t_last - t0) * 1000,
+        itl_s=itl[1:],
+    )

@@ -1,0 +1,51 @@
+"""Runtime options a backend is loaded with (threads, context, KV cache...).
+
+Hardware profiles resolve to these; callers may also pass them directly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+from .errors import InvalidRequestError
+
+KV_TYPES = ("f32", "f16", "q8_0", "q4_0")
+
+
+def physical_cores() -> int:
+    """Physical core count (logical count if psutil cannot tell)."""
+    try:
+        import psutil
+
+        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    except Exception:  # psutil missing or unsupported platform
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    n_threads: int = 0  # 0 = physical cores
+    n_ctx: int = 2048
+    n_batch: int = 512
+    flash_attn: bool = True  # +10-20 % decode on llama.cpp (FINDINGS.md)
+    use_mmap: bool = True
+    use_mlock: bool = False
+    kv_type: str = "f16"
+    execution_providers: tuple[str, ...] = ("CPU",)
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.n_threads < 0:
+            raise InvalidRequestError(f"n_threads must be >= 0, got {self.n_threads}")
+        if self.n_ctx < 16:
+            raise InvalidRequestError(f"context length must be >= 16, got {self.n_ctx}")
+        if self.kv_type not in KV_TYPES:
+            raise InvalidRequestError(f"kv_type must be one of {', '.join(KV_TYPES)}, got {self.kv_type!r}")
+
+    @property
+    def threads(self) -> int:
+        return self.n_threads or physical_cores()
+
+    def with_(self, **changes) -> RuntimeOptions:
+        return replace(self, **changes)

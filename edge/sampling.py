@@ -1,0 +1,138 @@
+"""Sampling parameters, a numpy sampler with llama.cpp's semantics, and stop-string matching.
+
+Every backend shares these so that `temperature`, `top_k`, `top_p`, `seed` and `stop` mean the
+same thing on llama.cpp and ONNX Runtime: top-k, then top-p, then temperature, then a draw.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InvalidRequestError, SchemaError
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_tokens: int = 256
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    json_schema: dict | None = field(default=None, hash=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_tokens, int) or self.max_tokens <= 0:
+            raise InvalidRequestError(f"max_tokens must be a positive integer, got {self.max_tokens!r}")
+        if not 0.0 <= self.temperature <= 5.0:
+            raise InvalidRequestError(f"temperature must be in [0, 5], got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise InvalidRequestError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise InvalidRequestError(f"top_k must be >= 0 (0 disables it), got {self.top_k}")
+        if isinstance(self.stop, str):
+            object.__setattr__(self, "stop", (self.stop,))
+        stop = tuple(self.stop or ())
+        if any(not isinstance(s, str) or not s for s in stop):
+            raise InvalidRequestError("stop sequences must be non-empty strings")
+        object.__setattr__(self, "stop", stop)
+        if self.json_schema is not None:
+            check_json_schema(self.json_schema)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+def check_json_schema(schema: object) -> None:
+    """Raise SchemaError unless `schema` is a valid JSON Schema object."""
+    import jsonschema
+
+    if not isinstance(schema, dict):
+        raise SchemaError(f"a JSON schema must be an object, got {type(schema).__name__}")
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise SchemaError(f"invalid JSON schema: {exc.message}") from None
+
+
+def load_json_schema(text: str, origin: str = "schema") -> dict:
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"{origin} is not valid JSON: {exc}") from None
+    check_json_schema(schema)
+    return schema
+
+
+class Sampler:
+    """Picks the next token from logits: top-k -> top-p -> temperature -> draw (llama.cpp order)."""
+
+    def __init__(self, params: SamplingParams) -> None:
+        self.params = params
+        self.rng = np.random.default_rng(params.seed)
+
+    def __call__(self, logits: np.ndarray, allowed: np.ndarray | None = None) -> int:
+        logits = np.asarray(logits, dtype=np.float32)
+        if allowed is not None:  # a token-level constraint masks everything else
+            logits = np.where(allowed, logits, -np.inf)
+        if self.params.greedy:
+            return int(np.argmax(logits))
+        ids = np.flatnonzero(np.isfinite(logits))
+        vals = logits[ids]
+        k = self.params.top_k
+        if 0 < k < len(ids):
+            keep = np.argpartition(-vals, k - 1)[:k]
+            ids, vals = ids[keep], vals[keep]
+        order = np.argsort(-vals, kind="stable")
+        ids, vals = ids[order], vals[order]
+        probs = _softmax(vals)
+        if self.params.top_p < 1.0:
+            cut = int(np.searchsorted(np.cumsum(probs), self.params.top_p)) + 1
+            ids, vals = ids[:cut], vals[:cut]
+        probs = _softmax(vals / self.params.temperature)
+        return int(ids[self.rng.choice(len(ids), p=probs)])
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    x = np.asarray(logits, dtype=np.float64)
+    m = x.max()
+    return x - m - np.log(np.exp(x - m).sum())
+
+
+class StopMatcher:
+    """Streams text while holding back any tail that could still become a stop sequence."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = tuple(stops)
+        self.pending = ""
+        self.hold = max((len(s) for s in self.stops), default=1) - 1
+
+    def push(self, text: str) -> tuple[str, bool]:
+        """Add text; return (text safe to emit, whether a stop sequence was hit)."""
+        if not self.stops:
+            return text, False
+        self.pending += text
+        hits = [i for i in (self.pending.find(s) for s in self.stops) if i >= 0]
+        if hits:
+            out, self.pending = self.pending[: min(hits)], ""
+            return out, True
+        cut = max(0, len(self.pending) - self.hold)
+        # only hold back a tail that is a real prefix of some stop string
+        while cut < len(self.pending) and not any(s.startswith(self.pending[cut:]) for s in self.stops):
+            cut += 1
+        out, self.pending = self.pending[:cut], self.pending[cut:]
+        return out, False
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out

@@ -1,0 +1,1 @@
+"""edgesplit export package."""

