@@ -11,7 +11,7 @@ FLAT_KEYS = {"text", "prompt_tokens", "completion_tokens", "ttft_ms", "prefill_t
 
 
 def test_run_json_prints_one_flat_object():
-    p = run_cli("run", "--json", "--temperature", "0", "-n", "24", "What is the capital of France?")
+    p = run_cli("run", "--json", "--temperature", "0", "-n", "24", "What is the capital of France? Answer in one sentence.")
     assert p.returncode == 0, p.stderr
     obj = json.loads(p.stdout)
     assert FLAT_KEYS <= set(obj)
@@ -20,7 +20,7 @@ def test_run_json_prints_one_flat_object():
 
 
 def test_run_streams_plain_text_and_reads_stdin():
-    p = run_cli("run", "--temperature", "0", "-n", "24", "-", input="What is the capital of France?")
+    p = run_cli("run", "--temperature", "0", "-n", "24", "-", input="What is the capital of France? Answer in one sentence.")
     assert p.returncode == 0, p.stderr
     assert "Paris" in p.stdout and "Traceback" not in p.stderr
 

@@ -7,7 +7,7 @@ import pytest
 
 from edge.errors import ContextOverflowError, InvalidRequestError, SchemaError
 
-CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
+CAPITAL = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
 
 
 def test_capital_of_france(default_engine):

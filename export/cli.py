@@ -1,0 +1,89 @@
+"""`edgesplit export onnx|gguf` and `edgesplit verify`.
+
+Each format's command lives in its own module (export/onnx/cli.py, export/gguf/cli.py) and is
+imported only when used, so `edgesplit --help` never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from edge.cli import LazyGroup, _module_exists
+
+FORMATS = {"onnx": "export.onnx.cli:onnx", "gguf": "export.gguf.cli:gguf"}
+VERIFIERS = {"onnx": "export.onnx.verify:verify_bundle", "gguf": "export.gguf.verify:verify_bundle"}
+
+
+class _FormatGroup(LazyGroup):
+    def list_commands(self, ctx):
+        return sorted(n for n, t in FORMATS.items() if _module_exists(t.partition(":")[0]))
+
+    def get_command(self, ctx, name):
+        target = FORMATS.get(name)
+        if target is None or not _module_exists(target.partition(":")[0]):
+            return None
+        module, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=_FormatGroup)
+def export():
+    """Export a local Hugging Face checkpoint (or a GGUF) to a verified bundle.
+
+    \b
+    Examples:
+      edgesplit export onnx ./my-slm ./bundles/my-slm-int4 --quant int4
+      edgesplit export gguf ./my-slm ./bundles/my-slm-q4 --quant q4_k_m
+    """
+
+
+def verifier_for(fmt: str):
+    target = VERIFIERS.get(fmt)
+    if target is None:
+        from edge.errors import ModelFormatError
+
+        raise ModelFormatError(f"no verifier for bundle format {fmt!r}")
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=str))
+@click.option("--reference", default=None, help="Source checkpoint (HF dir or GGUF) to re-measure parity against.")
+@click.option("--json", "as_json", is_flag=True, help="Print hashes_ok, max_abs_logit_diff, top1_agreement, n_tokens.")
+def verify(bundle, reference, as_json):
+    """Re-check a bundle: file hashes against its manifest, and logit parity against the source.
+
+    Exits non-zero when a hash differs or parity misses the manifest's tolerance.
+
+    \b
+    Examples:
+      edgesplit verify ./bundles/my-slm-int4
+      edgesplit verify ./bundles/my-slm-int4 --reference ./my-slm --json
+    """
+    import json
+    import sys
+    from pathlib import Path
+
+    from edge.bundle import read_manifest, verify_files
+    from edge.errors import BundleIntegrityError
+
+    path = Path(bundle)
+    manifest = read_manifest(path)
+    try:
+        verify_files(path, manifest)
+        report = {"hashes_ok": True}
+    except BundleIntegrityError as exc:
+        report = {"hashes_ok": False, "error": str(exc)}
+    if report["hashes_ok"]:
+        report.update(verifier_for(manifest.format)(path, manifest, reference))
+    ok = report["hashes_ok"] and report.get("passed", True)
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        for key, value in report.items():
+            click.echo(f"{key:>20}: {value}")
+    if not ok:
+        sys.exit(1)
