@@ -176,11 +176,11 @@ class Engine:
 
     def generate(self, prompt: Prompt, **kwargs) -> GenerationResult:
         """Generate a whole answer; see SamplingParams for the keyword arguments."""
-        last = None
-        for last in self.stream(prompt, **kwargs):
-            pass
-        assert last is not None and last.result is not None
-        return last.result
+        result = None
+        for chunk in self.stream(prompt, **kwargs):
+            result = chunk.result or result
+        assert result is not None  # the last chunk always carries the result
+        return result
 
     # -- logits for collaboration ----------------------------------------------------------
     def next_token_logprobs(self, prompt: Prompt | list[int], top_k: int = 20) -> list[tuple[int, float]]:

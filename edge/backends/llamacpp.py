@@ -50,8 +50,9 @@ class LlamaCppBackend:
             raise ModelFormatError(f"llama.cpp could not load {path}: {exc}") from None
         self._lib = llama_cpp
         self._vocab = self._llm._model.vocab
+        # llama.cpp may pad the context; the binding's token buffer holds only the n_ctx we asked for
         self.info = ModelInfo(
-            architecture=meta.architecture, n_ctx=self._llm.n_ctx(), n_ctx_train=meta.n_ctx_train,
+            architecture=meta.architecture, n_ctx=min(n_ctx, self._llm.n_ctx()), n_ctx_train=meta.n_ctx_train,
             n_vocab=self._llm.n_vocab(), chat_template=meta.chat_template,
             bos_token=meta.bos_token, eos_token=meta.eos_token, add_bos=meta.add_bos,
             n_params=self._llm._model.n_params(), file_bytes=path.stat().st_size,

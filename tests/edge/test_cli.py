@@ -62,11 +62,17 @@ def test_truncated_model_exits_2(tmp_path, default_gguf):
     assert p.returncode == 2 and "truncated" in p.stderr
 
 
-def test_chat_keeps_history_and_streams():
-    p = run_cli("chat", "--temperature", "0", "-n", "32",
-                input="My name is Alice.\nWhat is my name?\n/bye\n")
-    assert p.returncode == 0, p.stderr
-    assert "Alice" in p.stdout.split("\n", 1)[1]  # answered from the history of the first turn
+def test_chat_keeps_history_and_reset_forgets_it():
+    """The second answer depends on the first turn; after /reset it equals a fresh answer."""
+    args = ("chat", "--temperature", "0", "-n", "24")
+    first = run_cli(*args, input="Tell me about lighthouses.\n").stdout
+    fresh = run_cli(*args, input="What is my favourite colour?\n").stdout
+    with_history = run_cli(*args, input="Tell me about lighthouses.\nWhat is my favourite colour?\n/bye\n")
+    after_reset = run_cli(*args, input="Tell me about lighthouses.\n/reset\nWhat is my favourite colour?\n")
+    assert with_history.returncode == 0 and first and fresh
+    assert with_history.stdout.startswith(first)
+    assert with_history.stdout[len(first):] != fresh
+    assert after_reset.stdout == first + fresh
 
 
 def test_models_json():
