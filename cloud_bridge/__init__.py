@@ -1,1 +1,13 @@
-"""edgesplit cloud_bridge package."""
+"""edgesplit cloud_bridge: the privacy split between this device and an optional cloud LLM.
+
+Private context never leaves the device. Before anything goes out, PII is detected
+(`pii.Detector`), replaced by stable placeholders (`pseudonym.Pseudonymizer`, mapping kept in the
+encrypted `vault.Vault`), the exact outbound bytes are appended to the hash-chained
+`ledger.Ledger`, and only then does `client.CloudClient` send them. `cogenesis` builds the
+sketch- and logit-collaboration modes on top.
+"""
+
+from .errors import CloudError, LedgerError, VaultError
+from .pii import Detector, Finding
+
+__all__ = ["CloudError", "Detector", "Finding", "LedgerError", "VaultError"]

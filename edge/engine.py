@@ -130,6 +130,8 @@ class Engine:
         params = kwargs.pop("params", None) or SamplingParams(**kwargs)
         if params.json_schema is not None and not self.backend.capabilities.json_schema:
             raise InvalidRequestError(f"backend {self.backend.name} cannot constrain output to a JSON schema")
+        if params.grammar is not None and not self.backend.capabilities.json_schema:
+            raise InvalidRequestError(f"backend {self.backend.name} cannot constrain output to a grammar")
         ids = self.tokenize(prompt)
         self._check_context(len(ids))
         budget = min(params.max_tokens, self.backend.info.n_ctx - len(ids))

@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import InvalidRequestError, SchemaError
+
+if TYPE_CHECKING:
+    from .constrain.grammar import Grammar
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,8 @@ class SamplingParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     json_schema: dict | None = field(default=None, hash=False)
+    # a grammar in the constrain IR, for output that is not JSON (e.g. a script language)
+    grammar: Grammar | None = field(default=None, hash=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_tokens, int) or self.max_tokens <= 0:
@@ -42,10 +48,21 @@ class SamplingParams:
         object.__setattr__(self, "stop", stop)
         if self.json_schema is not None:
             check_json_schema(self.json_schema)
+        if self.grammar is not None:
+            _check_grammar(self.grammar, self.json_schema)
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+
+def _check_grammar(grammar: object, json_schema: dict | None) -> None:
+    from .constrain.grammar import Grammar
+
+    if not isinstance(grammar, Grammar):
+        raise InvalidRequestError(f"grammar must be an edge.constrain.Grammar, got {type(grammar).__name__}")
+    if json_schema is not None:
+        raise InvalidRequestError("give either json_schema or grammar, not both")
 
 
 def check_json_schema(schema: object) -> None:

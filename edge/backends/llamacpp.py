@@ -25,16 +25,20 @@ class LlamaCppBackend:
     name = "llamacpp"
     capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=False, logits=True)
 
+    def __new__(cls, ref: ModelRef, options: RuntimeOptions):
+        # encoder-decoder GGUFs (T5) need llama_encode, which the high-level binding never calls
+        meta = read_gguf_meta(ref.weights_file)
+        if meta.encoder_decoder:
+            from .llamacpp_encdec import LlamaCppEncDecBackend
+
+            return LlamaCppEncDecBackend(ref, options, meta)
+        return super().__new__(cls)
+
     def __init__(self, ref: ModelRef, options: RuntimeOptions) -> None:
         import llama_cpp
 
         path = ref.weights_file
         meta = read_gguf_meta(path)
-        if meta.encoder_decoder:
-            raise ModelFormatError(
-                f"{path} is an encoder-decoder GGUF ({meta.architecture}); the llama.cpp backend in "
-                "this version runs decoder-only models"
-            )
         if options.kv_type in ("q8_0", "q4_0") and not options.flash_attn:
             raise InvalidRequestError("a quantized KV cache needs flash attention: set flash_attn = true")
         n_ctx = min(options.n_ctx, meta.n_ctx_train or options.n_ctx)
@@ -69,6 +73,8 @@ class LlamaCppBackend:
 
     def generate(self, prompt_ids: list[int], params: SamplingParams) -> Iterator[int]:
         grammar = self._grammar(params.json_schema) if params.json_schema is not None else None
+        if params.grammar is not None:
+            grammar = self._ir_grammar(params.grammar)
         if params.seed is not None:
             self._llm.set_seed(params.seed)
         # min_p/repeat penalties off: only top-k, top-p and temperature, the same on every backend
@@ -91,6 +97,14 @@ class LlamaCppBackend:
             return self._lib.LlamaGrammar.from_string(gbnf, verbose=False)
         except ValueError as exc:
             raise SchemaError(f"llama.cpp rejected the grammar compiled from the schema: {exc}") from None
+
+    def _ir_grammar(self, grammar):
+        from ..constrain import to_gbnf
+
+        try:
+            return self._lib.LlamaGrammar.from_string(to_gbnf(grammar), verbose=False)
+        except ValueError as exc:
+            raise SchemaError(f"llama.cpp rejected the grammar: {exc}") from None
 
     def close(self) -> None:
         llm, self._llm = getattr(self, "_llm", None), None

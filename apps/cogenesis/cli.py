@@ -1,0 +1,80 @@
+"""`edgesplit cogenesis write`: write with private context locally, helped by a cloud model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from edge.errors import InvalidRequestError
+
+from .service import WriteRequest, write
+
+
+@click.group()
+def cogenesis() -> None:
+    """CoGenesis: the cloud helps without ever seeing your private context.
+
+    \b
+    Examples:
+      edgesplit cogenesis write --context notes.txt "Write a thank-you note to my doctor"
+      edgesplit cogenesis write --context notes.txt --mode logits --cloud-url http://127.0.0.1:8080/v1 "..."
+    """
+
+
+@cogenesis.command("write")
+@click.argument("instruction")
+@click.option("--context", "context_file", required=True, type=click.Path(allow_dash=True, dir_okay=False, path_type=Path),
+              help="Private context file (or - for stdin); it never leaves this device.")
+@click.option("--mode", type=click.Choice(["off", "sketch", "logits"]), default="sketch", show_default=True,
+              help="What may leave the device: nothing, a de-identified outline request, or logit steps.")
+@click.option("--cloud-url", default=None, help="OpenAI-compatible endpoint (default $EDGESPLIT_CLOUD_URL).")
+@click.option("--cloud-model", default=None, help="Model name sent to the cloud (default $EDGESPLIT_CLOUD_MODEL or `default`).")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds for each cloud call, retries included.")
+@click.option("-m", "--model", default="default", show_default=True, help="Local model.")
+@click.option("-n", "--max-tokens", type=int, default=256, show_default=True)
+@click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option("--seed", type=int, default=None)
+@click.option("--profile-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Known private names/places/contacts (TOML or JSON).")
+@click.option("--conversation", default=None, help="Conversation id: keeps placeholders stable across calls.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+def write_cmd(instruction: str, context_file: Path, mode: str, cloud_url: str | None, cloud_model: str | None,
+              timeout: float, model: str, max_tokens: int, temperature: float, seed: int | None,
+              profile_file: Path | None, conversation: str | None, as_json: bool) -> None:
+    """Write INSTRUCTION using the private context in --context.
+
+    The cloud (sketch mode) sees only the de-identified instruction and returns an outline; the
+    local model writes the answer. If the cloud fails, the local model answers alone and the
+    result says so (cloud_used false, cloud_error). Every byte sent is in `edgesplit ledger show`.
+
+    \b
+    Examples:
+      edgesplit cogenesis write --context notes.txt "Write an email to my landlord"
+      edgesplit cogenesis write --context notes.txt --json --mode off "Summarise my week"
+    """
+    from edge import Engine
+
+    if not instruction.strip():
+        raise InvalidRequestError("the instruction is empty: say what to write")
+    context = sys.stdin.read() if str(context_file) == "-" else _read(context_file)
+    req = WriteRequest(instruction, context, mode, cloud_url, cloud_model, timeout, max_tokens,
+                       temperature=temperature, seed=seed, conversation_id=conversation, profile_file=profile_file)
+    with Engine.load(model) as engine:
+        result = write(engine, req)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    click.echo(result.text)
+    note = f"[mode {result.mode_used}, cloud_used {str(result.cloud_used).lower()}"
+    note += f", cloud_error: {result.cloud_error}]" if result.cloud_error else "]"
+    click.echo(note, err=True)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot read the context file {path}: {exc.strerror}") from None

@@ -1,0 +1,61 @@
+"""HTTP route of the CoGenesis app, mounted at /v1/apps/cogenesis by the edgesplit server.
+
+POST /write {instruction, context, mode, cloud_url?, max_tokens?, ...} -> the CollabResult.
+The local engine is `request.app.state.engine` when the server provides one, else the default
+model loaded once on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge import Engine
+
+from .service import WriteRequest, write
+
+router = APIRouter(tags=["cogenesis"])
+_lock = threading.Lock()
+_engine: Engine | None = None
+
+
+class WriteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instruction: str = Field(min_length=1)
+    context: str = ""
+    mode: Literal["off", "sketch", "logits"] = "sketch"
+    cloud_url: str | None = None
+    cloud_model: str | None = None
+    timeout: float = Field(default=30.0, gt=0, le=600)
+    max_tokens: int = Field(default=256, ge=1, le=4096)
+    temperature: float = Field(default=0.0, ge=0, le=5)
+    seed: int | None = None
+    conversation_id: str | None = None
+
+
+def _get_engine(request: Request) -> Engine:
+    global _engine
+    engine = getattr(request.app.state, "engine", None)
+    if engine is not None:
+        return engine
+    if _engine is None:
+        _engine = Engine.load("default")
+    return _engine
+
+
+def _run(request: Request, body: WriteBody) -> dict:
+    with _lock:  # one generation at a time on a shared engine
+        engine = _get_engine(request)
+        req = WriteRequest(**body.model_dump())
+        return write(engine, req).to_dict()
+
+
+@router.post("/write")
+async def write_route(request: Request, body: WriteBody) -> dict:
+    """Write with private context kept local; cloud trouble is reported in the result."""
+    return await run_in_threadpool(_run, request, body)

@@ -1,0 +1,171 @@
+"""`edgesplit agent`: GUI automation by on-device script generation, over simulated apps."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import GuiAgentError
+
+
+def _echo_json(obj: object) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+def _load_engine(model: str):
+    from edge import Engine
+
+    return Engine.load(model)
+
+
+@click.group()
+def agent() -> None:
+    """Automate the shipped simulated apps with scripts written by the local model.
+
+    \b
+    Examples:
+      edgesplit agent apps
+      edgesplit agent run --app clock "Turn off the Work alarm"
+      edgesplit agent exec --app notes --script pin.txt
+      edgesplit agent bench --limit 8 --json
+    """
+
+
+@agent.command("apps")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def apps_cmd(as_json: bool) -> None:
+    """List the shipped apps with their screens and element counts.
+
+    \b
+    Examples:
+      edgesplit agent apps
+      edgesplit agent apps --json
+    """
+    from .sim import APPS, app_doc
+
+    rows = []
+    for name in APPS:
+        doc = app_doc(name)
+        rows.append({"app": name, "package": doc.package, "description": doc.description,
+                     "screens": [s.name for s in doc.screens], "elements": len(doc.element_names)})
+    if as_json:
+        _echo_json({"apps": rows})
+        return
+    for r in rows:
+        click.echo(f"{r['app']:<10} {r['elements']:>3} elements  {', '.join(r['screens'])}  - {r['description']}")
+
+
+def _print_actions(actions: list) -> None:
+    for i, a in enumerate(actions, 1):
+        result = f" -> {a.result!r}" if a.result is not None else ""
+        click.echo(f"{i:>3}. {a}{result}")
+
+
+@agent.command("exec")
+@click.option("--app", "app_name", required=True, help="App to run the script against (see `agent apps`).")
+@click.option("--script", "script_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Script file (`-` reads standard input).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def exec_cmd(app_name: str, script_file: Path, as_json: bool) -> None:
+    """Run a hand-written script in the sandbox; print the actions and the final app state.
+
+    Exits with status 1 and the line and reason when the sandbox stops the script.
+
+    \b
+    Examples:
+      edgesplit agent exec --app clock --script work_off.txt
+      echo '$settings__network.tap()' | edgesplit agent exec --app settings --script - --json
+    """
+    from .agent import execute
+
+    try:
+        source = sys.stdin.read() if str(script_file) == "-" else script_file.read_text()
+    except OSError as exc:
+        raise GuiAgentError(f"cannot read script {script_file}: {exc.strerror}") from None
+    env, result = execute(app_name, source)
+    if as_json:
+        _echo_json({"app": app_name, "ok": result.ok, "error": result.error_dict(), "output": result.output,
+                    "actions": [a.to_dict() for a in env.log], "screen": env.screen, "state": env.state})
+    else:
+        _print_actions(env.log)
+        for line in result.output:
+            click.echo(f"print: {line}")
+        click.echo(f"final state: {json.dumps(env.state, ensure_ascii=False)}")
+    if not result.ok:
+        e = result.error
+        click.echo(f"stopped at line {e.line}: {e.reason}" + (f"\n    {e.source_line}" if e.source_line else ""),
+                   err=True)
+        sys.exit(1)
+
+
+@agent.command("run")
+@click.argument("task")
+@click.option("--app", "app_name", required=True, help="App to automate (see `agent apps`).")
+@click.option("-m", "--model", default="default", show_default=True, help="Model: `default`, a .gguf or a bundle.")
+@click.option("--no-constrain", is_flag=True, help="Let the model write free text instead of grammar-constrained scripts.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def run_cmd(task: str, app_name: str, model: str, no_constrain: bool, as_json: bool) -> None:
+    """Have the local model write a script for TASK, run it, and repair it up to twice.
+
+    \b
+    Examples:
+      edgesplit agent run --app settings "Turn off Wi-Fi"
+      edgesplit agent run --app notes --json "Pin the Shopping list note"
+      edgesplit agent run --app clock -m ./models/qwen2.5-1.5b.gguf "Set an alarm for 6:45"
+    """
+    from .agent import solve
+    from .sim import check_app
+
+    check_app(app_name)
+    with _load_engine(model) as engine:
+        run = solve(engine, app_name, task, constrain=not no_constrain)
+    if as_json:
+        _echo_json(run.to_dict())
+        return
+    for i, attempt in enumerate(run.attempts):
+        click.echo(f"--- script (attempt {i + 1}) ---\n{attempt.script}")
+        if attempt.error:
+            click.echo(f"stopped at line {attempt.error['line']}: {attempt.error['reason']}")
+    _print_actions(run.actions)
+    m = run.metrics()
+    click.echo(f"{'done' if run.ok else 'failed'}: {m['tokens_in']} tokens in, {m['tokens_out']} out, "
+               f"{m['latency_ms']:.0f} ms, {m['repairs']} repairs")
+    click.echo(f"final state: {json.dumps(run.state, ensure_ascii=False)}")
+
+
+@agent.command("bench")
+@click.option("-m", "--model", default="default", show_default=True, help="Model: `default`, a .gguf or a bundle.")
+@click.option("--limit", type=int, default=None, help="Run only N tasks (spread over the apps).")
+@click.option("--app", "app_name", default=None, help="Only the tasks of this app.")
+@click.option("--no-constrain", is_flag=True, help="Unconstrained generation (free text).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as one JSON object.")
+def bench_cmd(model: str, limit: int | None, app_name: str | None, no_constrain: bool, as_json: bool) -> None:
+    """Run the task benchmark: success rate, tokens in/out, latency, per-task actions.
+
+    \b
+    Examples:
+      edgesplit agent bench
+      edgesplit agent bench --limit 4 --json
+      edgesplit agent bench --no-constrain -m ./models/other.gguf
+    """
+    from .bench import run_bench
+    from .sim import check_app
+
+    if app_name is not None:
+        check_app(app_name)
+    if limit is not None and limit <= 0:
+        raise GuiAgentError("--limit must be a positive number of tasks")
+    with _load_engine(model) as engine:
+        report = run_bench(engine, constrain=not no_constrain, limit=limit, app=app_name)
+    if as_json:
+        _echo_json(report)
+        return
+    for r in report["results"]:
+        click.echo(f"{'PASS' if r['success'] else 'FAIL'} {r['id']:<12} {r['tokens_in']:>5} in {r['tokens_out']:>4} out "
+                   f"{r['latency_ms']:>7.0f} ms  {r['task']}")
+    click.echo(f"success_rate {report['success_rate']:.3f} ({report['succeeded']}/{report['tasks']}), "
+               f"mean tokens in {report['mean_tokens_in']}, out {report['mean_tokens_out']}, "
+               f"latency {report['mean_latency_ms']:.0f} ms, constrained={report['constrained']}")

@@ -1,0 +1,434 @@
+"""A sandboxed interpreter for the script language: it walks the `ast` itself.
+
+Nothing is passed to exec/eval/compile. Only whitelisted node types run; calls are limited to a
+few builtins, the element methods of the DSL and a handful of str/list methods; attributes that
+start with `_` do not exist. Limits: interpreter steps, UI actions (20), iterations per loop,
+wall time, and the size of any string or list a script builds. Every error names the line.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .env import UIEnv
+from .errors import ActionError, LimitExceeded, SandboxViolation, ScriptError
+from .script import element_name, parse_script
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_steps: int = 5000
+    max_actions: int = 20
+    max_loop_iterations: int = 100
+    max_seconds: float = 5.0
+    max_size: int = 10_000  # characters of a string / items of a list
+    max_pow_bits: int = 256
+
+
+@dataclass(frozen=True)
+class ElementRef:
+    name: str
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    list_name: str
+    index: int
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_CMPOPS = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+           ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
+           ast.NotIn: lambda a, b: a not in b, ast.Is: operator.is_, ast.IsNot: operator.is_not}
+_UNARY = {ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos}
+_STR_METHODS = {"lower", "upper", "strip", "startswith", "endswith", "split", "find", "count"}
+_ELEMENT_METHODS = {"tap", "long_tap", "set_text", "get_text", "scroll", "select", "match"}
+_FORBIDDEN = {"open", "eval", "exec", "compile", "__import__", "globals", "locals", "vars", "getattr",
+              "setattr", "delattr", "input", "breakpoint", "type", "object", "dir", "help", "exit", "quit"}
+
+
+@dataclass
+class RunResult:
+    ok: bool
+    error: ScriptError | None
+    output: list[str] = field(default_factory=list)
+    steps: int = 0
+
+    def error_dict(self) -> dict | None:
+        e = self.error
+        return None if e is None else {"line": e.line, "reason": e.reason, "source": e.source_line,
+                                       "type": type(e).__name__}
+
+
+class Interpreter:
+    def __init__(self, env: UIEnv, limits: Limits | None = None) -> None:
+        self.env = env
+        self.limits = limits or Limits()
+        env.max_actions = self.limits.max_actions
+        self.vars: dict[str, Any] = {}
+        self.output: list[str] = []
+        self.steps = 0
+        self.deadline = 0.0
+
+    def run(self, source: str) -> RunResult:
+        """Run `source`; a stopped script gives ok=False and the error, never an exception."""
+        lines = source.splitlines()
+        self.deadline = time.monotonic() + self.limits.max_seconds
+        try:
+            self._block(parse_script(source).body)
+        except ScriptError as exc:
+            if exc.line and not exc.source_line and exc.line <= len(lines):
+                exc.source_line = lines[exc.line - 1].strip()
+            return RunResult(False, exc, self.output, self.steps)
+        return RunResult(True, None, self.output, self.steps)
+
+    # -- statements ------------------------------------------------------------------------
+    def _block(self, body: list[ast.stmt]) -> None:
+        for stmt in body:
+            self._stmt(stmt)
+
+    def _stmt(self, node: ast.stmt) -> None:
+        try:
+            self._tick()
+            handler = getattr(self, f"_s_{type(node).__name__}", None)
+            if handler is None:
+                raise SandboxViolation(f"{_describe(node)} is not allowed in scripts")
+            handler(node)
+        except (_Break, _Continue):
+            raise
+        except ScriptError as exc:
+            if not exc.line:
+                exc.line = node.lineno
+                exc.args = (f"line {node.lineno}: {exc.reason}",)
+            raise
+        except (TypeError, ValueError, ZeroDivisionError, IndexError, KeyError, OverflowError) as exc:
+            raise ScriptError(f"{type(exc).__name__}: {exc}", node.lineno) from None
+        except RecursionError:
+            raise LimitExceeded("the expression is nested too deeply", node.lineno) from None
+
+    def _s_Expr(self, node: ast.Expr) -> None:
+        self._eval(node.value)
+
+    def _s_Pass(self, node: ast.Pass) -> None:
+        pass
+
+    def _s_Break(self, node: ast.Break) -> None:
+        raise _Break
+
+    def _s_Continue(self, node: ast.Continue) -> None:
+        raise _Continue
+
+    def _s_Assign(self, node: ast.Assign) -> None:
+        value = self._eval(node.value)
+        for target in node.targets:
+            self._assign(target, value)
+
+    def _s_AugAssign(self, node: ast.AugAssign) -> None:
+        if not isinstance(node.target, ast.Name):
+            raise SandboxViolation("augmented assignment works on plain variables only")
+        current = self._eval(ast.Name(node.target.id, ast.Load()))
+        self._assign(node.target, self._binop(node.op, current, self._eval(node.value)))
+
+    def _assign(self, target: ast.expr, value: Any) -> None:
+        if isinstance(target, ast.Name):
+            _check_identifier(target.id)
+            if element_name(target.id) is not None:
+                raise SandboxViolation(f"cannot assign to the element ${element_name(target.id)}")
+            self.vars[target.id] = value
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            values = list(value)
+            if len(values) != len(target.elts):
+                raise ScriptError(f"cannot unpack {len(values)} values into {len(target.elts)} names")
+            for t, v in zip(target.elts, values, strict=True):
+                self._assign(t, v)
+        else:
+            raise SandboxViolation("only plain variables can be assigned")
+
+    def _s_If(self, node: ast.If) -> None:
+        self._block(node.body if self._eval(node.test) else node.orelse)
+
+    def _loop_body(self, body: list[ast.stmt]) -> bool:
+        """Run one iteration; False when the loop must stop (break)."""
+        try:
+            self._block(body)
+        except _Break:
+            return False
+        except _Continue:
+            pass
+        return True
+
+    def _s_For(self, node: ast.For) -> None:
+        iterable = self._iterable(self._eval(node.iter))
+        for n, value in enumerate(iterable):
+            if n >= self.limits.max_loop_iterations:
+                raise LimitExceeded(f"the loop ran more than {self.limits.max_loop_iterations} iterations")
+            self._assign(node.target, value)
+            if not self._loop_body(node.body):
+                return
+        self._block(node.orelse)
+
+    def _s_While(self, node: ast.While) -> None:
+        n = 0
+        while self._eval(node.test):
+            n += 1
+            if n > self.limits.max_loop_iterations:
+                raise LimitExceeded(f"the loop ran more than {self.limits.max_loop_iterations} iterations")
+            if not self._loop_body(node.body):
+                return
+        self._block(node.orelse)
+
+    def _iterable(self, value: Any):
+        if isinstance(value, ElementRef):
+            return [ItemRef(value.name, i) for i in range(len(self.env.items(value.name)))]
+        if isinstance(value, (range, list, tuple, str)):
+            return value
+        raise ScriptError(f"cannot loop over {_kind(value)}")
+
+    # -- expressions -----------------------------------------------------------------------
+    def _tick(self) -> None:
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            raise LimitExceeded(f"the script took more than {self.limits.max_steps} steps")
+        if time.monotonic() > self.deadline:
+            raise LimitExceeded(f"the script ran longer than {self.limits.max_seconds:g} s")
+
+    def _eval(self, node: ast.expr) -> Any:
+        self._tick()
+        handler = getattr(self, f"_e_{type(node).__name__}", None)
+        if handler is None:
+            raise SandboxViolation(f"{_describe(node)} is not allowed in scripts")
+        return handler(node)
+
+    def _e_Constant(self, node: ast.Constant) -> Any:
+        if not isinstance(node.value, (str, int, float, bool, type(None))):
+            raise SandboxViolation(f"{type(node.value).__name__} literals are not allowed")
+        return node.value
+
+    def _e_Name(self, node: ast.Name) -> Any:
+        name = element_name(node.id)
+        if name is not None:
+            return ElementRef(name)
+        if node.id in self.vars:
+            return self.vars[node.id]
+        if node.id in ("True", "False", "None"):
+            return {"True": True, "False": False, "None": None}[node.id]
+        if node.id in _FORBIDDEN or node.id.startswith("_"):
+            raise SandboxViolation(f"{node.id} is not available in scripts")
+        if node.id in _BUILTINS:
+            raise SandboxViolation(f"{node.id} can only be called, e.g. {node.id}(...)")
+        raise ScriptError(f"name {node.id!r} is not defined")
+
+    def _e_List(self, node: ast.List) -> list:
+        return self._sized([self._eval(e) for e in node.elts])
+
+    def _e_Tuple(self, node: ast.Tuple) -> tuple:
+        return tuple(self._eval(e) for e in node.elts)
+
+    def _e_JoinedStr(self, node: ast.JoinedStr) -> str:
+        parts = []
+        for v in node.values:
+            if isinstance(v, ast.FormattedValue):
+                if v.format_spec is not None or v.conversion != -1:
+                    raise SandboxViolation("f-string format specs and conversions are not allowed")
+                parts.append(_to_str(self._eval(v.value)))
+            else:
+                parts.append(self._eval(v))
+        return self._sized("".join(parts))
+
+    def _e_BinOp(self, node: ast.BinOp) -> Any:
+        return self._binop(node.op, self._eval(node.left), self._eval(node.right))
+
+    def _binop(self, op: ast.operator, a: Any, b: Any) -> Any:
+        fn = _BINOPS.get(type(op))
+        if fn is None:
+            raise SandboxViolation(f"operator {type(op).__name__} is not allowed")
+        self._check_binop(op, a, b)
+        return self._sized(fn(a, b))
+
+    def _check_binop(self, op: ast.operator, a: Any, b: Any) -> None:
+        """Refuse an operation whose result would be too big *before* computing it."""
+        limit = self.limits.max_size
+        if isinstance(op, ast.Mult):
+            seq, n = (a, b) if isinstance(a, (str, list, tuple)) else (b, a)
+            if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > limit:
+                raise LimitExceeded(f"the result would have {len(seq) * n} items; the limit is {limit}")
+        elif isinstance(op, ast.Add) and isinstance(a, (str, list, tuple)) and hasattr(b, "__len__"):
+            if len(a) + len(b) > limit:
+                raise LimitExceeded(f"the result would have {len(a) + len(b)} items; the limit is {limit}")
+        elif isinstance(op, ast.Pow) and isinstance(a, int) and isinstance(b, int):
+            if b > 0 and max(abs(a), 2).bit_length() * b > self.limits.max_pow_bits:
+                raise LimitExceeded(f"{a} ** {b} is too large a number")
+        elif isinstance(op, ast.Mod) and isinstance(a, str):
+            raise SandboxViolation("%-formatting of strings is not allowed; use f-strings or +")
+
+    def _sized(self, value: Any) -> Any:
+        if isinstance(value, (str, list, tuple)) and len(value) > self.limits.max_size:
+            raise LimitExceeded(f"a value of {len(value)} items is larger than the limit {self.limits.max_size}")
+        if isinstance(value, int) and value.bit_length() > self.limits.max_pow_bits:
+            raise LimitExceeded("a number is too large")
+        return value
+
+    def _e_UnaryOp(self, node: ast.UnaryOp) -> Any:
+        fn = _UNARY.get(type(node.op))
+        if fn is None:
+            raise SandboxViolation(f"operator {type(node.op).__name__} is not allowed")
+        return fn(self._eval(node.operand))
+
+    def _e_BoolOp(self, node: ast.BoolOp) -> Any:
+        value: Any = None
+        for expr in node.values:
+            value = self._eval(expr)
+            if isinstance(node.op, ast.And) and not value:
+                return value
+            if isinstance(node.op, ast.Or) and value:
+                return value
+        return value
+
+    def _e_Compare(self, node: ast.Compare) -> bool:
+        left = self._eval(node.left)
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            right = self._eval(right_node)
+            if not _CMPOPS[type(op)](left, right):
+                return False
+            left = right
+        return True
+
+    def _e_IfExp(self, node: ast.IfExp) -> Any:
+        return self._eval(node.body) if self._eval(node.test) else self._eval(node.orelse)
+
+    def _e_Subscript(self, node: ast.Subscript) -> Any:
+        value = self._eval(node.value)
+        if isinstance(node.slice, ast.Slice):
+            parts = [None if p is None else self._eval(p) for p in (node.slice.lower, node.slice.upper, node.slice.step)]
+            if not isinstance(value, (str, list, tuple)):
+                raise ScriptError(f"cannot slice {_kind(value)}")
+            return value[slice(*parts)]
+        index = self._eval(node.slice)
+        if isinstance(value, ElementRef):
+            if not isinstance(index, int) or isinstance(index, bool):
+                raise ScriptError(f"list rows are indexed by integers, not {_kind(index)}")
+            return ItemRef(value.name, index)
+        if isinstance(value, (str, list, tuple)):
+            return value[index]
+        raise ScriptError(f"cannot index {_kind(value)}")
+
+    def _e_Attribute(self, node: ast.Attribute) -> Any:
+        _check_attribute(node.attr)
+        raise SandboxViolation(f"attribute .{node.attr} can only be called as a method, e.g. .{node.attr}()")
+
+    # -- calls -------------------------------------------------------------------------------
+    def _e_Call(self, node: ast.Call) -> Any:
+        if node.keywords:
+            raise SandboxViolation("keyword arguments are not allowed")
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            raise SandboxViolation("*arguments are not allowed")
+        if isinstance(node.func, ast.Attribute):
+            _check_attribute(node.func.attr)
+            target = self._eval(node.func.value)
+            return self._method(target, node.func.attr, [self._eval(a) for a in node.args])
+        if isinstance(node.func, ast.Name):
+            name = node.func.id
+            if element_name(name) is None and name not in self.vars and name in _BUILTINS:
+                return _BUILTINS[name](self, *[self._eval(a) for a in node.args])
+            self._e_Name(node.func)  # raises the right error for forbidden or unknown names
+        raise SandboxViolation("only builtins and element methods can be called")
+
+    def _method(self, target: Any, method: str, args: list[Any]) -> Any:
+        if isinstance(target, ElementRef):
+            return self._element_method(target, method, args)
+        if isinstance(target, ItemRef):
+            if args:
+                raise ActionError(f"{method}() on a list row takes no arguments")
+            return self.env.item_action(target.list_name, target.index, method)
+        if isinstance(target, str) and method in _STR_METHODS:
+            return self._sized(getattr(target, method)(*args))
+        if isinstance(target, list) and method == "append":
+            self._sized(target + [None])
+            target.append(*args)
+            return None
+        raise ScriptError(f"{_kind(target)} has no method {method}()")
+
+    def _element_method(self, ref: ElementRef, method: str, args: list[Any]) -> Any:
+        if method not in _ELEMENT_METHODS:
+            raise ActionError(f"elements have no method {method}(); use {', '.join(sorted(_ELEMENT_METHODS))}")
+        env, name = self.env, ref.name
+        if method in ("set_text", "select", "match"):
+            if len(args) != 1 or not isinstance(args[0], (str, int, float)):
+                raise ActionError(f"{method}() takes one text argument")
+            text = str(args[0])
+            if method == "match":
+                return ItemRef(name, env.match(name, text))
+            return env.set_text(name, text) if method == "set_text" else env.select(name, text)
+        if method == "scroll":
+            return env.scroll(name, *[str(a) for a in args[:1]])
+        if args:
+            raise ActionError(f"{method}() takes no arguments")
+        return getattr(env, method)(name)
+
+
+def _b_len(it: Interpreter, value: Any) -> int:
+    return len(it.env.items(value.name)) if isinstance(value, ElementRef) else len(value)
+
+
+def _b_range(it: Interpreter, *args: int) -> range:
+    if not all(isinstance(a, int) for a in args):
+        raise ScriptError("range() takes integers")
+    return range(*args)
+
+
+def _b_print(it: Interpreter, *args: Any) -> None:
+    if len(it.output) < 100:
+        it.output.append(it._sized(" ".join(_to_str(a) for a in args)))
+
+
+_BUILTINS = {
+    "back": lambda it: it.env.back(), "len": _b_len, "range": _b_range, "print": _b_print,
+    "str": lambda it, v="": it._sized(_to_str(v)), "int": lambda it, v: int(it._sized(v)),
+    "abs": lambda it, v: abs(v), "min": lambda it, *a: min(*a), "max": lambda it, *a: max(*a),
+}
+
+
+def _to_str(value: Any) -> str:
+    if isinstance(value, ElementRef):
+        return f"${value.name}"
+    if isinstance(value, ItemRef):
+        return f"${value.list_name}[{value.index}]"
+    return str(value)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, ElementRef):
+        return f"element ${value.name}"
+    if isinstance(value, ItemRef):
+        return f"row ${value.list_name}[{value.index}]"
+    return f"a {type(value).__name__}"
+
+
+def _check_identifier(name: str) -> None:
+    if name.startswith("_") and element_name(name) is None:
+        raise SandboxViolation(f"names starting with '_' ({name}) are not allowed")
+
+
+def _check_attribute(attr: str) -> None:
+    if attr.startswith("_"):
+        raise SandboxViolation(f"attribute {attr} is not allowed")
+
+
+def _describe(node: ast.AST) -> str:
+    names = {"Import": "import", "ImportFrom": "import", "FunctionDef": "defining functions",
+             "Lambda": "lambda", "ClassDef": "defining classes", "With": "with", "Try": "try",
+             "Global": "global", "Delete": "del", "ListComp": "list comprehensions"}
+    return names.get(type(node).__name__, f"a {type(node).__name__} expression")

@@ -1,0 +1,220 @@
+"""Apple Health: `export.zip` (member `apple_health_export/export.xml`) or `export.xml`.
+
+Stream-parsed with expat (the parser under ElementTree's iterparse): handlers see one element at
+a time and no tree is ever built, so memory stays flat on exports of hundreds of MB, and every
+warning names its line. Root `HealthData`; `Me` holds the date of birth; each `Record` has type,
+sourceName, unit, startDate, endDate, value, with dates like `2021-12-11 18:04:47 -0700`.
+Values are assigned to the local day of the record's own offset. Steps and energy from an iPhone
+and a Watch are deduplicated by time overlap (see `accumulate.MinuteSeries`), never summed.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+import zlib
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO
+from xml.parsers import expat
+
+from ..errors import HealthImportError
+from ..schema import RANGES, DayRecord, ImportResult, ImportWarning
+from .accumulate import MinuteSeries, Readings, SleepNights, build_days, fill_sleep
+
+FORMAT = "apple"
+CHUNK = 1 << 20
+MAX_WARNINGS = 50
+# (metric, unit -> factor); cumulative metrics are spread over minutes and deduplicated
+CUMULATIVE = {
+    "HKQuantityTypeIdentifierStepCount": ("steps", {"count": 1.0}),
+    "HKQuantityTypeIdentifierActiveEnergyBurned": ("active_kcal", {"kcal": 1.0, "Cal": 1.0, "kJ": 1 / 4.184}),
+}
+READINGS = {
+    "HKQuantityTypeIdentifierRestingHeartRate": ("resting_hr", {"count/min": 1.0}),
+    "HKQuantityTypeIdentifierHeartRateVariabilitySDNN": ("hrv_ms", {"ms": 1.0}),
+    "HKQuantityTypeIdentifierOxygenSaturation": ("spo2_pct", {"%": 100.0}),
+}
+SLEEP_TYPE = "HKCategoryTypeIdentifierSleepAnalysis"
+SLEEP_VALUES = {
+    "HKCategoryValueSleepAnalysisInBed": "in_bed", "HKCategoryValueSleepAnalysisAsleep": "unspecified",
+    "HKCategoryValueSleepAnalysisAsleepUnspecified": "unspecified", "HKCategoryValueSleepAnalysisAsleepCore": "light",
+    "HKCategoryValueSleepAnalysisAsleepDeep": "deep", "HKCategoryValueSleepAnalysisAsleepREM": "rem",
+    "HKCategoryValueSleepAnalysisAwake": "awake",
+}
+# types real exports carry that we do not use: skipped quietly (anything else gets a warning)
+KNOWN_UNUSED = {f"HKQuantityTypeIdentifier{n}" for n in (
+    "HeartRate", "BasalEnergyBurned", "DistanceWalkingRunning", "FlightsClimbed", "AppleExerciseTime",
+    "AppleStandTime", "BodyMass", "Height", "WalkingSpeed", "WalkingStepLength", "RespiratoryRate",
+    "HeadphoneAudioExposure", "EnvironmentalAudioExposure", "WalkingHeartRateAverage", "VO2Max",
+    "DistanceCycling", "WalkingDoubleSupportPercentage", "WalkingAsymmetryPercentage", "AppleWalkingSteadiness",
+    "StairAscentSpeed", "StairDescentSpeed", "SixMinuteWalkTestDistance", "DietaryWater", "BodyMassIndex",
+    "AppleSleepingWristTemperature", "PhysicalEffort", "TimeInDaylight", "DietaryEnergyConsumed")} | {
+    "HKCategoryTypeIdentifierAppleStandHour", "HKCategoryTypeIdentifierMindfulSession",
+    "HKCategoryTypeIdentifierHandwashingEvent", "HKCategoryTypeIdentifierAudioExposureEvent",
+    "HKCategoryTypeIdentifierHighHeartRateEvent", "HKCategoryTypeIdentifierLowHeartRateEvent",
+    "HKDataTypeSleepDurationGoal"}
+OWNER = [re.compile(r"^(?P<name>[^\W\d_][\w\- ]*?)[’'`]s\b"), re.compile(r"\b(?:von|de|di|du)\s+(?P<name>[^\W\d_]+)$")]
+
+
+def detect(probe) -> bool:
+    if probe.names:
+        return any(n.endswith("export.xml") for n in probe.names)
+    return probe.suffix == ".xml" and b"HealthData" in probe.head
+
+
+def parse_date(text: str) -> datetime:
+    """`2021-12-11 18:04:47 -0700` -> the wall-clock time in that offset (naive, local)."""
+    return datetime.fromisoformat(text[:19])
+
+
+def device_kind(source_name: str) -> str:
+    low = source_name.lower()
+    for key, kind in (("watch", "watch"), ("iphone", "phone"), ("ipad", "tablet"), ("ring", "ring")):
+        if key in low:
+            return kind
+    return "app"
+
+
+class _Reader:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.result = ImportResult(FORMAT, [])
+        self.cumulative = {m: MinuteSeries() for m, _ in CUMULATIVE.values()}
+        self.readings = {m: Readings() for m, _ in READINGS.values()}
+        self.sleep = SleepNights()
+        self.unknown: Counter[str] = Counter()
+        self.parser = expat.ParserCreate()
+        self.parser.StartElementHandler = self.start
+
+    def warn(self, message: str, line: int | None = None) -> None:
+        if len(self.result.warnings) < MAX_WARNINGS:
+            self.result.warnings.append(ImportWarning(message, self.file, line))
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        if tag == "Record":
+            self.record(attrs)
+        elif tag == "Me":
+            dob = attrs.get("HKCharacteristicTypeIdentifierDateOfBirth")
+            if dob:
+                self.result.private.dates_of_birth.add(dob)
+
+    def record(self, a: dict[str, str]) -> None:
+        kind, line = a.get("type", ""), self.parser.CurrentLineNumber
+        self.result.records += 1
+        if kind in CUMULATIVE or kind in READINGS or kind == SLEEP_TYPE:
+            try:
+                self.known(kind, a)
+            except (KeyError, ValueError) as exc:
+                self.result.skipped += 1
+                self.warn(f"{kind.removeprefix('HKQuantityTypeIdentifier')} record skipped: {exc}", line)
+            return
+        self.result.skipped += 1
+        if kind not in KNOWN_UNUSED:
+            if not self.unknown[kind]:
+                self.warn(f"unknown record type {kind!r} skipped (edgesplit health does not read it)", line)
+            self.unknown[kind] += 1
+
+    def known(self, kind: str, a: dict[str, str]) -> None:
+        src = self.source(a.get("sourceName", "unknown"))
+        start, end = parse_date(a["startDate"]), parse_date(a["endDate"])
+        if kind == SLEEP_TYPE:
+            stage = SLEEP_VALUES.get(a.get("value", ""))
+            if stage is None:
+                raise ValueError(f"unknown sleep value {a.get('value')!r}")
+            self.sleep.add((end + timedelta(hours=6)).date(), src, stage, (end - start).total_seconds() / 60)
+            return
+        metric, units = CUMULATIVE.get(kind) or READINGS[kind]
+        unit = a.get("unit", "")
+        if unit not in units:
+            raise ValueError(f"unit {unit!r} is not one of {', '.join(units)}")
+        value = float(a["value"]) * units[unit]
+        if metric == "spo2_pct" and value > 100:  # some apps write 97 with unit % instead of 0.97
+            value /= 100
+        lo, hi = RANGES[metric]
+        if metric == "resting_hr" and value == 0:
+            return  # 0.0 means "not measured"
+        if not lo <= value <= hi:
+            raise ValueError(f"value {a['value']} {unit} is outside the plausible range {lo:g}-{hi:g}")
+        if kind in CUMULATIVE:
+            self.cumulative[metric].add(src, start, end, value)
+        else:
+            self.readings[metric].add(start.date(), value, src)
+
+    def source(self, name: str) -> str:
+        if name not in self.result.private.device_names:
+            self.result.private.device_names.add(name)
+            for pattern in OWNER:
+                m = pattern.search(name)
+                if m:
+                    self.result.private.names.add(m.group("name").strip())
+        return name
+
+    def feed(self, stream: IO[bytes]) -> None:
+        try:
+            while chunk := stream.read(CHUNK):
+                self.parser.Parse(chunk, False)
+            self.parser.Parse(b"", True)
+        except expat.ExpatError as exc:
+            line = exc.lineno
+            if not self.result.records:
+                raise HealthImportError(f"{self.file}:{line}: not a readable Apple Health XML "
+                                        f"({expat.ErrorString(exc.code)})") from None
+            self.result.partial = True
+            self.warn(f"XML is broken here ({expat.ErrorString(exc.code)}); kept the "
+                      f"{self.result.records} records before it", line)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+            self.result.partial = True
+            self.warn(f"the file could not be read to the end ({exc}); kept what was read before it")
+
+    def finish(self) -> ImportResult:
+        days: dict = {}
+
+        def day(d) -> DayRecord:
+            return days.setdefault(d, DayRecord(d.isoformat()))
+
+        label = {n: f"apple_health/{device_kind(n)}" for n in self.result.private.device_names}
+        for metric, series in self.cumulative.items():
+            for d, (total, src) in series.totals().items():
+                value = round(total) if metric == "steps" else round(total, 1)
+                day(d).set(metric, value, _relabel(src, label))
+        for metric, readings in self.readings.items():
+            for d, (mean, src) in readings.means().items():
+                day(d).set(metric, round(mean, 1), _relabel(src, label))
+                if metric == "hrv_ms":
+                    day(d).set("hrv_kind", "SDNN", _relabel(src, label))
+        for d, (stages, src) in self.sleep.best().items():
+            fill_sleep(day(d), stages, label.get(src, src))
+        for kind, n in self.unknown.items():
+            if n > 1:
+                self.warn(f"{n} records of unknown type {kind!r} skipped in all")
+        self.result.days = build_days(days)
+        return self.result
+
+
+def _relabel(src: str, label: dict[str, str]) -> str:
+    # the raw sourceName may hold the owner's name: only the device kind leaves this module
+    for raw in sorted(label, key=len, reverse=True):
+        src = src.replace(raw, label[raw])
+    return src
+
+
+def read(path: Path, tz: str | None = None) -> ImportResult:
+    reader = _Reader(path.name)
+    if path.suffix.lower() == ".zip":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                member = next((n for n in zf.namelist() if n.endswith("export.xml")), None)
+                if member is None:
+                    raise HealthImportError(f"{path.name} has no export.xml: is it an Apple Health export?")
+                reader.file = f"{path.name}/{member}"
+                with zf.open(member) as stream:
+                    reader.feed(stream)
+        except zipfile.BadZipFile as exc:
+            raise HealthImportError(f"{path.name} is not a readable zip file (corrupt or truncated: {exc}); "
+                                    "export it again from the Health app") from None
+    else:
+        with path.open("rb") as stream:
+            reader.feed(stream)
+    return reader.finish()

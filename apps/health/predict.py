@@ -1,0 +1,113 @@
+"""PMData-style predictions on the local model: readiness 0-10, fatigue, stress, sleep quality 1-5.
+
+The prompt is a fixed template over the last 14 days of steps, calories, resting HR and sleep
+minutes (missing days written `NA`, never 0). The answer is constrained to a JSON object with
+integer ranges; it is still parsed and range-checked, because a backend without a grammar engine
+answers in free text (`readiness: 7`), and an answer out of range or unparsable is resampled
+with the next seed, then reported as "uncertain".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+
+from edge import EdgeError, Engine
+
+from .analysis import Timeline
+
+DAYS = 14
+TARGETS: dict[str, tuple[int, int]] = {"readiness": (0, 10), "fatigue": (1, 5), "stress": (1, 5),
+                                       "sleep_quality": (1, 5)}
+SCHEMA = {"type": "object", "properties": {k: {"type": "integer", "minimum": lo, "maximum": hi}
+                                           for k, (lo, hi) in TARGETS.items()},
+          "required": list(TARGETS), "additionalProperties": False}
+TEMPLATE = """Below are the last {n} days of one person's wearable data, oldest first (NA = not measured).
+steps: {steps}
+active calories (kcal): {active_kcal}
+resting heart rate (bpm): {resting_hr}
+sleep (minutes asleep): {sleep_asleep_min}
+Rate the person today. Answer with exactly these fields:
+readiness: an integer from 0 (not ready) to 10 (fully ready)
+fatigue: an integer from 1 (none) to 5 (extreme)
+stress: an integer from 1 (none) to 5 (extreme)
+sleep_quality: an integer from 1 (very poor) to 5 (excellent)"""
+SYSTEM = "You are a careful health assistant. Reply only in the requested answer format."
+LINE = re.compile(r"\b(readiness|fatigue|stress|sleep[_ ]quality)\b\s*[:=]\s*(-?\d+)", re.I)
+
+
+@dataclass
+class Prediction:
+    value: int | str  # an integer in range, or "uncertain"
+    low: int
+    high: int
+    attempts: int
+
+
+def prompt(tl: Timeline) -> list[dict]:
+    cols = {}
+    for metric in ("steps", "active_kcal", "resting_hr", "sleep_asleep_min"):
+        vals = tl.values(metric)[-DAYS:]
+        cols[metric] = ", ".join("NA" if v is None else f"{v:g}" for v in vals)
+    n = min(DAYS, len(tl.dates))
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": TEMPLATE.format(n=n, **cols)}]
+
+
+def parse_answer(text: str) -> dict[str, int]:
+    """Fields that parse as integers in range, from a JSON object or `name: value` lines."""
+    found: dict[str, object] = {}
+    try:
+        obj = json.loads(text)
+        if isinstance(obj, dict):
+            found = obj
+    except json.JSONDecodeError:
+        found = {m[1].lower().replace(" ", "_"): m[2] for m in LINE.finditer(text)}
+    out = {}
+    for key, (lo, hi) in TARGETS.items():
+        v = found.get(key)
+        try:
+            iv = int(v) if not isinstance(v, bool) and v is not None and float(v) == int(float(v)) else None
+        except (TypeError, ValueError):
+            iv = None
+        if iv is not None and lo <= iv <= hi:
+            out[key] = iv
+    return out
+
+
+def _generate(engine: Engine, messages: list[dict], seed: int, temperature: float, max_tokens: int,
+              constrained: bool) -> str:
+    kw = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
+    if constrained:
+        kw["json_schema"] = SCHEMA
+    return engine.generate(messages, **kw).text
+
+
+def predict(engine: Engine, tl: Timeline, seed: int = 0, temperature: float = 0.3, tries: int = 3,
+            max_tokens: int = 48) -> dict[str, Prediction]:
+    """Ask once for all four; resample (next seed, warmer) the fields still missing, then "uncertain"."""
+    messages = prompt(tl)
+    got: dict[str, int] = {}
+    attempts: dict[str, int] = dict.fromkeys(TARGETS, 0)
+    constrained = True
+    for attempt in range(tries):
+        try:
+            text = _generate(engine, messages, seed + attempt, temperature if attempt == 0 else 0.8, max_tokens,
+                             constrained)
+        except EdgeError:
+            if not constrained:
+                raise
+            constrained = False  # a backend without constrained output: the text template is parsed instead
+            text = _generate(engine, messages, seed + attempt, temperature, max_tokens, constrained)
+        for key in TARGETS:
+            if key not in got:
+                attempts[key] += 1
+        for key, value in parse_answer(text).items():
+            got.setdefault(key, value)
+        if len(got) == len(TARGETS):
+            break
+    return {k: Prediction(got.get(k, "uncertain"), lo, hi, attempts[k]) for k, (lo, hi) in TARGETS.items()}
+
+
+def to_json(preds: dict[str, Prediction]) -> dict[str, dict]:
+    return {k: asdict(p) for k, p in preds.items()}

@@ -1,0 +1,24 @@
+"""Errors of the privacy split; all derive from edge.errors.EdgeError."""
+
+from __future__ import annotations
+
+from edge.errors import EdgeError
+
+
+class CloudError(EdgeError):
+    """The cloud endpoint failed: unreachable, slow, an HTTP error or an answer we cannot parse."""
+
+    http_status = 502
+    kind = "cloud_error"
+
+
+class VaultError(EdgeError):
+    """The pseudonym vault cannot be opened: missing or wrong key, unsafe permissions, corrupt file."""
+
+
+class LedgerError(EdgeError):
+    """The outbound ledger cannot be written or read."""
+
+
+class ProfileFileError(EdgeError):
+    """A personal-entities profile file that is missing or malformed."""

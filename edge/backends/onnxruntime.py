@@ -1,0 +1,331 @@
+"""ONNX Runtime backend for exported ONNX bundles (decoder-only and encoder-decoder).
+
+Its own decode loop: the KV cache stays in ORT-allocated OrtValues bound through IOBinding
+(present -> past without a copy through numpy); only the last logits row comes back to Python.
+Tokenization uses `tokenizers` on the bundle's tokenizer.json, sampling is edge.sampling's,
+JSON-schema output a token mask from edge.constrain.matcher over the shared grammar IR.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidRequestError, ModelFormatError
+from ..models import ModelRef
+from ..options import RuntimeOptions
+from ..sampling import Sampler, SamplingParams
+from .base import Capabilities, ModelInfo
+
+log = logging.getLogger(__name__)
+PROVIDERS = {
+    "CPU": "CPUExecutionProvider", "XNNPACK": "XnnpackExecutionProvider", "NNAPI": "NnapiExecutionProvider",
+    "QNN": "QNNExecutionProvider", "COREML": "CoreMLExecutionProvider", "CUDA": "CUDAExecutionProvider",
+}
+DECODER_ONLY_FILES = ("model.onnx",)
+ENCODER_DECODER_FILES = ("encoder_model.onnx", "decoder_model_merged.onnx")
+
+
+def select_providers(requested: tuple[str, ...], threads: int) -> list[tuple[str, dict]]:
+    """Requested execution providers that this onnxruntime build has, then CPU (always last)."""
+    import onnxruntime as ort
+
+    available, chosen = set(ort.get_available_providers()), []
+    for name in requested:
+        full = PROVIDERS.get(name.upper(), name if name.endswith("ExecutionProvider") else None)
+        if full is None:
+            raise InvalidRequestError(f"unknown execution provider {name!r}; known: {', '.join(PROVIDERS)}")
+        if full == "CPUExecutionProvider":
+            continue
+        if full not in available:
+            log.warning("execution provider %s is not in this onnxruntime build; falling back", full)
+            continue
+        chosen.append((full, {"intra_op_num_threads": threads} if full == "XnnpackExecutionProvider" else {}))
+    return [*chosen, ("CPUExecutionProvider", {})]
+
+
+class Session:
+    """An InferenceSession with its input metadata and an IOBinding run."""
+
+    def __init__(self, path: Path, options: RuntimeOptions) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = options.threads
+        so.inter_op_num_threads = 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = select_providers(options.execution_providers, options.threads)
+        # spinning worker threads halve decode speed when the cores are shared (measured 2x on a busy
+        # 2-core box); on a device the app and the OS always share them. `extra={"ort_spinning": True}` opts in.
+        spin = bool(options.extra.get("ort_spinning", False))
+        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+        try:
+            self.sess = ort.InferenceSession(str(path), so, providers=[p for p, _ in providers],
+                                             provider_options=[o for _, o in providers])
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/NoSuchFile types
+            raise ModelFormatError(f"onnxruntime could not load {path.name}: {exc}; re-export the bundle") from None
+        self.providers = self.sess.get_providers()
+        log.info("%s runs on %s", path.name, ", ".join(self.providers))
+        self.inputs = {i.name: i for i in self.sess.get_inputs()}
+        self.outputs = [o.name for o in self.sess.get_outputs()]
+        self._ort = ort
+
+    def run(self, feeds: dict[str, Any]) -> dict[str, Any]:
+        """Run with inputs bound in place (numpy or OrtValue); outputs stay ORT-allocated OrtValues."""
+        b = self.sess.io_binding()
+        for name, value in feeds.items():
+            if name not in self.inputs:
+                continue
+            if isinstance(value, self._ort.OrtValue):
+                b.bind_ortvalue_input(name, value)
+            else:
+                b.bind_cpu_input(name, np.ascontiguousarray(value))
+        for name in self.outputs:
+            b.bind_output(name, "cpu")
+        self.sess.run_with_iobinding(b)
+        return dict(zip(self.outputs, b.get_outputs(), strict=True))
+
+    def empty_past(self, name: str, batch: int, length: int = 0) -> np.ndarray:
+        meta = self.inputs[name]
+        dtype = np.float16 if "float16" in meta.type else np.float32
+        return np.zeros((batch, meta.shape[1], length, meta.shape[3]), dtype=dtype)
+
+
+class CausalLM:
+    """Decoder-only model.onnx with past_key_values.{i}.key|value inputs."""
+
+    def __init__(self, directory: Path, options: RuntimeOptions) -> None:
+        self.session = Session(directory / "model.onnx", options)
+        self.past_names = [n for n in self.session.inputs if n.startswith("past_key_values.")]
+        self.present_names = ["present." + n.removeprefix("past_key_values.") for n in self.past_names]
+        self._past: dict[str, Any] = {}
+        self.n_past = 0
+        self._ones = np.ones((1, 1024), dtype=np.int64)
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray, past: dict[str, Any] | None = None):
+        """Batched call: (logits [B, T, V], present) with position ids from the (left-padded) mask."""
+        ids = np.asarray(ids, dtype=np.int64)
+        batch, n = ids.shape
+        past = past or {p: self.session.empty_past(p, batch) for p in self.past_names}
+        positions = np.maximum(np.cumsum(mask, axis=-1) - 1, 0)[:, -n:]
+        out = self.session.run({"input_ids": ids, "attention_mask": np.asarray(mask, dtype=np.int64),
+                                "position_ids": positions, **past})
+        present = {p: out[q] for p, q in zip(self.past_names, self.present_names, strict=True)}
+        return out["logits"].numpy(), present
+
+    def start(self, ids: list[int]) -> np.ndarray:
+        self._past, self.n_past = {p: self.session.empty_past(p, 1) for p in self.past_names}, 0
+        return self._advance(np.asarray([ids], dtype=np.int64))
+
+    def step(self, token: int) -> np.ndarray:
+        return self._advance(np.array([[token]], dtype=np.int64))
+
+    def _advance(self, ids: np.ndarray) -> np.ndarray:
+        n = ids.shape[1]
+        total = self.n_past + n
+        if total > self._ones.shape[1]:
+            self._ones = np.ones((1, 2 * total), dtype=np.int64)
+        positions = np.arange(self.n_past, total, dtype=np.int64)[None]
+        out = self.session.run({"input_ids": ids, "attention_mask": self._ones[:, :total],
+                                "position_ids": positions, **self._past})
+        self._past = {p: out[q] for p, q in zip(self.past_names, self.present_names, strict=True)}
+        self.n_past = total
+        return out["logits"].numpy()[0, -1]
+
+    def teacher_forced(self, ids: list[int]) -> np.ndarray:
+        """Logits [T, V] at every position of `ids` (one prefill, no cache)."""
+        return self.forward(np.asarray([ids]), np.ones((1, len(ids)), dtype=np.int64))[0][0]
+
+
+class Seq2SeqLM:
+    """encoder_model.onnx + decoder_model_merged.onnx (use_cache_branch selects the with-past branch)."""
+
+    def __init__(self, directory: Path, options: RuntimeOptions, decoder_start_token_id: int) -> None:
+        self.encoder = Session(directory / "encoder_model.onnx", options)
+        self.decoder = Session(directory / "decoder_model_merged.onnx", options)
+        self.start_id = decoder_start_token_id
+        self.past_names = [n for n in self.decoder.inputs if n.startswith("past_key_values.")]
+        self.present_names = ["present." + n.removeprefix("past_key_values.") for n in self.past_names]
+        self._state: dict[str, Any] = {}
+        self._enc: dict[str, Any] = {}
+
+    def encode(self, ids: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+        out = self.encoder.run({"input_ids": ids, "attention_mask": mask})
+        return {"encoder_hidden_states": out["last_hidden_state"], "encoder_attention_mask": mask}
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray, decoder_ids: np.ndarray,
+                past: dict[str, Any] | None = None):
+        """Batched call: (logits [B, T, V], present); `past` None runs the no-cache branch."""
+        if past is None:  # a new sequence: encode once, keep the encoder output for the steps
+            ids, mask = np.asarray(ids, dtype=np.int64), np.asarray(mask, dtype=np.int64)
+            self._enc = self.encode(ids, mask)
+        feeds = past if past is not None else self._dummy_past(ids.shape[0], ids.shape[1])
+        out = self.decoder.run({**self._enc, "input_ids": np.asarray(decoder_ids, dtype=np.int64),
+                                "use_cache_branch": np.array([past is not None]), **feeds})
+        present = {p: out[q] for p, q in zip(self.past_names, self.present_names, strict=True)}
+        if past is not None:  # the with-past branch outputs placeholder encoder K/V: keep the real ones
+            present.update((p, past[p]) for p in self.past_names if ".encoder." in p)
+        return out["logits"].numpy(), present
+
+    def _dummy_past(self, batch: int, enc_len: int) -> dict[str, np.ndarray]:
+        return {p: self.decoder.empty_past(p, batch, enc_len if ".encoder." in p else 0) for p in self.past_names}
+
+    def start(self, ids: list[int]) -> np.ndarray:
+        arr = np.asarray([ids], dtype=np.int64)
+        logits, self._state = self.forward(arr, np.ones_like(arr), np.array([[self.start_id]]))
+        return logits[0, -1]
+
+    def step(self, token: int) -> np.ndarray:
+        logits, present = self.forward(None, None, np.array([[token]]), self._state)
+        self._state = present
+        return logits[0, -1]
+
+    def teacher_forced(self, ids: list[int]) -> np.ndarray:
+        """Decoder logits [T, V] for decoder input [start] + ids[:-1] over encoder input `ids`."""
+        arr = np.asarray([ids], dtype=np.int64)
+        dec = np.asarray([[self.start_id, *ids[:-1]]], dtype=np.int64)
+        return self.forward(arr, np.ones_like(arr), dec)[0][0]
+
+
+def load_model(directory: Path, *, encoder_decoder: bool, options: RuntimeOptions | None = None,
+               decoder_start_token_id: int = 0) -> CausalLM | Seq2SeqLM:
+    """Open the ONNX files of an (exported or staged) bundle directory."""
+    options = options or RuntimeOptions()
+    if encoder_decoder:
+        return Seq2SeqLM(Path(directory), options, decoder_start_token_id)
+    return CausalLM(Path(directory), options)
+
+
+@lru_cache(maxsize=1)
+def _byte_decoder() -> dict[str, int]:
+    """Inverse of GPT-2's bytes_to_unicode table (byte-level BPE token text -> raw bytes)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs, strict=True)}
+
+
+def vocab_bytes(tokenizer: Any) -> list[bytes]:
+    """The raw bytes of every token (special tokens: b''), byte-level BPE or sentencepiece style."""
+    spec = json.loads(tokenizer.to_str())
+    byte_level = "ByteLevel" in json.dumps(spec.get("decoder"))
+    special = {t["id"] for t in spec.get("added_tokens", []) if t.get("special")}
+    table, inv = [b""] * tokenizer.get_vocab_size(), _byte_decoder()
+    for piece, tid in tokenizer.get_vocab(with_added_tokens=True).items():
+        if tid in special or tid >= len(table):
+            continue
+        if byte_level and all(c in inv for c in piece):
+            table[tid] = bytes(inv[c] for c in piece)
+        elif piece.startswith("<0x") and piece.endswith(">") and len(piece) == 6:
+            table[tid] = bytes([int(piece[3:5], 16)])
+        else:
+            table[tid] = piece.replace("\u2581", " ").encode("utf-8")
+    return table
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+    capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=True, logits=True)
+
+    def __init__(self, ref: ModelRef, options: RuntimeOptions) -> None:
+        from tokenizers import Tokenizer
+
+        manifest = ref.manifest
+        if manifest is None or manifest.format != "onnx":
+            raise ModelFormatError(f"{ref.path} is not an ONNX bundle: export one with `edgesplit export onnx`")
+        rt = manifest.extra.get("runtime", {})
+        self._rt = rt
+        self.model = load_model(ref.path, encoder_decoder=manifest.encoder_decoder, options=options,
+                                decoder_start_token_id=int(rt.get("decoder_start_token_id") or 0))
+        self._tok = Tokenizer.from_file(str(ref.path / (manifest.tokenizer or "tokenizer.json")))
+        self._bytes = vocab_bytes(self._tok)
+        self._eog = frozenset(int(i) for i in rt.get("eog_token_ids", []))
+        self._grammars: dict[str, Any] = {}
+        n_train = int(rt.get("n_ctx_train") or 0)
+        self.info = ModelInfo(
+            architecture=manifest.architecture, n_ctx=min(options.n_ctx, n_train or options.n_ctx),
+            n_ctx_train=n_train, n_vocab=int(rt.get("n_vocab") or len(self._bytes)),
+            chat_template=manifest.chat_template, bos_token=rt.get("bos_token") or "",
+            eos_token=rt.get("eos_token") or "", add_bos=bool(rt.get("add_bos")),
+            encoder_decoder=manifest.encoder_decoder, n_params=rt.get("n_params"),
+            file_bytes=sum((ref.path / f).stat().st_size for f in manifest.files),
+        )
+
+    @property
+    def providers(self) -> list[str]:
+        model = self.model
+        return (model.session if isinstance(model, CausalLM) else model.decoder).providers
+
+    def tokenize(self, text: str, *, add_bos: bool, special: bool = True) -> list[int]:
+        # an encoder input gets the tokenizer's own special tokens (T5: `</s>` at the end)
+        ids = self._tok.encode(text, add_special_tokens=self.info.encoder_decoder).ids
+        bos = self._tok.token_to_id(self.info.bos_token) if self.info.bos_token else None
+        if add_bos and bos is not None and not self.info.encoder_decoder:
+            ids = [bos, *ids]
+        return ids
+
+    def detokenize(self, ids: list[int]) -> bytes:
+        return b"".join(self._bytes[i] if 0 <= i < len(self._bytes) else b"" for i in ids)
+
+    def is_end_of_generation(self, token_id: int) -> bool:
+        return token_id in self._eog
+
+    def generate(self, prompt_ids: list[int], params: SamplingParams) -> Iterator[int]:
+        sampler = Sampler(params)
+        matcher = self._matcher(params.json_schema) if params.json_schema is not None else None
+        logits = self.model.start(list(prompt_ids))
+        n = len(prompt_ids)
+        while True:
+            allowed = None if matcher is None else _fit(matcher.allowed(), len(logits))
+            token = sampler(logits, allowed)
+            yield token
+            if matcher is not None:
+                matcher.accept(token)
+            n += 1
+            if n >= self.info.n_ctx:
+                return
+            logits = self.model.step(token)
+
+    def next_token_logits(self, prompt_ids: list[int]) -> np.ndarray:
+        return np.asarray(self.model.start(list(prompt_ids)), dtype=np.float32).copy()
+
+    def _matcher(self, schema: dict):
+        from ..constrain import schema_to_grammar
+        from ..constrain.matcher import CompiledGrammar, GrammarMatcher, Vocabulary
+
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            if not hasattr(self, "_vocab"):
+                texts = [_utf8(b) for b in self._bytes]
+                self._vocab = Vocabulary.from_texts(texts, sorted(self._eog))
+            self._grammars[key] = CompiledGrammar(schema_to_grammar(schema), self._vocab)
+        return GrammarMatcher(self._grammars[key])
+
+    def close(self) -> None:
+        self.model = None  # type: ignore[assignment]  # sessions free their memory when dropped
+
+
+def _utf8(b: bytes) -> str | None:
+    try:
+        return b.decode("utf-8") or None
+    except UnicodeDecodeError:
+        return None
+
+
+def _fit(mask: np.ndarray, n: int) -> np.ndarray:
+    """Pad/cut a vocabulary mask to the logits width (ONNX vocab may be padded past the tokenizer)."""
+    if len(mask) == n:
+        return mask
+    out = np.zeros(n, dtype=bool)
+    out[: min(n, len(mask))] = mask[:n]
+    return out

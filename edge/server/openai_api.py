@@ -1,0 +1,198 @@
+"""The OpenAI-compatible routes: `/v1/models`, `/v1/chat/completions`, `/v1/completions`.
+
+Streaming answers are server-sent events ending with `data: [DONE]`. A request that fails before
+its first token gets a plain HTTP error; one that fails mid-stream gets an `{"error": ...}` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from .. import __version__
+from ..chat import check_messages
+from ..engine import GenerationResult, Prompt
+from ..errors import EdgeError, ModelNotFoundError
+from ..sampling import SamplingParams
+from .errors import QueueFullError, RequestTimeoutError, edge_error_body
+from .schemas import ChatCompletionRequest, CompletionRequest
+from .settings import ServerState, state_of
+from .workers import ClientDisconnected, Job, Run
+
+router = APIRouter(tags=["openai"])
+FINGERPRINT = f"edgesplit-{__version__}"
+
+
+@dataclass(frozen=True)
+class Meta:
+    id: str
+    created: int
+    model: str
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How one endpoint lays out its answers (chat messages or plain text)."""
+
+    prefix: str
+    object: str
+    chunk_object: str
+    chat: bool
+
+    def choice(self, text: str, finish: str | None, streaming: bool) -> dict:
+        if not self.chat:
+            return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
+        key, body = ("delta", {"content": text} if text else {}) if streaming else (
+            "message", {"role": "assistant", "content": text})
+        return {"index": 0, key: body, "logprobs": None, "finish_reason": finish}
+
+    def envelope(self, meta: Meta, choices: list[dict], streaming: bool) -> dict:
+        return {"id": meta.id, "object": self.chunk_object if streaming else self.object, "created": meta.created,
+                "model": meta.model, "system_fingerprint": FINGERPRINT, "choices": choices}
+
+
+CHAT = Shape("chatcmpl", "chat.completion", "chat.completion.chunk", chat=True)
+TEXT = Shape("cmpl", "text_completion", "text_completion", chat=False)
+
+
+def usage(result: GenerationResult) -> dict:
+    return {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+            "total_tokens": result.prompt_tokens + result.completion_tokens}
+
+
+def timings(result: GenerationResult) -> dict:
+    """edgesplit extension (llama.cpp's server reports the same): wall-clock timings."""
+    t = result.timings
+    return {"ttft_ms": round(t.ttft_ms, 2), "prefill_tok_s": round(t.prefill_tok_s, 2),
+            "decode_tok_s": round(t.decode_tok_s, 2), "total_ms": round(t.total_ms, 2)}
+
+
+def _event(obj: dict | str) -> str:
+    text = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return f"data: {text}\n\n"
+
+
+# -- routes ----------------------------------------------------------------------------------
+@router.get("/v1/models")
+async def list_models(request: Request) -> dict:
+    """The models this server can answer with (loaded on first use)."""
+    st = state_of(request)
+    rows = await run_in_threadpool(st.pool.available)
+    return {"object": "list", "data": [_model_card(st, name, row) for name, row in rows.items()]}
+
+
+@router.get("/v1/models/{model_id}")
+async def get_model(model_id: str, request: Request) -> dict:
+    st = state_of(request)
+    rows = await run_in_threadpool(st.pool.available)
+    if model_id not in rows:
+        raise ModelNotFoundError(f"model {model_id!r} is not served here; GET /v1/models lists the available ones")
+    return _model_card(st, model_id, rows[model_id])
+
+
+def _model_card(st: ServerState, name: str, row: dict) -> dict:
+    return {"id": name, "object": "model", "created": int(st.started), "owned_by": "edgesplit",
+            "format": row.get("format"), "quantization": row.get("quantization"), "loaded": row["loaded"],
+            "default": name == st.pool.default}
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSONResponse | StreamingResponse:
+    """Answer a conversation (OpenAI chat completions), optionally streamed and JSON-constrained."""
+    st = state_of(request)
+    messages = check_messages(body.plain_messages())
+    params = body.sampling(st.settings.max_tokens_limit, st.settings.max_tokens_limit)
+    return await _respond(request, body.model, messages, params, CHAT, body.stream, body.include_usage)
+
+
+@router.post("/v1/completions", response_model=None)
+async def completions(body: CompletionRequest, request: Request) -> JSONResponse | StreamingResponse:
+    """Continue a raw prompt (OpenAI legacy completions), without the chat template."""
+    st = state_of(request)
+    params = body.sampling(st.settings.max_tokens_limit, st.settings.completion_default_tokens)
+    return await _respond(request, body.model, body.prompt_text(), params, TEXT, body.stream, body.include_usage)
+
+
+# -- one generation ----------------------------------------------------------------------------
+async def _respond(request: Request, model: str | None, prompt: Prompt, params: SamplingParams, shape: Shape,
+                   stream: bool, include_usage: bool) -> JSONResponse | StreamingResponse:
+    st = state_of(request)
+    worker = st.pool.worker(model)
+    job = Job(prompt, params, asyncio.get_running_loop())
+    try:
+        worker.submit(job)
+    except QueueFullError as exc:
+        _reject(st, worker.name, exc)
+        raise
+    run = Run(job, request.is_disconnected, st.settings.timeout_s)
+    meta = Meta(f"{shape.prefix}-{uuid.uuid4().hex}", int(time.time()), worker.name)
+    try:
+        first = await run.next()  # errors before the first token become a plain HTTP error
+        if stream:
+            sse = _sse(st, run, first, meta, shape, include_usage)
+            return StreamingResponse(sse, media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        result = first.result if first is not None and first.result else await run.collect()
+    except (EdgeError, ClientDisconnected) as exc:
+        job.cancel()
+        _reject(st, worker.name, exc)
+        raise
+    _record(st, worker.name, result, run)
+    body = shape.envelope(meta, [shape.choice(result.text, result.finish_reason, False)], False)
+    return JSONResponse({**body, "usage": usage(result), "timings": timings(result)})
+
+
+async def _sse(st: ServerState, run: Run, first, meta: Meta, shape: Shape, include_usage: bool) -> AsyncIterator[str]:
+    try:
+        if shape.chat:
+            yield _event(shape.envelope(meta, [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                                "logprobs": None, "finish_reason": None}], True))
+        result, chunk = None, first
+        try:
+            while chunk is not None:
+                if chunk.text:
+                    yield _event(shape.envelope(meta, [shape.choice(chunk.text, None, True)], True))
+                result = chunk.result or result
+                chunk = await run.next()
+        except EdgeError as exc:
+            _reject(st, meta.model, exc)
+            yield _event(edge_error_body(exc))
+        else:
+            if result is not None:
+                _record(st, meta.model, result, run)
+                final = shape.envelope(meta, [shape.choice("", result.finish_reason, True)], True)
+                yield _event({**final, "timings": timings(result)})
+                if include_usage:
+                    yield _event({**shape.envelope(meta, [], True), "usage": usage(result)})
+        yield _event("[DONE]")
+    except ClientDisconnected as exc:
+        _reject(st, meta.model, exc)
+    finally:
+        run.job.cancel()  # a no-op once finished; otherwise stops the worker at the next token
+
+
+def _record(st: ServerState, model: str, result: GenerationResult, run: Run) -> None:
+    m = st.metrics
+    with m.lock:
+        m.tokens.inc((model, "prompt"), result.prompt_tokens)
+        m.tokens.inc((model, "completion"), result.completion_tokens)
+        m.generations.inc((model, result.finish_reason))
+        m.completion_tokens.observe((model,), result.completion_tokens)
+        if run.ttft_s is not None:
+            m.ttft.observe((model,), run.ttft_s)
+
+
+def _reject(st: ServerState, model: str, exc: BaseException) -> None:
+    reason = {QueueFullError: "queue_full", RequestTimeoutError: "timeout",
+              ClientDisconnected: "disconnect"}.get(type(exc))
+    if reason is not None:
+        with st.metrics.lock:
+            st.metrics.rejected.inc((model, reason))

@@ -1,0 +1,182 @@
+"""HF checkpoint → GGUF bundle: plan (validate + pre-flight, nothing written), then write.
+
+`plan_export` reads and checks everything first (architecture, config vs tensor shapes,
+tokenizer, which tensors cannot take the requested type); `write_bundle` then writes the f32
+GGUF with gguf's GGUFWriter, quantizes it with llama.cpp, measures parity against the PyTorch
+model and writes the manifest, all inside `export.bundle.staging` so a failure leaves no OUT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gguf import MODEL_ARCH_NAMES, GGUFWriter
+
+from edge.bundle import Manifest
+from edge.errors import ExportError, ParityError
+from edge.options import physical_cores
+from export.bundle import finish_manifest, staging
+from export.quant.ternary import METHODS, is_ternary, ternarize_or_keep
+
+from . import reference as ref
+from .checkpoint import open_checkpoint
+from .parity import ParityResult, compare, gguf_logits
+from .quantize import EMBEDDING_TYPES, Fallback, QuantType, preflight, quant_type, quantize
+from .registry import Arch, arch_for
+from .vocab import Vocab, read_vocab
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    quant: str = "f16"
+    ternarize: str | None = None  # absmean | absmedian; None = the architecture's default
+    keep_embeddings: str | None = None  # f16 | q8_0: type of token embeddings and output
+    strict: bool = False
+    overwrite: bool = False
+    threads: int = 0
+
+
+@dataclass
+class ExportPlan:
+    src: Path
+    arch: Arch
+    quant: QuantType
+    options: ExportOptions
+    tensors: dict[str, np.ndarray]
+    vocab: Vocab
+    model: Any  # the transformers reference, holding the same (possibly ternarized) weights
+    fallbacks: list[Fallback] = field(default_factory=list)
+    ternary: dict[str, float] = field(default_factory=dict)  # GGUF name -> scale
+    method: str | None = None
+
+    @property
+    def gguf_name(self) -> str:
+        return f"model-{self.quant.name}.gguf"
+
+
+def _check_options(opts: ExportOptions) -> QuantType:
+    quant = quant_type(opts.quant)
+    if opts.ternarize is not None and opts.ternarize not in METHODS:
+        raise ExportError(f"--ternarize must be one of {', '.join(METHODS)}, got {opts.ternarize!r}")
+    if opts.keep_embeddings is not None and opts.keep_embeddings not in EMBEDDING_TYPES:
+        raise ExportError(f"--keep-embeddings must be one of {', '.join(EMBEDDING_TYPES)}")
+    return quant
+
+
+def _gguf_shapes(arch: Arch, shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    out = {}
+    for hf_name, shape in shapes.items():
+        name = arch.tensor_name(hf_name)
+        if name is not None:
+            out[name] = shape
+    return out
+
+
+def _ternarize(plan: ExportPlan) -> None:
+    """Replace linear weights by s·{-1,0,1}; already-ternary (QAT) tensors keep their own scale."""
+    for hf_name, data in plan.tensors.items():
+        name = plan.arch.tensor_name(hf_name)
+        if name is None or not plan.arch.is_linear(name, data.shape):
+            continue
+        if plan.method is None and is_ternary(data) is False:
+            raise ExportError(f"--quant {plan.quant.name} needs ternary weights but {hf_name} is not ternary: "
+                              "pass --ternarize absmean (or absmedian) to ternarize the linear layers first")
+        values, scale = ternarize_or_keep(data, plan.method or "absmean")  # type: ignore[arg-type]
+        plan.tensors[hf_name] = values.astype(np.float32) * np.float32(scale)
+        plan.ternary[name] = scale
+
+
+def plan_export(src: Path, opts: ExportOptions) -> ExportPlan:
+    """Validate SRC and the options and run the pre-flight; raises ExportError, writes nothing."""
+    quant = _check_options(opts)
+    ckpt = open_checkpoint(Path(src))
+    arch = arch_for(ckpt.config)
+    model = ref.build_reference(arch)
+    ref.check_against_reference(ckpt, arch, model)
+    shapes = _gguf_shapes(arch, ckpt.shapes)
+    fallbacks = preflight(shapes, quant, opts.strict) if quant.base.name not in ("F32", "F16") else []
+    vocab = read_vocab(ckpt.path, "t5" if arch.encoder_decoder else "")
+    vocab.pad_to(shapes["token_embd.weight"][0])
+    plan = ExportPlan(ckpt.path, arch, quant, opts, ckpt.tensors(), vocab, model, fallbacks,
+                      method=opts.ternarize or arch.default_ternarize)
+    if plan.method is not None or quant.ternary:
+        _ternarize(plan)
+    ref.load_weights(model, arch, plan.tensors)
+    return plan
+
+
+# llama.cpp patches token attributes by general.name ("phi3" -> these tokens must exist)
+_NAME_HACKS: dict[tuple[str, ...], tuple[str, ...]] = {("phi-3", "phi3"): ("<unk>", "<s>", "</s>", "<|endoftext|>")}
+
+
+def _name_is_safe(name: str, vocab: Vocab) -> bool:
+    lowered, tokens = name.lower(), set(vocab.tokens)
+    return not any(any(k in lowered for k in keys) and not set(needed) <= tokens
+                   for keys, needed in _NAME_HACKS.items())
+
+
+def write_f32_gguf(plan: ExportPlan, path: Path) -> None:
+    w = GGUFWriter(str(path), arch=MODEL_ARCH_NAMES[plan.arch.gguf_arch])
+    if _name_is_safe(plan.src.name, plan.vocab):
+        w.add_name(plan.src.name)
+    w.add_file_type(0)  # ALL_F32
+    plan.arch.write_hparams(w)
+    plan.vocab.write(w)
+    for hf_name, data in plan.tensors.items():
+        name = plan.arch.tensor_name(hf_name)
+        if name is not None:
+            w.add_tensor(name, np.ascontiguousarray(plan.arch.transform(name, data), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def measure_parity(plan: ExportPlan, gguf: Path) -> ParityResult:
+    start = plan.arch.config.get("decoder_start_token_id", 0)
+    ids, dec = ref.parity_ids(plan.src, plan.arch, start)
+    return compare(gguf_logits(gguf, ids, dec), ref.reference_logits(plan.model, ids, dec))
+
+
+def write_bundle(plan: ExportPlan, out: Path) -> Manifest:
+    """Write OUT atomically; ParityError (and no OUT) when the GGUF misses its parity bound."""
+    opts = plan.options
+    with staging(Path(out), overwrite=opts.overwrite) as tmp:
+        final = tmp / plan.gguf_name
+        f32 = final if plan.quant.name == "f32" else tmp / "intermediate-f32.gguf"
+        write_f32_gguf(plan, f32)
+        if f32 != final:
+            quantize(f32, final, plan.quant, keep_embeddings=opts.keep_embeddings,
+                     threads=opts.threads or physical_cores())
+            f32.unlink()
+        result = measure_parity(plan, final)
+        if not result.passed(plan.quant.name):
+            raise ParityError(f"{plan.gguf_name} misses parity with the PyTorch model ({result}); the "
+                              "conversion is wrong for this checkpoint: report it with the checkpoint's config")
+        return finish_manifest(
+            tmp, format="gguf", architecture=MODEL_ARCH_NAMES[plan.arch.gguf_arch],
+            encoder_decoder=plan.arch.encoder_decoder, quantization=plan.quant.name,
+            chat_template=plan.vocab.chat_template,
+            source={"path": str(plan.src.resolve()), "hf_architecture": plan.arch.name},
+            parity=result.to_manifest(f"pytorch:{plan.src.name}", plan.quant.name),
+            extra=_extra(plan),
+        )
+
+
+def _extra(plan: ExportPlan) -> dict[str, Any]:
+    return {"ternarize": plan.method if plan.ternary else None, "ternary_tensors": len(plan.ternary),
+            "keep_embeddings": plan.options.keep_embeddings or ("f16" if plan.quant.ternary else None), "fallbacks": [str(f) for f in plan.fallbacks],
+            "kv_type_for_parity": "f32"}
+
+
+def export_gguf(src: Path, out: Path, opts: ExportOptions,
+                on_plan: Callable[[ExportPlan], None] | None = None) -> Manifest:
+    """Plan (report fallbacks via `on_plan` before writing), then write the bundle."""
+    plan = plan_export(src, opts)
+    if on_plan is not None:
+        on_plan(plan)
+    return write_bundle(plan, out)

@@ -1,0 +1,64 @@
+"""Teacher-forced logit parity between a GGUF (llama.cpp, f32 KV cache) and the PyTorch source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.bundle import Parity
+
+# max |Δlogit| (relative to the largest reference logit when that exceeds 1) for float types; top-1 agreement for the quantized ones (tiny random models have
+# flat logits, so the bounds are loose: they catch a broken conversion, not a slightly lossy one)
+TOLERANCE: dict[str, float] = {"f32": 1e-3, "f16": 5e-2}
+MIN_TOP1: dict[str, float] = {"q8_0": 0.9, "q6_k": 0.85, "q5_k_m": 0.8, "q4_k_m": 0.6, "q4_0": 0.6,
+                              "tq2_0": 0.6, "tq1_0": 0.6}
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    max_abs_logit_diff: float
+    top1_agreement: float
+    n_tokens: int
+    max_abs_reference_logit: float = 1.0
+
+    def passed(self, quant: str) -> bool:
+        tol, top1 = TOLERANCE.get(quant), MIN_TOP1.get(quant)
+        scale = max(1.0, self.max_abs_reference_logit)
+        return (tol is None or self.max_abs_logit_diff <= tol * scale) and (
+            top1 is None or self.top1_agreement >= top1)
+
+    def to_manifest(self, reference: str, quant: str) -> Parity:
+        return Parity(reference=reference, max_abs_logit_diff=self.max_abs_logit_diff,
+                      top1_agreement=self.top1_agreement, n_tokens=self.n_tokens,
+                      tolerance=TOLERANCE.get(quant), min_top1=MIN_TOP1.get(quant))
+
+
+def compare(ours: np.ndarray, ref: np.ndarray) -> ParityResult:
+    n = min(len(ours), len(ref))
+    ours, ref = ours[:n, : ref.shape[1]], ref[:n]
+    return ParityResult(float(np.max(np.abs(ours - ref))), float(np.mean(ours.argmax(-1) == ref.argmax(-1))), n,
+                        float(np.max(np.abs(ref))))
+
+
+def causal_logits(path: Path, ids: list[int], threads: int = 2) -> np.ndarray:
+    """llama.cpp logits for every position of `ids` (f32 KV cache, no flash attention)."""
+    import llama_cpp
+
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=max(64, len(ids)), n_batch=max(64, len(ids)),
+                          logits_all=True, type_k=0, type_v=0, flash_attn=False, n_threads=threads,
+                          n_threads_batch=threads, verbose=False)
+    try:
+        llm.eval(ids)
+        return np.array(llm.scores[: len(ids)], dtype=np.float32)
+    finally:
+        llm.close()
+
+
+def gguf_logits(path: Path, ids: list[int], decoder_ids: list[int] | None) -> np.ndarray:
+    if decoder_ids is None:
+        return causal_logits(path, ids)
+    from edge.backends.llamacpp_encdec import teacher_forced_logits
+
+    return teacher_forced_logits(path, ids, decoder_ids)

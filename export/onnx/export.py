@@ -1,0 +1,139 @@
+"""`export_onnx`: source checkpoint -> ONNX graphs -> quantized -> checked -> bundle (atomically)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from edge.bundle import Manifest
+from edge.errors import ExportError
+from export.bundle import finish_manifest, staging
+
+from . import parity
+from .quantize import QUANTS, quantize_file
+from .source import Source, load_source, save_tokenizer, untie_lm_head
+
+log = logging.getLogger(__name__)
+END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<|end|>", "<|eot_id|>", "</s>")
+MOBILE_DIR = "mobile"
+
+
+def export_onnx(src: Path, out: Path, *, quant: str = "fp32", block_size: int = 32, ort_mobile: bool = False,
+                overwrite: bool = False) -> Manifest:
+    """Export SRC (HF checkpoint dir or GGUF) to an ONNX bundle at OUT; nothing is left at OUT on error."""
+    if quant not in QUANTS:
+        raise ExportError(f"unknown quantization {quant!r}; choose one of {', '.join(QUANTS)}")
+    if block_size < 16 or block_size & (block_size - 1):
+        raise ExportError(f"--block-size must be a power of two >= 16, got {block_size}")
+    with staging(Path(out), overwrite=overwrite) as tmp:
+        source = load_source(Path(src))
+        if quant in ("int8", "int4", "ternary"):
+            untie_lm_head(source.model)  # a tied head exports as Transpose(embedding) and stays float
+        ids = parity.parity_ids(source.tokenizer)
+        # the reference first: optimum's export patches the model's config while tracing
+        reference = parity.torch_logits(source.model, ids, source.arch.encoder_decoder)
+        write_graphs(source, tmp)
+        for name in source.arch.files:
+            quantize_file(tmp / name, quant, block_size, source.model.config.vocab_size)
+        save_tokenizer(source.tokenizer, tmp)
+        checked = measure_parity(source, tmp, quant, ids, reference)
+        if ort_mobile:
+            write_ort_mobile(tmp)
+        return finish_manifest(
+            tmp, format="onnx", architecture=source.arch.name, encoder_decoder=source.arch.encoder_decoder,
+            quantization=quant, tokenizer="tokenizer.json", chat_template=source.chat_template,
+            source=source.describe(), parity=checked,
+            extra={"block_size": block_size, "accuracy_level": 4, "ort_mobile": ort_mobile,
+                   "runtime": runtime_facts(source)},
+        )
+
+
+def write_graphs(source: Source, out: Path) -> None:
+    """Trace the model with optimum into a work dir, then keep only the files the runtime loads."""
+    from optimum.exporters.onnx import onnx_export_from_model
+
+    work = out / ".onnx-work"
+    config = source.model.config
+    with warnings.catch_warnings(), _quiet("optimum", "transformers"):
+        warnings.simplefilter("ignore")  # torch.onnx tracer warnings are expected and noisy
+        try:
+            onnx_export_from_model(source.model, work, task=source.arch.task, do_validation=False,
+                                   custom_onnx_configs=source.arch.custom_onnx_configs(config))
+        except (ValueError, RuntimeError, TypeError) as exc:
+            raise ExportError(f"ONNX export of {source.arch.name} failed: {exc}") from None
+    for name in source.arch.files:
+        for f in work.glob(name + "*"):  # the graph and its external data, if any
+            shutil.move(f, out / f.name)
+    for name in ("config.json", "generation_config.json"):
+        if (work / name).is_file():
+            shutil.move(work / name, out / name)
+    shutil.rmtree(work)
+
+
+@contextlib.contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """Silence library loggers that print expected tracing chatter during the export."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def measure_parity(source: Source, bundle: Path, quant: str, ids: list[int], reference: Any):
+    """Compare the staged ONNX files with the torch logits; store the reference for `verify`."""
+    from edge.backends.onnxruntime import load_model
+
+    facts = runtime_facts(source)
+    model = load_model(bundle, encoder_decoder=source.arch.encoder_decoder,
+                       decoder_start_token_id=facts["decoder_start_token_id"] or 0)
+    report = parity.compare(reference, model.teacher_forced(ids))
+    parity.save_reference(bundle, ids, reference)
+    log.info("parity %s: %s", quant, report)
+    return parity.check(report, quant, f"pytorch fp32 {source.kind} source")
+
+
+def runtime_facts(source: Source) -> dict[str, Any]:
+    """What the runtime needs without transformers: special tokens, end-of-generation ids, sizes."""
+    tok, cfg = source.tokenizer, source.model.config
+    gen = getattr(source.model, "generation_config", None)
+    eog: set[int] = set()
+    for value in (cfg.eos_token_id, getattr(gen, "eos_token_id", None), tok.eos_token_id):
+        eog.update(value if isinstance(value, list) else [value] if value is not None else [])
+    vocab = tok.get_vocab()
+    eog.update(vocab[t] for t in END_TOKENS if t in vocab and t in tok.all_special_tokens)
+    return {
+        "bos_token": tok.bos_token or "", "eos_token": tok.eos_token or "",
+        "add_bos": bool(getattr(tok, "add_bos_token", False)) and not source.arch.encoder_decoder,
+        "eog_token_ids": sorted(int(i) for i in eog),
+        "decoder_start_token_id": getattr(cfg, "decoder_start_token_id", None),
+        "n_ctx_train": int(getattr(cfg, "max_position_embeddings", 0) or 0) if not source.arch.encoder_decoder else 0,
+        "n_vocab": int(cfg.vocab_size), "n_params": int(sum(p.numel() for p in source.model.parameters())),
+    }
+
+
+def write_ort_mobile(bundle: Path) -> None:
+    """ORT-format copies of the graphs plus required_operators.config (for a reduced mobile build)."""
+    from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
+
+    src = bundle / ".ort-src"
+    src.mkdir()
+    for f in bundle.glob("*.onnx*"):
+        (src / f.name).symlink_to(f.resolve())
+    try:
+        convert_onnx_models_to_ort(src, output_dir=bundle / MOBILE_DIR, optimization_styles=[OptimizationStyle.Fixed])
+    except Exception as exc:  # the converter raises bare RuntimeErrors from inside onnxruntime
+        raise ExportError(f"ORT-format conversion failed: {exc}") from None
+    finally:
+        shutil.rmtree(src)
+    if not (bundle / MOBILE_DIR / "required_operators.config").is_file():
+        raise ExportError("ORT-format conversion wrote no required_operators.config")

@@ -1,0 +1,108 @@
+"""Logit parity between an exported bundle and its PyTorch source.
+
+Teacher-forced over >= 64 positions of a fixed text: max |Δlogit| and top-1 agreement. The
+reference's top-8 logits per position are kept in the bundle (parity/reference.npz) so that
+`edgesplit verify` can re-check the ONNX files later without the source checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.bundle import Parity
+from edge.errors import ExportError, ParityError
+
+FIXED_TEXT = (
+    "Small language models run on laptops, phones and single-board computers. They answer "
+    "questions, summarise notes and fill in forms without sending private context to a server. "
+    "Paris is the capital of France, Berlin is the capital of Germany and Madrid is the capital "
+    "of Spain. The quick brown fox jumps over the lazy dog while 0 1 2 3 4 5 6 7 8 9 count on. "
+)
+N_POSITIONS = 72
+TOP_K = 8
+REFERENCE_FILE = "parity/reference.npz"
+# (max |Δlogit|, min top-1 agreement) an export must meet; None = reported only
+TOLERANCES: dict[str, tuple[float | None, float | None]] = {
+    "fp32": (2e-3, 0.99), "fp16": (None, 0.9), "int8": (None, 0.9), "int4": (None, 0.6), "ternary": (None, None),
+}
+
+
+@dataclass
+class Report:
+    max_abs_logit_diff: float
+    top1_agreement: float
+    n_tokens: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"max_abs_logit_diff": self.max_abs_logit_diff, "top1_agreement": self.top1_agreement,
+                "n_tokens": self.n_tokens}
+
+
+def parity_ids(tokenizer: Any, n: int = N_POSITIONS) -> list[int]:
+    """`n` token ids of FIXED_TEXT (repeated as needed), without special tokens."""
+    ids = tokenizer(FIXED_TEXT, add_special_tokens=False)["input_ids"]
+    return (ids * (n // max(len(ids), 1) + 1))[:n]
+
+
+def torch_logits(model: Any, ids: list[int], encoder_decoder: bool) -> np.ndarray:
+    """Reference logits [T, V] from the source model, teacher-forced like the runtime's."""
+    import torch
+
+    if len(ids) < 2:
+        raise ExportError("the tokenizer turns the parity text into fewer than 2 tokens")
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        if encoder_decoder:
+            start = model.config.decoder_start_token_id or 0
+            dec = torch.tensor([[start, *ids[:-1]]])
+            return model(input_ids=x, decoder_input_ids=dec, use_cache=False).logits[0].float().numpy()
+        return model(input_ids=x, use_cache=False).logits[0].float().numpy()
+
+
+def compare(reference: np.ndarray, got: np.ndarray) -> Report:
+    n = min(len(reference), len(got))
+    diff = float(np.abs(reference[:n] - got[:n]).max())
+    top1 = float((reference[:n].argmax(-1) == got[:n].argmax(-1)).mean())
+    return Report(diff, top1, n)
+
+
+def save_reference(bundle: Path, ids: list[int], reference: np.ndarray) -> None:
+    top = np.argsort(-reference, axis=-1)[:, :TOP_K]
+    path = bundle / REFERENCE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, ids=np.asarray(ids, dtype=np.int64), top_ids=top,
+             top_logits=np.take_along_axis(reference, top, axis=-1))
+
+
+def compare_stored(bundle: Path, logits_fn: Any) -> Report:
+    """Parity of the bundle's ONNX logits against the stored top-k reference logits."""
+    data = np.load(bundle / REFERENCE_FILE)
+    got = logits_fn(data["ids"].tolist())
+    gathered = np.take_along_axis(got, data["top_ids"], axis=-1)
+    diff = float(np.abs(gathered - data["top_logits"]).max())
+    top1 = float((got.argmax(-1) == data["top_ids"][:, 0]).mean())
+    return Report(diff, top1, len(got))
+
+
+def check(report: Report, quant: str, reference: str) -> Parity:
+    """The manifest's parity entry; ParityError when the export misses its tolerance."""
+    tol, min_top1 = TOLERANCES[quant]
+    if (tol is not None and report.max_abs_logit_diff > tol) or (
+            min_top1 is not None and report.top1_agreement < min_top1):
+        raise ParityError(
+            f"{quant} ONNX logits differ from {reference}: max |Δlogit| {report.max_abs_logit_diff:.3g} "
+            f"(tolerance {tol}), top-1 agreement {report.top1_agreement:.3f} (minimum {min_top1}); "
+            "nothing was written. Try a larger --block-size or a wider --quant"
+        )
+    return Parity(reference=reference, tolerance=tol, min_top1=min_top1, **report.as_dict())
+
+
+def passes(report: Report, parity: Parity | None) -> bool:
+    if parity is None:
+        return True
+    tol_ok = parity.tolerance is None or report.max_abs_logit_diff <= parity.tolerance
+    return tol_ok and (parity.min_top1 is None or report.top1_agreement >= parity.min_top1)

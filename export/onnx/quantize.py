@@ -1,0 +1,127 @@
+"""Post-export weight quantization of the ONNX files in a bundle.
+
+- int4 / int8: weight-only `MatMulNBits` (block-wise, symmetric) with `accuracy_level=4`
+  (int8 activations in the kernel: without it 8-bit and 2-bit run slower than fp32, FINDINGS.md).
+- ternary: BitNet-style `s·{-1,0,1}` weights (export/quant/ternary.py) packed by hand as 2-bit
+  `MatMulNBits`, 4 values per byte, low bits first, zero point 2; the lm_head goes 8-bit.
+- fp16: every float initializer and op in fp16, inputs/outputs kept fp32.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import ExportError
+
+log = logging.getLogger(__name__)
+QUANTS = ("fp32", "fp16", "int8", "int4", "ternary")
+ACCURACY_LEVEL = 4
+MAX_PROTO_BYTES = 1_800_000_000  # protobuf caps a model at 2 GB: larger ones get external data
+
+
+def load_model(path: Path):
+    import onnx
+
+    try:
+        return onnx.load(str(path))
+    except Exception as exc:  # onnx raises DecodeError/ValueError/OSError for a non-model file
+        raise ExportError(f"{path} is not an ONNX model ({type(exc).__name__}: {exc})") from None
+
+
+def save_model(model, path: Path) -> None:
+    import onnx
+
+    for stale in path.parent.glob(path.name + "*data"):
+        stale.unlink()
+    big = model.ByteSize() > MAX_PROTO_BYTES
+    onnx.save_model(model, str(path), save_as_external_data=big, all_tensors_to_one_file=True,
+                    location=path.name + ".data" if big else None)
+
+
+def quantize_file(path: Path, quant: str, block_size: int, vocab_size: int) -> None:
+    """Quantize the ONNX file at `path` in place."""
+    steps: dict[str, Callable] = {
+        "fp32": lambda m: m,
+        "fp16": _fp16,
+        "int8": lambda m: _nbits(m, 8, block_size),
+        "int4": lambda m: _nbits(m, 4, block_size),
+        "ternary": lambda m: _nbits(_ternary(m, block_size, vocab_size), 8, block_size),
+    }
+    if quant not in steps:
+        raise ExportError(f"unknown quantization {quant!r}; choose one of {', '.join(QUANTS)}")
+    if quant == "fp32":
+        return
+    save_model(steps[quant](load_model(path)), path)
+
+
+def _fp16(model):
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    return convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=True)
+
+
+def _nbits(model, bits: int, block_size: int):
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    quantizer = MatMulNBitsQuantizer(model, bits=bits, block_size=block_size, is_symmetric=True,
+                                     accuracy_level=ACCURACY_LEVEL)
+    quantizer.process()
+    return quantizer.model.model
+
+
+def _ternary(model, block_size: int, vocab_size: int):
+    """Replace each MatMul with a 2-D float weight (except the lm_head) by a 2-bit MatMulNBits."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    new_nodes, n_packed = [], 0
+    for node in graph.node:
+        weight = inits.get(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
+        w = numpy_helper.to_array(weight) if weight is not None else None
+        if w is None or w.ndim != 2 or w.dtype != np.float32 or w.shape[1] == vocab_size:
+            new_nodes.append(node)
+            continue
+        packed, scales, zeros = pack_ternary(w, block_size)
+        base = weight.name.replace(".", "_").replace(":", "_")
+        for arr, suffix in ((packed, "_Q2"), (scales, "_scales"), (zeros, "_zp")):
+            graph.initializer.append(numpy_helper.from_array(arr, base + suffix))
+        new_nodes.append(helper.make_node(
+            "MatMulNBits", [node.input[0], base + "_Q2", base + "_scales", base + "_zp"], list(node.output),
+            name=(node.name or base) + "_Q2", domain="com.microsoft", K=w.shape[0], N=w.shape[1], bits=2,
+            block_size=block_size, accuracy_level=ACCURACY_LEVEL))
+        n_packed += 1
+    if n_packed == 0:
+        raise ExportError("no MatMul weights to ternarize in the exported graph")
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    used = {i for n in graph.node for i in n.input}
+    keep = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    log.info("ternarized %d MatMul weights", n_packed)
+    return model
+
+
+def pack_ternary(w: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MatMulNBits bits=2 tensors for a [K, N] weight: (B [N, blocks, bs/4] u8, scales, zero points)."""
+    from export.quant.ternary import ternarize_or_keep
+
+    if block_size % 16 or block_size < 16:
+        raise ExportError(f"block size must be a multiple of 16 (>= 16), got {block_size}")
+    k, n = w.shape
+    values, scale = ternarize_or_keep(w)
+    n_blocks = -(-k // block_size)
+    q = np.full((n, n_blocks * block_size), 2, dtype=np.uint8)  # padding = zero point = weight 0
+    q[:, :k] = (values.T + 2).astype(np.uint8)
+    q = q.reshape(n, n_blocks, block_size // 4, 4)
+    packed = (q[..., 0] | (q[..., 1] << 2) | (q[..., 2] << 4) | (q[..., 3] << 6)).astype(np.uint8)
+    scales = np.full(n * n_blocks, scale, dtype=np.float32)
+    zeros = np.full(n * (-(-n_blocks // 4)), 0xAA, dtype=np.uint8)  # zero point 2 in every 2-bit slot
+    return packed, scales, zeros

@@ -1,0 +1,75 @@
+"""The cloud client against a real local HTTP server: ledger before send, faults -> CloudError."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from cloud_bridge.client import CloudClient, CloudConfig
+from cloud_bridge.errors import CloudError
+from cloud_bridge.ledger import Ledger, body_bytes
+
+MESSAGES = [{"role": "user", "content": "Name a colour."}]
+
+
+def _client(url: str, **kw) -> CloudClient:
+    return CloudClient(CloudConfig(url=url, timeout=kw.pop("timeout", 60.0), backoff=0.05, **kw))
+
+
+def test_chat_streams_and_ledger_matches_received_bytes(fake_cloud):
+    with _client(fake_cloud.url) as c:
+        text = c.chat(MESSAGES, "test", max_tokens=8)
+    assert text.strip()
+    assert [body_bytes(e) for e in Ledger().entries()] == fake_cloud.bodies()
+    assert json.loads(fake_cloud.bodies()[0])["stream"] is True
+
+
+def test_logprobs_and_tokenize(fake_cloud, cloud_engine):
+    with _client(fake_cloud.url) as c:
+        top = c.top_logprobs("The capital of France is", 5, "test")
+        ids = c.tokenize("Hello world", "test")
+    assert len(top) == 5 and all(lp <= 0 for lp in top.values())
+    assert ids == cloud_engine.backend.tokenize("Hello world", add_bos=False, special=False)
+    assert [body_bytes(e) for e in Ledger().entries()] == fake_cloud.bodies()
+
+
+def test_api_key_comes_from_env(fake_cloud, monkeypatch):
+    monkeypatch.setenv("EDGESPLIT_CLOUD_KEY", "sk-test-123")
+    cfg = CloudConfig.from_env(fake_cloud.url)
+    assert cfg is not None and cfg.api_key == "sk-test-123"
+    assert CloudClient(cfg)._headers()["Authorization"] == "Bearer sk-test-123"
+    assert "sk-test-123" not in Ledger().path.read_text() if Ledger().path.exists() else True
+
+
+def test_plain_http_only_to_loopback():
+    with pytest.raises(CloudError, match="https"):
+        CloudConfig(url="http://api.example.com/v1")
+    assert CloudConfig(url="https://api.example.com").base == "https://api.example.com/v1"
+
+
+def test_bad_json_on_completions(fake_cloud):
+    fake_cloud.reset("badjson")
+    with _client(fake_cloud.url) as c, pytest.raises(CloudError, match="not valid JSON"):
+        c.top_logprobs("Hello", 3, "test")
+
+
+def test_unreachable_is_logged_then_fails(dead_url):
+    with _client(dead_url, retries=1, timeout=5.0) as c, pytest.raises(CloudError, match="unreachable"):
+        c.chat(MESSAGES, "test")
+    entries = Ledger().entries()
+    assert len(entries) == 2 and "retry 1" in entries[1]["purpose"]  # each attempt logged before sending
+
+
+@pytest.mark.parametrize("mode,match", [
+    ("stall", "timed out"), ("http500", "HTTP 500"), ("badjson", "not valid JSON"), ("truncated", "truncated"),
+])
+def test_faults_raise_cloud_error_within_budget(fake_cloud, mode, match):
+    fake_cloud.reset(mode)
+    t0 = time.monotonic()
+    with _client(fake_cloud.url, timeout=1.5) as c, pytest.raises(CloudError, match=match):
+        c.chat(MESSAGES, "test", max_tokens=4)
+    assert time.monotonic() - t0 < 1.5 + 1.0
+    # what reached the server is exactly what the ledger says was sent
+    assert [body_bytes(e) for e in Ledger().entries()] == fake_cloud.bodies()

@@ -1,0 +1,3 @@
+"""An app module that fails on import: the server must keep running and say so."""
+
+raise RuntimeError("this app is broken on purpose")
