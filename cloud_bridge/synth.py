@@ -10,6 +10,7 @@ rules: these are realistic values, not strings made to fit the detector's regexe
 from __future__ import annotations
 
 import random
+import re
 import string
 from dataclasses import dataclass, field
 
@@ -57,6 +58,13 @@ class Sample:
     instruction: str
     profile: dict
     spans: list[tuple[str, int, int]] = field(default_factory=list)  # (type, start, end) in context
+
+    def head(self, n: int) -> Sample:
+        """The first `n` entity sentences only (a shorter context for model-driven tests)."""
+        end = self.spans[n - 1][2]
+        m = re.search(r"[.!?](?:\s|$)", self.context[end:])
+        cut = end + (m.end() if m else len(self.context) - end)
+        return Sample(self.context[:cut].rstrip(), self.instruction, self.profile, self.spans[:n])
 
     def values(self) -> list[str]:
         """Every private string in the context (the leak test's needles)."""
@@ -236,4 +244,8 @@ and the Linux kernel has over 30 million lines of code. A standard chessboard ha
 The invoice total is $1,249.99 including tax, due within 30 days. Flight BA 117 departs at 18:25 from
 terminal 5. The population of the city was 1,234,567 at the 2020 census, up 4.1 percent since 2010.
 Set the timeout to 30 seconds and the retry count to 3; the default port is 8080 and the queue holds 500 items.
+
+Dear reader, this guide was written with Microsoft Excel in mind and tested by Quality Assurance. Call
+Customer Service between 9 and 5 on weekdays. We walked from Grand Central Station to the Golden Gate Bridge
+exhibit, then asked Support about Section 4.2.1 and the ISO 8601 format (2024-01-31T10:00:00Z).
 """

@@ -93,24 +93,44 @@ def execute(app_name: str, script: str, limits: Limits | None = None) -> tuple[U
     return env, result
 
 
+def generate_script(engine: Engine, messages: list[dict], **kwargs: Any) -> tuple[str, int, int, float]:
+    """Stream a script; stop at the first line that repeats the line before it.
+
+    Small models fall into repeating the last line until the token budget runs out; a repeated
+    line is dropped and ends the script. Returns (text, prompt tokens, completion tokens, ms).
+    """
+    t0, text, n_out, prompt_tokens = time.perf_counter(), "", 0, 0
+    for chunk in engine.stream(messages, **kwargs):
+        if chunk.result is not None:
+            prompt_tokens = chunk.result.prompt_tokens
+        text += chunk.text
+        n_out += len(chunk.token_ids)
+        lines = text.split("\n")
+        if len(lines) >= 3 and lines[-2] == lines[-3] and lines[-2].strip():
+            text = "\n".join(lines[:-2]) + "\n"
+            break
+    prompt_tokens = prompt_tokens or len(engine.tokenize(messages))
+    return text, prompt_tokens, n_out, (time.perf_counter() - t0) * 1000
+
+
 def solve(engine: Engine, app_name: str, task: str, constrain: bool = True, max_repairs: int = 2,
-          max_tokens: int = 200, seed: int = 0) -> AgentRun:
+          max_tokens: int = 96, seed: int = 0) -> AgentRun:
     doc = app_doc(app_name)
     messages = build_messages(doc, task)
     extra = {"grammar": script_grammar(doc)} if constrain else {"stop": ("\nTask:",)}
     run = AgentRun(app_name, task, constrain)
     for _ in range(max_repairs + 1):
-        gen = engine.generate(messages, max_tokens=max_tokens, temperature=0.0, seed=seed, **extra)
-        script = strip_fences(gen.text)
+        text, n_in, n_out, gen_ms = generate_script(engine, messages, max_tokens=max_tokens, temperature=0.0,
+                                                    seed=seed, **extra)
+        script = strip_fences(text)
         t0 = time.perf_counter()
         env, result = execute(app_name, script)
         exec_ms = (time.perf_counter() - t0) * 1000
-        run.attempts.append(Attempt(gen.text, script, result.ok, result.error_dict(),
-                                    [a.to_dict() for a in env.log], gen.prompt_tokens, gen.completion_tokens,
-                                    round(gen.timings.total_ms, 1), round(exec_ms, 2)))
+        run.attempts.append(Attempt(text, script, result.ok, result.error_dict(), [a.to_dict() for a in env.log],
+                                    n_in, n_out, round(gen_ms, 1), round(exec_ms, 2)))
         run.state, run.actions = env.state, env.log
         if result.ok:
             break
-        messages = [*messages, {"role": "assistant", "content": gen.text},
+        messages = [*messages, {"role": "assistant", "content": text},
                     {"role": "user", "content": repair_message(result.error)}]
     return run

@@ -12,6 +12,7 @@ tasks.json holds {id, app, task, checks, reference}. A check is one of
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
@@ -86,12 +87,12 @@ def select_tasks(tasks: list[Task], limit: int | None = None, app: str | None = 
     for t in tasks:
         by_app.setdefault(t.app, []).append(t)
     mixed = [t for group in zip_longest(*by_app.values()) for t in group if t is not None]
-    chosen = set(mixed[:limit])
-    return [t for t in tasks if t in chosen]  # grouped by app: the doc prompt prefix is reused
+    chosen = {t.id for t in mixed[:limit]}
+    return [t for t in tasks if t.id in chosen]  # grouped by app: the doc prompt prefix is reused
 
 
 def run_bench(engine: Engine, constrain: bool = True, limit: int | None = None, app: str | None = None,
-              max_repairs: int = 2) -> dict:
+              max_repairs: int = 2, on_result: Callable[[dict], None] | None = None) -> dict:
     """Run the agent over the benchmark; a report with success_rate, means and per-task results."""
     results = []
     for task in select_tasks(load_tasks(), limit, app):
@@ -101,6 +102,8 @@ def run_bench(engine: Engine, constrain: bool = True, limit: int | None = None, 
         results.append({"id": task.id, "app": task.app, "task": task.task, "success": not failures,
                         "failures": failures, "script": run.script,
                         "actions": [str(a) for a in run.actions], **run.metrics()})
+        if on_result is not None:
+            on_result(results[-1])
     n = len(results)
 
     def mean(key: str) -> float:

@@ -15,10 +15,14 @@ def _echo_json(obj: object) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False))
 
 
-def _load_engine(model: str):
-    from edge import Engine
+def _load_engine(model: str, threads: int | None = None):
+    from edge import Engine, RuntimeOptions
 
-    return Engine.load(model)
+    return Engine.load(model, options=RuntimeOptions(n_threads=threads) if threads else None)
+
+
+def _threads_option(f):
+    return click.option("-t", "--threads", type=int, default=None, help="CPU threads for the model.")(f)
 
 
 @click.group()
@@ -107,7 +111,8 @@ def exec_cmd(app_name: str, script_file: Path, as_json: bool) -> None:
 @click.option("-m", "--model", default="default", show_default=True, help="Model: `default`, a .gguf or a bundle.")
 @click.option("--no-constrain", is_flag=True, help="Let the model write free text instead of grammar-constrained scripts.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def run_cmd(task: str, app_name: str, model: str, no_constrain: bool, as_json: bool) -> None:
+@_threads_option
+def run_cmd(task: str, app_name: str, model: str, no_constrain: bool, as_json: bool, threads: int | None) -> None:
     """Have the local model write a script for TASK, run it, and repair it up to twice.
 
     \b
@@ -120,7 +125,7 @@ def run_cmd(task: str, app_name: str, model: str, no_constrain: bool, as_json: b
     from .sim import check_app
 
     check_app(app_name)
-    with _load_engine(model) as engine:
+    with _load_engine(model, threads) as engine:
         run = solve(engine, app_name, task, constrain=not no_constrain)
     if as_json:
         _echo_json(run.to_dict())
@@ -142,7 +147,10 @@ def run_cmd(task: str, app_name: str, model: str, no_constrain: bool, as_json: b
 @click.option("--app", "app_name", default=None, help="Only the tasks of this app.")
 @click.option("--no-constrain", is_flag=True, help="Unconstrained generation (free text).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as one JSON object.")
-def bench_cmd(model: str, limit: int | None, app_name: str | None, no_constrain: bool, as_json: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Print each task's result to stderr as it finishes.")
+@_threads_option
+def bench_cmd(model: str, limit: int | None, app_name: str | None, no_constrain: bool, as_json: bool,
+              verbose: bool, threads: int | None) -> None:
     """Run the task benchmark: success rate, tokens in/out, latency, per-task actions.
 
     \b
@@ -158,8 +166,12 @@ def bench_cmd(model: str, limit: int | None, app_name: str | None, no_constrain:
         check_app(app_name)
     if limit is not None and limit <= 0:
         raise GuiAgentError("--limit must be a positive number of tasks")
-    with _load_engine(model) as engine:
-        report = run_bench(engine, constrain=not no_constrain, limit=limit, app=app_name)
+    def progress(r: dict) -> None:
+        click.echo(json.dumps(r, ensure_ascii=False), err=True)
+
+    with _load_engine(model, threads) as engine:
+        report = run_bench(engine, constrain=not no_constrain, limit=limit, app=app_name,
+                           on_result=progress if verbose else None)
     if as_json:
         _echo_json(report)
         return

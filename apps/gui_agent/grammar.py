@@ -12,7 +12,7 @@ from edge.constrain.grammar import Alt, Expr, Grammar, Lit, Ref, Rep, alt, chars
 
 from .doc import AppDoc, ElementDoc
 
-MAX_LINES = 10
+MAX_LINES = 8
 MAX_TEXT = 60
 
 

@@ -326,7 +326,7 @@ class Interpreter:
         raise ScriptError(f"cannot index {_kind(value)}")
 
     def _e_Attribute(self, node: ast.Attribute) -> Any:
-        _check_attribute(node.attr)
+        _check_chain(node)
         raise SandboxViolation(f"attribute .{node.attr} can only be called as a method, e.g. .{node.attr}()")
 
     # -- calls -------------------------------------------------------------------------------
@@ -336,7 +336,7 @@ class Interpreter:
         if any(isinstance(a, ast.Starred) for a in node.args):
             raise SandboxViolation("*arguments are not allowed")
         if isinstance(node.func, ast.Attribute):
-            _check_attribute(node.func.attr)
+            _check_chain(node.func)
             target = self._eval(node.func.value)
             return self._method(target, node.func.attr, [self._eval(a) for a in node.args])
         if isinstance(node.func, ast.Name):
@@ -386,7 +386,11 @@ def _b_len(it: Interpreter, value: Any) -> int:
 def _b_range(it: Interpreter, *args: int) -> range:
     if not all(isinstance(a, int) for a in args):
         raise ScriptError("range() takes integers")
-    return range(*args)
+    numbers = range(*args)
+    # builtins like max() or `in` would walk a huge range in C, between two interpreter steps
+    if len(numbers) > it.limits.max_size:
+        raise LimitExceeded(f"range() of {len(numbers)} numbers is over the limit {it.limits.max_size}")
+    return numbers
 
 
 def _b_print(it: Interpreter, *args: Any) -> None:
@@ -422,9 +426,16 @@ def _check_identifier(name: str) -> None:
         raise SandboxViolation(f"names starting with '_' ({name}) are not allowed")
 
 
-def _check_attribute(attr: str) -> None:
-    if attr.startswith("_"):
-        raise SandboxViolation(f"attribute {attr} is not allowed")
+def _check_chain(node: ast.expr) -> None:
+    """Refuse `_` attributes anywhere in a chain like a.b[0].c(), the first one in reading order."""
+    attrs = []
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        if isinstance(node, ast.Attribute):
+            attrs.append(node.attr)
+        node = node.func if isinstance(node, ast.Call) else node.value
+    for attr in reversed(attrs):
+        if attr.startswith("_"):
+            raise SandboxViolation(f"attribute {attr} is not allowed")
 
 
 def _describe(node: ast.AST) -> str:

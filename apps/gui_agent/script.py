@@ -75,6 +75,8 @@ def parse_script(src: str) -> ast.Module:
         lines = src.splitlines()
         text = lines[line - 1] if 0 < line <= len(lines) else ""
         raise ScriptSyntaxError(f"syntax error: {exc.msg}", line, text) from None
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise ScriptSyntaxError(f"the script cannot be parsed: {type(exc).__name__}") from None
 
 
 def element_name(identifier: str) -> str | None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from edge import EdgeError, Engine
 
+from . import template
 from .narrative import FOCUS_NOTE, fmt, messages, unsupported_numbers
 from .schema import PrivateEntities
 
@@ -60,16 +61,12 @@ def recommend(engine: Engine | None, report: dict, seed: int = 0) -> dict:
     ids = eligible_tips(report)
     chosen = [i for i in ids if i not in ("wind_down", "caffeine_cutoff")][:3]
     if engine is not None:
-        schema = {"type": "object", "properties": {
-            "tips": {"type": "array", "items": {"enum": ids}, "minItems": 1, "maxItems": 3}},
-            "required": ["tips"], "additionalProperties": False}
-        task = ("Think about what is hurting this person's sleep, then choose up to three tips from: "
-                + ", ".join(ids) + ".")
+        task = "Think about what is hurting this person's sleep, then choose the best tips from: " + ", ".join(ids)
+        fields = [(f"tip {n}", {"enum": ids}) for n in (1, 2, 3)]
         try:
-            obj = engine.generate(messages(report, task), max_tokens=48, temperature=0.4, seed=seed,
-                                  json_schema=schema).parsed_json()
-            chosen = list(dict.fromkeys(obj["tips"])) or chosen
-        except (EdgeError, ValueError, KeyError):
+            got = template.parse_fields(template.fill(engine, messages(report, task), fields, seed, 0.4))
+            chosen = list(dict.fromkeys(v for v in got.values() if v in ids)) or chosen
+        except EdgeError:
             pass  # keep the rule-based choice
     facts = [ev["explanation"] for ev in report["events"] if ev["type"] in ("sleep_debt", "illness_onset")]
     return {"tips": [{"id": i, "text": TIPS[i][1](report)} for i in chosen], "because": facts}

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 from edge import EdgeError, Engine
 
+from . import template
+
 STATUS = {"steady": "your body looks steady", "strained": "your body shows signs of strain",
           "run_down": "you may be run down", "recovering": "you look to be recovering"}
 FOCUS_NOTE = {
@@ -75,11 +77,6 @@ def fmt(x: float | int) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
-def assessment_schema(focus: list[str]) -> dict:
-    return {"type": "object", "properties": {"status": {"enum": list(STATUS)}, "focus": {"enum": focus}},
-            "required": ["status", "focus"], "additionalProperties": False}
-
-
 SYSTEM = "You are a careful, supportive health coach. You only use the facts you are given."
 
 
@@ -106,12 +103,13 @@ def assess_with_model(engine: Engine, report: dict, seed: int = 0) -> dict:
     focus = sorted({ev["type"] for ev in report["events"]}) + ["general"]
     task = "Give the person's overall status and the one thing to focus on."
     out = {"status": rule_status(report), "focus": focus[0], "note": None, "source": "rules"}
+    fields = [("status", {"enum": list(STATUS)}), ("focus", {"enum": focus})]
     try:
-        obj = engine.generate(messages(report, task), max_tokens=40, temperature=0.3, seed=seed,
-                              json_schema=assessment_schema(focus)).parsed_json()
-        out.update(status=obj["status"], focus=obj["focus"], source="model")
-    except (EdgeError, ValueError, KeyError):
-        pass  # the rule-based labels stand
+        got = template.parse_fields(template.fill(engine, messages(report, task), fields, seed, 0.3))
+    except EdgeError:
+        return out  # the rule-based labels stand
+    if got.get("status") in STATUS and got.get("focus") in focus:
+        out.update(status=got["status"], focus=got["focus"], source="model")
     return out
 
 

@@ -1,10 +1,11 @@
 """PMData-style predictions on the local model: readiness 0-10, fatigue, stress, sleep quality 1-5.
 
 The prompt is a fixed template over the last 14 days of steps, calories, resting HR and sleep
-minutes (missing days written `NA`, never 0). The answer is constrained to a JSON object with
-integer ranges; it is still parsed and range-checked, because a backend without a grammar engine
-answers in free text (`readiness: 7`), and an answer out of range or unparsable is resampled
-with the next seed, then reported as "uncertain".
+minutes (missing days written `NA`, never 0). The answer is a fixed template (`readiness: 7`
+lines) whose values the model fills, each constrained to its integer range (`template.fill`). It
+is still parsed and range-checked, because a backend without a grammar engine fills it
+unconstrained; an answer out of range or unparsable is resampled with the next seed (warmer),
+then reported as "uncertain".
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ from dataclasses import asdict, dataclass
 
 from edge import EdgeError, Engine
 
+from . import template
 from .analysis import Timeline
 
 DAYS = 14
 TARGETS: dict[str, tuple[int, int]] = {"readiness": (0, 10), "fatigue": (1, 5), "stress": (1, 5),
                                        "sleep_quality": (1, 5)}
-SCHEMA = {"type": "object", "properties": {k: {"type": "integer", "minimum": lo, "maximum": hi}
-                                           for k, (lo, hi) in TARGETS.items()},
-          "required": list(TARGETS), "additionalProperties": False}
 TEMPLATE = """Below are the last {n} days of one person's wearable data, oldest first (NA = not measured).
 steps: {steps}
 active calories (kcal): {active_kcal}
@@ -75,30 +74,23 @@ def parse_answer(text: str) -> dict[str, int]:
     return out
 
 
-def _generate(engine: Engine, messages: list[dict], seed: int, temperature: float, max_tokens: int,
-              constrained: bool) -> str:
-    kw = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
-    if constrained:
-        kw["json_schema"] = SCHEMA
-    return engine.generate(messages, **kw).text
-
-
 def predict(engine: Engine, tl: Timeline, seed: int = 0, temperature: float = 0.3, tries: int = 3,
-            max_tokens: int = 48) -> dict[str, Prediction]:
-    """Ask once for all four; resample (next seed, warmer) the fields still missing, then "uncertain"."""
+            max_tokens: int = 4) -> dict[str, Prediction]:
+    """Fill the template; resample (next seed, warmer) while fields are missing, then "uncertain"."""
     messages = prompt(tl)
+    fields = [(k, {"type": "integer", "minimum": lo, "maximum": hi}) for k, (lo, hi) in TARGETS.items()]
     got: dict[str, int] = {}
     attempts: dict[str, int] = dict.fromkeys(TARGETS, 0)
     constrained = True
     for attempt in range(tries):
+        temp = temperature if attempt == 0 else 0.8
         try:
-            text = _generate(engine, messages, seed + attempt, temperature if attempt == 0 else 0.8, max_tokens,
-                             constrained)
+            text = template.fill(engine, messages, fields, seed + attempt, temp, constrained, max_tokens)
         except EdgeError:
             if not constrained:
                 raise
-            constrained = False  # a backend without constrained output: the text template is parsed instead
-            text = _generate(engine, messages, seed + attempt, temperature, max_tokens, constrained)
+            constrained = False  # no grammar engine: the same template, parsed instead
+            text = template.fill(engine, messages, fields, seed + attempt, temp, constrained, max_tokens)
         for key in TARGETS:
             if key not in got:
                 attempts[key] += 1

@@ -72,7 +72,11 @@ def serve(host, port, models, profile, threads, token, cors_origins, max_queue, 
     sys.stdout.flush()
     config = uvicorn.Config(app, log_level=log_level, access_log=log_level in ("info", "debug"),
                             timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
+        pass
+    click.echo("edgesplit: server stopped", err=True)
 
 
 def _bind(host: str, port: int) -> socket.socket:

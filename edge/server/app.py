@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from ..engine import Engine
 from ..errors import EdgeError
 from . import openai_api, ui
 from .apps import load_apps, mount_apps
@@ -42,7 +43,7 @@ def create_app(models: Sequence[str] = ("default",), profile: str | None = None,
                max_queue: int = 16, timeout: float = 300.0, max_body_bytes: int = 1 << 20,
                cors_origins: Sequence[str] = (), max_tokens_limit: int = 4096,
                threads: int | None = None, apps: Mapping[str, str] | None = None, preload: bool = False,
-               loader: Loader = load_engine) -> FastAPI:
+               loader: Loader = load_engine, engines: Mapping[str, Engine] | None = None) -> FastAPI:
     """Build the server app.
 
     `models`: references served by name (the first is the default); bundles in
@@ -50,12 +51,13 @@ def create_app(models: Sequence[str] = ("default",), profile: str | None = None,
     now, so a bad model or profile fails here). `max_queue` requests may wait per model beyond
     the running one; more get 429. `timeout` bounds a whole request (queue wait included).
     `threads` overrides the CPU threads of every model (default: the profile's or the cores).
-    `apps` replaces the app registry (`edge.server.apps.APP_ROUTERS`).
+    `apps` replaces the app registry (`edge.server.apps.APP_ROUTERS`). `engines` serves Engines
+    the caller already loaded, by name, ahead of `models`; the server never closes them.
     """
     settings = Settings(models=tuple(models), profile=profile, token=token or None, max_queue=max_queue,
                         timeout_s=timeout, max_body_bytes=max_body_bytes, cors_origins=tuple(cors_origins),
                         max_tokens_limit=max_tokens_limit)
-    pool = ModelPool(settings.models, profile, max_queue, threads, loader)
+    pool = ModelPool(settings.models, profile, max_queue, threads, loader, engines)
     if preload:
         pool.worker(None).ensure_loaded()
     state = ServerState(settings, pool, Metrics(), load_apps(apps))
@@ -120,14 +122,21 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _validation_body(exc: RequestValidationError) -> dict:
+    """One OpenAI error from pydantic's list: the first field at fault, all its union branches' reasons."""
     errors = exc.errors()
     if not errors:
         return error_body("invalid request")
     first = errors[0]
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-    param = ".".join(loc) or None
     if first.get("type") == "json_invalid":
-        return error_body(f"the request body is not valid JSON: {first.get('msg')}", param=None)
-    if first.get("type") == "missing" and not loc:
-        return error_body("the request needs a JSON object body", param=None)
-    return error_body(f"{param + ': ' if param else ''}{first.get('msg')}", param=param)
+        return error_body(f"the request body is not valid JSON: {first.get('msg')}")
+    locs = [[str(p) for p in e.get("loc", ()) if p != "body"] for e in errors]
+    common = locs[0]
+    for loc in locs[1:]:  # a union reports one error per branch (`stop.str`, `stop.list[str]`)
+        n = next((i for i, (a, b) in enumerate(zip(common, loc, strict=False)) if a != b), min(len(common), len(loc)))
+        common = common[:n] or common
+    same = [e for e, loc in zip(errors, locs, strict=True) if loc[: len(common)] == common]
+    param = ".".join(common) or None
+    if first.get("type") == "missing" and not param:
+        return error_body("the request needs a JSON object body")
+    reasons = " or ".join(dict.fromkeys(str(e.get("msg")) for e in same))
+    return error_body(f"{param + ': ' if param else ''}{reasons}", param=param)

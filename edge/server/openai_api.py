@@ -151,6 +151,7 @@ async def _respond(request: Request, model: str | None, prompt: Prompt, params: 
 
 
 async def _sse(st: ServerState, run: Run, first, meta: Meta, shape: Shape, include_usage: bool) -> AsyncIterator[str]:
+    completed = False
     try:
         if shape.chat:
             yield _event(shape.envelope(meta, [{"index": 0, "delta": {"role": "assistant", "content": ""},
@@ -172,11 +173,14 @@ async def _sse(st: ServerState, run: Run, first, meta: Meta, shape: Shape, inclu
                 yield _event({**final, "timings": timings(result)})
                 if include_usage:
                     yield _event({**shape.envelope(meta, [], True), "usage": usage(result)})
+        completed = True
         yield _event("[DONE]")
-    except ClientDisconnected as exc:
-        _reject(st, meta.model, exc)
+    except ClientDisconnected:
+        pass
     finally:
         run.job.cancel()  # a no-op once finished; otherwise stops the worker at the next token
+        if not completed:  # the client left (seen by us, or by Starlette cancelling this generator)
+            _reject(st, meta.model, ClientDisconnected())
 
 
 def _record(st: ServerState, model: str, result: GenerationResult, run: Run) -> None:

@@ -27,12 +27,7 @@ class AppNotFoundError(EdgeError):
 async def health(request: Request) -> dict:
     """Liveness plus what is served: the default model, profile and each model's queue."""
     st = state_of(request)
-    models = []
-    for w in st.pool.workers():
-        info = w.info or {}
-        models.append({"id": w.name, "loaded": w.engine is not None, "queue_depth": w.depth,
-                       "backend": info.get("backend"), "threads": info.get("threads"),
-                       "n_ctx": info.get("n_ctx"), "profile": info.get("profile")})
+    models = st.pool.status()
     return {"status": "ok", "version": __version__, "uptime_s": round(time.time() - st.started, 1),
             "default_model": st.pool.default, "profile": _profile_name(st), "models": models,
             "max_queue": st.settings.max_queue, "timeout_s": st.settings.timeout_s,
@@ -40,10 +35,8 @@ async def health(request: Request) -> dict:
 
 
 def _profile_name(st: ServerState) -> str | None:
-    for w in st.pool.workers():
-        if w.info and w.info.get("profile"):
-            return w.info["profile"]
-    return st.settings.profile
+    loaded = [m["profile"] for m in st.pool.status() if m["profile"]]
+    return loaded[0] if loaded else st.settings.profile
 
 
 @router.get("/metrics", tags=["service"], response_class=PlainTextResponse)

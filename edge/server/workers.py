@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,11 +76,12 @@ class ModelWorker:
     """A model, its Engine (loaded on first use) and the thread that runs its jobs in order."""
 
     def __init__(self, name: str, ref: str, profile: str | None, max_queue: int, threads: int | None = None,
-                 loader: Loader = load_engine) -> None:
+                 loader: Loader = load_engine, engine: Engine | None = None) -> None:
         self.name, self.ref, self.profile, self.threads = name, ref, profile, threads
         self.max_queue = max_queue
-        self.engine: Engine | None = None
-        self.info: dict | None = None
+        self.engine = engine
+        self.info = engine.describe() if engine is not None else None
+        self._owns_engine = engine is None  # an Engine handed in belongs to the caller
         self._loader = loader
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._pending = 0  # running + waiting
@@ -144,7 +145,7 @@ class ModelWorker:
     def close(self, timeout: float = 10.0) -> None:
         self._queue.put(None)
         self._thread.join(timeout)
-        if not self._thread.is_alive() and self.engine is not None:
+        if not self._thread.is_alive() and self.engine is not None and self._owns_engine:
             self.engine.close()
             self.engine = None
 
@@ -157,16 +158,21 @@ class ModelPool:
     """
 
     def __init__(self, models: Sequence[str], profile: str | None, max_queue: int, threads: int | None = None,
-                 loader: Loader = load_engine) -> None:
+                 loader: Loader = load_engine, engines: Mapping[str, Engine] | None = None) -> None:
+        self._engines = dict(engines or {})
+        models = [*self._engines, *models]
         if not models:
             raise ModelNotFoundError("no model to serve: pass at least one model reference")
         self.profile, self.max_queue, self.threads, self._loader = profile, max_queue, threads, loader
         self._configured: dict[str, str] = {}
         for text in models:
-            self._configured.setdefault(resolve(text, verify=False).name, text)
+            name = text if text in self._engines else resolve(text, verify=False).name
+            self._configured.setdefault(name, text)
         self.default = next(iter(self._configured))
         self._workers: dict[str, ModelWorker] = {}
         self._lock = threading.Lock()
+        for name in self._engines:  # already loaded: show them as such from the start
+            self.worker(name)
 
     def available(self) -> dict[str, dict]:
         """Model id -> a description row (format, path, loaded)."""
@@ -194,8 +200,22 @@ class ModelPool:
         with self._lock:
             if name not in self._workers:
                 ref = self._configured.get(name, name)
-                self._workers[name] = ModelWorker(name, ref, self.profile, self.max_queue, self.threads, self._loader)
+                self._workers[name] = ModelWorker(name, ref, self.profile, self.max_queue, self.threads, self._loader,
+                                                  self._engines.get(name))
             return self._workers[name]
+
+    def status(self) -> list[dict]:
+        """The configured models and any other loaded one: loaded?, queue depth, backend."""
+        with self._lock:
+            workers = dict(self._workers)
+        rows = []
+        for name in dict.fromkeys([*self._configured, *workers]):
+            w = workers.get(name)
+            info = (w.info if w else None) or {}
+            rows.append({"id": name, "loaded": bool(w and w.engine is not None), "queue_depth": w.depth if w else 0,
+                         "backend": info.get("backend"), "threads": info.get("threads"),
+                         "n_ctx": info.get("n_ctx"), "profile": info.get("profile")})
+        return rows
 
     def workers(self) -> list[ModelWorker]:
         with self._lock:

@@ -101,14 +101,14 @@ def open_checkpoint(src: Path) -> Checkpoint:
     return Checkpoint(src, config, files, shapes)
 
 
-def check_shapes(ckpt: Checkpoint, expected: dict[str, tuple[int, ...]], optional: set[str]) -> None:
+def check_shapes(src: Path, shapes: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]],
+                 optional: set[str]) -> None:
     """Compare checkpoint shapes with the shapes the config implies (from the reference model)."""
-    wrong = [f"{k}: checkpoint {ckpt.shapes[k]} vs config {v}" for k, v in expected.items()
-             if k in ckpt.shapes and ckpt.shapes[k] != v]
-    missing = [k for k in expected if k not in ckpt.shapes and k not in optional]
+    wrong = [f"{k}: checkpoint {shapes[k]} vs config {v}" for k, v in expected.items()
+             if k in shapes and shapes[k] != v]
+    missing = [k for k in expected if k not in shapes and k not in optional]
     if wrong:
-        raise ExportError(f"config.json disagrees with the tensors in {ckpt.path} ({len(wrong)} tensors), "
+        raise ExportError(f"config.json disagrees with the tensors in {src} ({len(wrong)} tensors), "
                           f"e.g. {'; '.join(wrong[:3])}: fix the config or re-save the checkpoint")
     if missing:
-        raise ExportError(f"{ckpt.path} lacks {len(missing)} tensors the config needs, e.g. "
-                          f"{', '.join(missing[:3])}")
+        raise ExportError(f"{src} lacks {len(missing)} tensors the config needs, e.g. {', '.join(missing[:3])}")

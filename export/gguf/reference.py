@@ -39,10 +39,11 @@ def build_reference(arch: Arch) -> Any:
 def check_against_reference(ckpt: Checkpoint, arch: Arch, model: Any) -> None:
     """Config and tensor shapes must agree, before any tensor data is read."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    # checkpoint names as the reference model spells them (old BitNet naming -> new)
     renamed = {old: new for new, old in arch.reference_state_dict({k: k for k in ckpt.shapes}).items()}
-    shapes = type(ckpt)(ckpt.path, ckpt.config, ckpt.files, {renamed[k]: s for k, s in ckpt.shapes.items()})
+    shapes = {renamed[k]: s for k, s in ckpt.shapes.items()}
     optional = {k for k in expected if arch.tensor_name_or_none(k) is None}
-    check_shapes(shapes, expected, optional)
+    check_shapes(ckpt.path, shapes, expected, optional)
 
 
 def load_weights(model: Any, arch: Arch, tensors: dict[str, np.ndarray]) -> None:

@@ -104,7 +104,9 @@ def _pre_tokenizer(tj: dict[str, Any]) -> str:
 def _bpe(src: Path, cfg: dict[str, Any]) -> Vocab:
     tj = json.loads((src / "tokenizer.json").read_text())
     model = tj["model"]
-    if model.get("type") != "BPE" or tj.get("decoder", {}).get("type") != "ByteLevel":
+    decoder = tj.get("decoder") or {}
+    decoders = decoder.get("decoders", [decoder]) if decoder.get("type") == "Sequence" else [decoder]
+    if model.get("type") != "BPE" or "ByteLevel" not in [d.get("type") for d in decoders]:
         raise ExportError(f"{src}/tokenizer.json is a {model.get('type')} tokenizer without a byte-level "
                           "decoder; only byte-level BPE (or a sentencepiece model file) is supported")
     ids = dict(model["vocab"])

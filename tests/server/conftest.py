@@ -57,20 +57,39 @@ class LiveServer:
         return httpx.Client(base_url=self.url, timeout=120, **kwargs)
 
 
+def _engine():
+    from edge import Engine, RuntimeOptions
+
+    return Engine.load("default", options=RuntimeOptions(n_threads=THREADS))
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[LiveServer]:
     """The shared server: default model, generation clamped to 64 tokens so fuzzing stays quick."""
-    live = LiveServer(models=["default"], max_tokens_limit=64, timeout=120).start()
+    engine = _engine()
+    live = LiveServer(engines={"default": engine}, max_tokens_limit=64, timeout=120).start()
     yield live
     live.stop()
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def spare_engine():
+    """A second default-model Engine for the per-test servers (one at a time), so each need not load it.
+
+    (Loading reads the whole GGUF vocabulary in Python: seconds on a busy machine.)"""
+    engine = _engine()
+    yield engine
+    engine.close()
 
 
 @pytest.fixture
-def start_server() -> Iterator[Callable[..., LiveServer]]:
+def start_server(spare_engine) -> Iterator[Callable[..., LiveServer]]:
     """Start a server with its own settings (token, queue size...); stopped after the test."""
     started: list[LiveServer] = []
 
     def start(**kwargs) -> LiveServer:
+        kwargs.setdefault("engines", {"default": spare_engine})
         started.append(LiveServer(**kwargs).start())
         return started[-1]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from ..doc import AppDoc, load_doc
@@ -26,7 +26,7 @@ APPS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_static(name: str) -> tuple[AppDoc, dict[str, Node], str]:
     root = DATA / name
     doc = load_doc(root / "doc.json")

@@ -165,3 +165,41 @@ def ternary_llama(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer_dir: 
     """A Llama whose linear rows are multiples of 256 (TQ/K types apply to every linear layer)."""
     cfg = _llama(hidden_size=256, intermediate_size=512, num_attention_heads=4, num_key_value_heads=4)
     return save_checkpoint(cfg, tmp_path_factory.mktemp("llama256") / "ckpt", tiny_tokenizer_dir)
+
+
+def dequantize_default_model(out: Path) -> Path:
+    """The default SmolLM2 GGUF, dequantized through transformers and saved as a checkpoint.
+
+    Fixes the GGUF-derived tokenizer as FINDINGS.md describes: no BOS, `<|im_end|>` as EOS,
+    no copy of the GGUF as tokenizer.model.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from edge.gguf_meta import read_gguf_meta
+    from edge.models import default_model_path
+
+    path = default_model_path()
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    tok.add_bos_token = False
+    tok.eos_token = "<|im_end|>"
+    tok.chat_template = tok.chat_template or read_gguf_meta(path).chat_template
+    model.save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+    (out / "tokenizer.model").unlink(missing_ok=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def smollm2_bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """SmolLM2 re-exported as q8_0 and q4_k_m (once per session: it takes about a minute)."""
+    from export.gguf.convert import ExportOptions, export_gguf
+
+    root = tmp_path_factory.mktemp("smollm2")
+    src = dequantize_default_model(root / "ckpt")
+    out = {}
+    for quant in ("q8_0", "q4_k_m"):
+        out[quant] = root / quant
+        export_gguf(src, out[quant], ExportOptions(quant=quant))
+    return out

@@ -10,6 +10,7 @@ import pytest
 
 from edge.errors import ExportError
 from export.gguf.convert import ExportOptions, export_gguf
+from tests.conftest import run_cli
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_existing_out_needs_overwrite(tiny_models, tmp_path: Path) -> None:
         export_gguf(tiny_models.get("Qwen2ForCausalLM"), out, ExportOptions(quant="f32"))
 
 
-def test_cli_reports_errors_and_writes_json(run_cli, tiny_models, tmp_path: Path) -> None:
+def test_cli_reports_errors_and_writes_json(tiny_models, tmp_path: Path) -> None:
     bad = run_cli("export", "gguf", str(tmp_path / "missing"), str(tmp_path / "out"))
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
     ok = run_cli("export", "gguf", str(tiny_models.get("GemmaForCausalLM")), str(tmp_path / "out"),

@@ -91,3 +91,18 @@ def test_gemma3_gap_is_ggml_fp16_gelu(f32_bundles: dict[str, Path], tiny_models)
     gguf = f32_bundles["Gemma3ForCausalLM"] / "model-f32.gguf"
     result = compare(gguf_logits(gguf, ids, None), ref.reference_logits(plan.model, ids))
     assert result.max_abs_logit_diff <= F32_TOLERANCE, result
+
+
+def test_t5_quantized_through_llama_cpp(tiny_models, tmp_path: Path) -> None:
+    manifest = export_gguf(tiny_models.get("T5ForConditionalGeneration"), tmp_path / "t5q8", ExportOptions(quant="q8_0"))
+    assert manifest.encoder_decoder and manifest.parity is not None and manifest.parity.top1_agreement >= 0.9
+
+
+def test_keep_embeddings_sets_embedding_and_output_types(tiny_models, tmp_path: Path) -> None:
+    from gguf import GGUFReader
+
+    export_gguf(tiny_models.get("LlamaForCausalLM"), tmp_path / "k", ExportOptions(quant="q4_0", keep_embeddings="f16"))
+    types = {t.name: t.tensor_type.name for t in GGUFReader(tmp_path / "k" / "model-q4_0.gguf").tensors}
+    assert types["token_embd.weight"] == "F16" and types["output.weight"] == "F16"
+    assert types["blk.0.attn_q.weight"] == "Q4_0"
+    assert read_manifest(tmp_path / "k").extra["keep_embeddings"] == "f16"

@@ -1,0 +1,108 @@
+"""Generation: the prompt, the grammar constraint, the repair loop, and the benchmark on SmolLM2."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from apps.gui_agent.agent import build_messages, solve
+from apps.gui_agent.bench import run_bench
+from apps.gui_agent.grammar import script_grammar
+from apps.gui_agent.sim import app_doc
+from edge import Chunk
+from edge.constrain import to_gbnf
+from edge.sampling import SamplingParams
+
+
+@dataclass
+class _Result:
+    prompt_tokens: int = 100
+
+
+class ScriptedEngine:
+    """Streams canned texts, one token per line, and records what it was sent (for the repair loop)."""
+
+    name = "scripted"
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[list[dict], dict]] = []
+
+    def stream(self, messages, **kwargs):
+        self.calls.append((messages, kwargs))
+        lines = self.answers[len(self.calls) - 1].splitlines(keepends=True)
+        for line in lines:
+            yield Chunk(line, [1])
+        yield Chunk("", [], "stop", _Result())
+
+    def tokenize(self, messages) -> list[int]:
+        return [0] * 100
+
+
+def test_prompt_has_rules_doc_examples_and_task():
+    messages = build_messages(app_doc("notes"), "Pin the Packing note")
+    system, user = messages[0]["content"], messages[1]["content"]
+    assert "$notes__note_list (list)" in system and "Examples:" in system and "# plan:" in system
+    assert user == "Task: Pin the Packing note\nScript:"
+
+
+def test_repairs_show_the_failing_line_and_error_then_stop_after_two():
+    bad = '# plan\n$notes__new_note.tap()\n$note_editor__titel.set_text("x")\n'
+    engine = ScriptedEngine([bad, bad, bad, "never used"])
+    run = solve(engine, "notes", "Write a note", constrain=True)
+    assert len(run.attempts) == 3 and not run.ok
+    repair = engine.calls[1][0][-1]["content"]
+    assert "line 3" in repair and '$note_editor__titel.set_text("x")' in repair and "unknown element" in repair
+    assert engine.calls[1][0][-2] == {"role": "assistant", "content": bad}
+    assert "grammar" in engine.calls[0][1]
+    assert run.metrics()["tokens_in"] == 300 and run.metrics()["tokens_out"] == 9 and run.metrics()["repairs"] == 2
+
+
+def test_a_repeated_line_ends_the_script():
+    engine = ScriptedEngine(["# plan\n$network__wifi.tap()\n$settings__sound.tap()\n$settings__sound.tap()\n"
+                             "$settings__sound.tap()\n"])
+    run = solve(engine, "settings", "Turn off Wi-Fi")
+    assert run.script == "# plan\n$network__wifi.tap()\n$settings__sound.tap()"
+    assert run.ok and run.metrics()["tokens_out"] == 4
+
+
+def test_a_repaired_script_succeeds_and_state_is_kept():
+    good = '```python\n$notes__note_list.match("Packing").long_tap()\n$note_menu__pin.tap()\n```'
+    engine = ScriptedEngine(['$notes__note_list.match("Packs").long_tap()', good])
+    run = solve(engine, "notes", "Pin the Packing note", constrain=False)
+    assert run.ok and len(run.attempts) == 2
+    assert "grammar" not in engine.calls[0][1]
+    assert any(n["title"] == "Packing" and n["pinned"] for n in run.state["notes"])
+    assert [a.action for a in run.actions] == ["long_tap", "tap"]
+
+
+def test_grammar_allows_only_doc_elements_and_their_actions():
+    doc = app_doc("settings")
+    gbnf = to_gbnf(script_grammar(doc))
+    names = set(re.findall(r'"\$([a-z_]+)"', gbnf))
+    assert names and names <= set(doc.element_names)
+    assert '"$settings__device_name"' not in gbnf  # text elements cannot be acted on
+    assert '"$network__wifi" ".tap()"' in gbnf and '"\\"Marimba\\""' in gbnf
+    SamplingParams(grammar=script_grammar(doc))  # accepted by the engine's parameters
+
+
+def test_constrained_generation_names_only_doc_elements(default_engine):
+    doc = app_doc("clock")
+    result = default_engine.generate(build_messages(doc, "Turn off the Work alarm"), max_tokens=48,
+                                     temperature=0.0, grammar=script_grammar(doc))
+    assert result.text.startswith("# ")
+    used = re.findall(r"\$([a-z_0-9]+)", result.text)
+    assert used and set(used) <= set(doc.element_names)
+
+
+def test_benchmark_runs_end_to_end_on_the_default_model(default_engine):
+    seen = []
+    report = run_bench(default_engine, constrain=True, limit=3, on_result=seen.append)
+    assert report["tasks"] == 3 and len(report["results"]) == 3 and seen == report["results"]
+    assert 0.0 <= report["success_rate"] <= 1.0
+    assert report["succeeded"] == sum(r["success"] for r in report["results"])
+    for r in report["results"]:
+        assert r["tokens_in"] > 0 and r["tokens_out"] > 0 and r["latency_ms"] > 0
+        assert 0 <= r["repairs"] <= 2 and isinstance(r["actions"], list)
+        assert r["success"] == (not r["failures"])
+    assert report["mean_tokens_in"] > 0 and report["model"]

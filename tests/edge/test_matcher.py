@@ -1,0 +1,103 @@
+"""The token-level grammar matcher over the shared grammar IR."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import jsonschema
+import numpy as np
+import pytest
+
+from edge.constrain import schema_to_grammar
+from edge.constrain.matcher import CompiledGrammar, GrammarMatcher, Vocabulary
+from edge.errors import InvalidRequestError
+
+PERSON = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 12},
+        "age": {"type": "integer", "minimum": 0, "maximum": 120},
+        "role": {"enum": ["admin", "user"]},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 5}, "maxItems": 3},
+        "score": {"type": "number"},
+        "ok": {"type": "boolean"},
+    },
+    "required": ["name", "age"],
+}
+# single characters plus multi-character tokens that cross grammar elements
+PIECES = [chr(c) for c in range(32, 127)] + ["\n", "é", '{"', '": ', '", "', '"}', "name", "admin", "12", "]}", ", "]
+EOS = len(PIECES)
+
+
+def _vocab(pieces=PIECES):
+    return Vocabulary.from_texts([*pieces, None], [len(pieces)])
+
+
+def _walk(schema, seed, vocab=None):
+    vocab = vocab or _vocab()
+    m = GrammarMatcher(CompiledGrammar(schema_to_grammar(schema), vocab))
+    rng, text = random.Random(seed), ""
+    for _ in range(400):
+        allowed = np.flatnonzero(m.allowed())
+        if EOS in allowed and (len(allowed) == 1 or rng.random() < 0.3):
+            return text, m
+        tok = int(rng.choice([t for t in allowed if t != EOS]))
+        m.accept(tok)
+        text += PIECES[tok]
+    raise AssertionError(f"no end after 400 tokens: {text!r}")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_walks_produce_valid_json(seed):
+    text, m = _walk(PERSON, seed)
+    assert m.complete
+    jsonschema.validate(json.loads(text), PERSON)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_recursive_any_value_schema(seed):
+    text, _ = _walk({}, seed)
+    json.loads(text)
+
+
+def test_start_mask_and_end_of_generation():
+    m = GrammarMatcher(CompiledGrammar(schema_to_grammar(PERSON), _vocab()))
+    allowed = {PIECES[i] for i in np.flatnonzero(m.allowed()) if i != EOS}
+    assert allowed == {"{", '{"'}
+    assert not m.allowed()[EOS]
+    for piece in ['{"', "name", '": ', '"', "A", '", "']:
+        m.accept(PIECES.index(piece))
+    assert m.allowed()[PIECES.index("a")] and not m.allowed()[PIECES.index("}")]
+
+
+def test_a_disallowed_token_is_rejected():
+    m = GrammarMatcher(CompiledGrammar(schema_to_grammar({"type": "boolean"}), _vocab()))
+    with pytest.raises(InvalidRequestError):
+        m.accept(PIECES.index("x"))
+    for ch in "true":
+        m.accept(PIECES.index(ch))
+    assert m.complete and np.flatnonzero(m.allowed()).tolist() == [EOS]
+
+
+def test_integer_range_is_enforced_digit_by_digit():
+    m = GrammarMatcher(CompiledGrammar(schema_to_grammar({"type": "integer", "minimum": 0, "maximum": 120}), _vocab()))
+    m.accept(PIECES.index("1"))
+    m.accept(PIECES.index("2"))
+    allowed = {PIECES[i] for i in np.flatnonzero(m.allowed()) if i != EOS}
+    assert allowed == {"0"} and m.allowed()[EOS]
+
+
+def test_masks_are_cached_per_state():
+    g = CompiledGrammar(schema_to_grammar({"type": "string"}), _vocab())
+    m = GrammarMatcher(g)
+    m.accept(PIECES.index('"'))
+    first = m.allowed()
+    m.accept(PIECES.index("a"))
+    assert m.allowed() is first  # inside a string every character leads back to the same state
+
+
+def test_special_and_invalid_tokens_are_never_allowed():
+    vocab = Vocabulary.from_texts(["{", "}", None, "\ufffd", "{}"], [2])
+    m = GrammarMatcher(CompiledGrammar(schema_to_grammar({"type": "object"}), vocab))
+    assert np.flatnonzero(m.allowed()).tolist() == [0, 4]

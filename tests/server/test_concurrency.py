@@ -1,0 +1,98 @@
+"""The bounded queue (429), client disconnects (the slot is freed) and the request timeout."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+
+from .conftest import assert_openai_error, chat_body
+
+# a raw prompt the model keeps continuing for hundreds of tokens
+COUNTING = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 2000, "temperature": 0, "stream": True}
+
+
+def _depth(c: httpx.Client) -> int:
+    return sum(m["queue_depth"] for m in c.get("/health").json()["models"])
+
+
+def _wait_idle(c: httpx.Client, within: float) -> float:
+    """Seconds until no request runs or waits; fails after `within`."""
+    t0 = time.monotonic()
+    while _depth(c) != 0:
+        assert time.monotonic() - t0 < within, "the generation was not cancelled: the slot is still taken"
+        time.sleep(0.05)
+    return time.monotonic() - t0
+
+
+def _metric(c: httpx.Client, line_start: str) -> float:
+    for line in c.get("/metrics").text.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_full_queue_gives_429_and_disconnect_frees_the_slot(start_server):
+    live = start_server(max_queue=0, max_tokens_limit=4096)  # one request at a time, none waiting
+    with live.client() as c, live.client() as other:
+        with c.stream("POST", "/v1/completions", json=COUNTING) as long_run:
+            assert long_run.status_code == 200
+            lines = long_run.iter_lines()
+            assert next(line for line in lines if line.startswith("data:"))  # it is generating now
+            busy = other.post("/v1/chat/completions", json=chat_body(max_tokens=2))
+            err = assert_openai_error(busy, 429)
+            assert err["type"] == "rate_limit_error" and err["code"] == "queue_full"
+            assert busy.headers["retry-after"] == "1"
+        # leaving the `with` closed the connection mid-stream: the worker must stop within a token or two
+        _wait_idle(other, within=10)
+        ok = other.post("/v1/chat/completions", json=chat_body(max_tokens=2))
+        assert ok.status_code == 200, ok.text
+        assert _metric(other, 'edgesplit_rejected_total{model="default",reason="queue_full"}') == 1
+        assert _metric(other, 'edgesplit_rejected_total{model="default",reason="disconnect"}') == 1
+
+
+def test_waiting_requests_are_served_in_turn(start_server):
+    live = start_server(max_queue=2)
+    results: list[int] = []
+
+    def ask() -> None:
+        with live.client() as c:
+            results.append(c.post("/v1/chat/completions", json=chat_body(max_tokens=4)).status_code)
+
+    threads = [threading.Thread(target=ask) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(results).count(200) >= 3  # one running + two waiting always fit
+    assert set(results) <= {200, 429}
+
+
+def test_non_streaming_disconnect_also_cancels(start_server):
+    live = start_server(max_tokens_limit=4096)
+    with live.client() as c:
+        body = {**COUNTING, "stream": False}
+        with httpx.Client(base_url=live.url, timeout=1.5) as impatient:
+            try:
+                impatient.post("/v1/completions", json=body)
+                raise AssertionError("2000 tokens cannot come back in 1.5 s")
+            except httpx.ReadTimeout:
+                pass
+        _wait_idle(c, within=10)
+
+
+def test_timeout_gives_504_and_frees_the_slot(start_server):
+    live = start_server(timeout=1.0, max_tokens_limit=4096)
+    with live.client() as c:
+        resp = c.post("/v1/completions", json={**COUNTING, "stream": False})
+        err = assert_openai_error(resp, 504)
+        assert err["type"] == "timeout" and "--timeout" in err["message"]
+        _wait_idle(c, within=10)
+        # streaming: the deadline arrives mid-stream, so it ends with an error event and [DONE]
+        with c.stream("POST", "/v1/completions", json=COUNTING) as resp:
+            events = [line[5:].strip() for line in resp.iter_lines() if line.startswith("data:")]
+        assert events[-1] == "[DONE]"
+        assert json.loads(events[-2])["error"]["type"] == "timeout"
+        _wait_idle(c, within=10)
