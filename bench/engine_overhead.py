@@ -12,24 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 
 from edge import Engine, RuntimeOptions
-from edge.models import resolve
+from edge.bench import bare_llama, bare_loop
 
 PROMPT = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]
-
-
-def bare_loop(llm, ids: list[int], n: int) -> float:
-    """The reference: llama-cpp-python's own generator, greedy, n tokens (or until EOS)."""
-    import llama_cpp
-
-    stamps = []
-    for tok in llm.generate(ids, temp=0.0, top_k=40, top_p=0.95, min_p=0.0, repeat_penalty=1.0):
-        stamps.append(time.perf_counter())
-        if llama_cpp.llama_vocab_is_eog(llm._model.vocab, tok) or len(stamps) >= n:
-            break
-    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
 
 
 def main() -> None:
@@ -41,13 +28,9 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    import llama_cpp
-
     opts = RuntimeOptions(n_threads=args.threads)
     engine = Engine.load(args.model, options=opts)
-    llm = llama_cpp.Llama(str(resolve(args.model).weights_file), n_ctx=opts.n_ctx, n_batch=opts.n_batch,
-                          n_threads=opts.threads, n_threads_batch=opts.threads, flash_attn=opts.flash_attn,
-                          verbose=False)
+    llm = bare_llama(engine.ref, opts, engine.backend.info.n_ctx)
     ids = engine.tokenize(PROMPT)
     kw = {"temperature": 0.0, "max_tokens": args.gen_tokens}
     engine.generate(PROMPT, **kw)  # warm-up both

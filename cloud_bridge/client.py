@@ -202,8 +202,7 @@ class CloudClient:
                    "logprobs": k}
         data = self.post_json("/completions", payload, purpose)
         try:
-            top = data["choices"][0]["logprobs"]["top_logprobs"][0]
-            return {str(t): float(lp) for t, lp in top.items()}
+            return parse_top_logprobs(data["choices"][0]["logprobs"])
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
             raise CloudError("cloud /v1/completions returned no top_logprobs: the endpoint must support "
                              "`logprobs` (llama.cpp server, vLLM) for logit mode") from None
@@ -216,6 +215,15 @@ class CloudClient:
         if not isinstance(tokens, list):
             raise CloudError("cloud /tokenize answered without a `tokens` list")
         return [int(t["id"]) if isinstance(t, dict) else int(t) for t in tokens]
+
+
+def parse_top_logprobs(logprobs: dict) -> dict[str, float]:
+    """First-position top logprobs, legacy completions form ({"top_logprobs": [{tok: lp}]}) or the
+    chat form llama.cpp and OpenAI chat use ({"content": [{"top_logprobs": [{token, logprob}]}]})."""
+    if logprobs.get("top_logprobs"):
+        return {str(t): float(lp) for t, lp in logprobs["top_logprobs"][0].items()}
+    first = logprobs["content"][0]["top_logprobs"]
+    return {str(e["token"]): float(e["logprob"]) for e in first}
 
 
 class _Retryable(Exception):

@@ -151,6 +151,10 @@ class CoGenesis:
         messages.append({"role": "user", "content": instruction})
         local_prompt = self.engine.tokenize(messages)
         cloud_prompt = self.engine.render([{"role": "user", "content": redacted}])
+        try:
+            self.guard(cloud_prompt)
+        except LeakGuardError as exc:
+            res.cloud_error = str(exc)
         self._fused_loop(res, local_prompt, cloud_prompt, opts)
         res.mode_used = "logits" if res.cloud_used else "local"
         return res

@@ -150,8 +150,8 @@ def measure_bandwidth(threads: int = 1, size_mb: int = 256, repeat: int = 4) -> 
     for n in sorted({1, max(1, threads)}):
         bounds = np.linspace(0, len(src), n + 1, dtype=int)
 
-        def copy(i: int) -> None:
-            np.copyto(dst[bounds[i]:bounds[i + 1]], src[bounds[i]:bounds[i + 1]])
+        def copy(i: int, b: np.ndarray = bounds) -> None:
+            np.copyto(dst[b[i]:b[i + 1]], src[b[i]:b[i + 1]])
 
         with ThreadPoolExecutor(n) as pool:
             for _ in range(repeat):
@@ -241,6 +241,7 @@ class _Slot:
     engine: Engine
     bare: object | None = None
     resident: int = 0  # bytes of RSS this target added (engine + bare reference)
+    bare_resident: int = 0  # of which the bare reference
     prompts: dict[int, str] = field(default_factory=dict)
     samples: dict[str, list[float]] = field(default_factory=lambda: {
         k: [] for k in ("ttft_ms", "prefill_tok_s", "decode_tok_s", "itl_ms", "peak", "ref", "gen")})
@@ -287,13 +288,13 @@ def _generate(slot: _Slot, k: int, config: BenchConfig) -> tuple[str, Generation
 def _load(t: Target, config: BenchConfig, emulation: Emulation | None, sampler: RssSampler) -> _Slot:
     before = sampler.rss()
     slot = _Slot(t, _load_engine(t, emulation))
+    prompts = [_generate(slot, i, config)[0] for i in range(config.warmup)]
+    mid = sampler.rss()
     if config.reference and slot.engine.backend.name == "llamacpp":
         slot.bare = bare_llama(slot.engine.ref, slot.engine.options, slot.engine.backend.info.n_ctx)
-    for i in range(config.warmup):
-        prompt, _ = _generate(slot, i, config)
-        if slot.bare is not None:
+        for prompt in prompts:
             bare_loop(slot.bare, slot.engine.tokenize(prompt), config.gen_tokens)
-    slot.resident = max(0, sampler.rss() - before)
+    slot.resident, slot.bare_resident = max(0, sampler.rss() - before), max(0, sampler.rss() - mid)
     return slot
 
 
@@ -328,7 +329,7 @@ def run_bench(targets: list[Target], config: BenchConfig, progress: Callable[[st
                 step(f"loaded {t.name}")
             for rep in range(config.repeat):
                 for slot in slots:
-                    others = sum(o.resident for o in slots if o is not slot)
+                    others = slot.bare_resident + sum(o.resident for o in slots if o is not slot)
                     _measure(slot, config.warmup + rep, config, sampler, others)
                     step(f"{slot.target.name} round {rep + 1}")
         finally:

@@ -16,6 +16,7 @@ import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -355,11 +356,15 @@ class ModelFacts:
 
 def model_facts(ref: ModelRef) -> ModelFacts:
     if ref.format == "gguf":
-        return _gguf_facts(ref.weights_file)
+        path = ref.weights_file
+        st = path.stat()
+        return _gguf_facts(path, st.st_size, st.st_mtime_ns)
     return _bundle_facts(ref)
 
 
-def _gguf_facts(path: Path) -> ModelFacts:
+@lru_cache(maxsize=16)
+def _gguf_facts(path: Path, _size: int, _mtime: int) -> ModelFacts:
+    """GGUFReader parses the whole vocabulary (seconds on a busy 2-core machine): once per file."""
     from gguf import GGUFReader
 
     r = GGUFReader(path, "r")

@@ -35,6 +35,7 @@ def cogenesis() -> None:
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds for each cloud call, retries included.")
 @click.option("-m", "--model", default="default", show_default=True, help="Local model.")
 @click.option("-n", "--max-tokens", type=int, default=256, show_default=True)
+@click.option("--outline-tokens", type=int, default=128, show_default=True, help="Most tokens of the cloud's outline.")
 @click.option("--temperature", type=float, default=0.0, show_default=True)
 @click.option("--seed", type=int, default=None)
 @click.option("--profile-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -42,7 +43,7 @@ def cogenesis() -> None:
 @click.option("--conversation", default=None, help="Conversation id: keeps placeholders stable across calls.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 def write_cmd(instruction: str, context_file: Path, mode: str, cloud_url: str | None, cloud_model: str | None,
-              timeout: float, model: str, max_tokens: int, temperature: float, seed: int | None,
+              timeout: float, model: str, max_tokens: int, outline_tokens: int, temperature: float, seed: int | None,
               profile_file: Path | None, conversation: str | None, as_json: bool) -> None:
     """Write INSTRUCTION using the private context in --context.
 
@@ -61,7 +62,7 @@ def write_cmd(instruction: str, context_file: Path, mode: str, cloud_url: str | 
         raise InvalidRequestError("the instruction is empty: say what to write")
     context = sys.stdin.read() if str(context_file) == "-" else _read(context_file)
     req = WriteRequest(instruction, context, mode, cloud_url, cloud_model, timeout, max_tokens,
-                       temperature=temperature, seed=seed, conversation_id=conversation, profile_file=profile_file)
+                       outline_tokens=outline_tokens, temperature=temperature, seed=seed, conversation_id=conversation, profile_file=profile_file)
     with Engine.load(model) as engine:
         result = write(engine, req)
     if as_json:

@@ -1,13 +1,15 @@
 """HTTP route of the CoGenesis app, mounted at /v1/apps/cogenesis by the edgesplit server.
 
 POST /write {instruction, context, mode, cloud_url?, max_tokens?, ...} -> the CollabResult.
-The local engine is `request.app.state.engine` when the server provides one, else the default
-model loaded once on first use.
+The local engine is `request.app.state.engine` when the server provides one, else a dedicated
+default-model Engine loaded on first use (the server's pool owns its engines on worker threads, so
+this app does not borrow them). `PAGE` is a small form for the web UI.
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -18,6 +20,7 @@ from edge import Engine
 
 from .service import WriteRequest, write
 
+PAGE = Path(__file__).with_name("static") / "index.html"
 router = APIRouter(tags=["cogenesis"])
 _lock = threading.Lock()
 _engine: Engine | None = None

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from ..bench import BenchConfig, Target, format_table, parse_target, plan_emulation, plot, run_bench, write_csv
+from ..bench import (
+    BenchConfig,
+    Target,
+    format_table,
+    parse_target,
+    plan_emulation,
+    plot,
+    run_bench,
+    write_csv,
+)
 from ..errors import InvalidRequestError
 from .options import echo_json
 

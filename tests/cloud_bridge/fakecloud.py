@@ -13,6 +13,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from cloud_bridge.ledger import Ledger, body_bytes
 from edge import Engine
 
 
@@ -21,6 +22,8 @@ class FakeCloud:
         self.engine = engine
         self.mode = "ok"
         self.received: list[tuple[str, bytes]] = []
+        # per request: was it already the newest ledger entry when it arrived? (ledger BEFORE send)
+        self.logged_first: list[bool] = []
         self.release = threading.Event()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -43,7 +46,7 @@ class FakeCloud:
     def reset(self, mode: str = "ok") -> None:
         self.release.set()  # let a stalled handler of the previous test go
         self.release = threading.Event()
-        self.mode, self.received = mode, []
+        self.mode, self.received, self.logged_first = mode, [], []
 
     def bodies(self) -> list[bytes]:
         return [b for _, b in self.received]
@@ -91,6 +94,8 @@ def _handler(cloud: FakeCloud) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             cloud.received.append((self.path, body))
+            entries = Ledger().entries()
+            cloud.logged_first.append(bool(entries) and body_bytes(entries[-1]) == body)
             if cloud.mode == "stall":
                 cloud.release.wait(10)
                 return self._send(503, b'{"error": {"message": "stalled"}}')
@@ -116,14 +121,19 @@ def _handler(cloud: FakeCloud) -> type[BaseHTTPRequestHandler]:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()  # HTTP/1.0, no length: the body ends when the connection closes
-            words = text.split(" ")
-            for i, word in enumerate(words):
-                delta = {"choices": [{"index": 0, "delta": {"content": word + (" " if i < len(words) - 1 else "")},
-                                      "finish_reason": None}]}
-                self.wfile.write(f"data: {json.dumps(delta)}\n\n".encode())
-                if cloud.mode == "truncated":
-                    return  # cut after the first event, no [DONE]
-            end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-            self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
+            _write_sse(self.wfile, text, truncated=cloud.mode == "truncated")
 
     return Handler
+
+
+def _write_sse(wfile, text: str, truncated: bool) -> None:
+    """One event per word, then [DONE]; `truncated` cuts after the first event."""
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        delta = {"choices": [{"index": 0, "delta": {"content": word + (" " if i < len(words) - 1 else "")},
+                              "finish_reason": None}]}
+        wfile.write(f"data: {json.dumps(delta)}\n\n".encode())
+        if truncated:
+            return
+    end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cloud_bridge.client import CloudClient, CloudConfig
+from cloud_bridge.client import CloudClient, CloudConfig, parse_top_logprobs
 from cloud_bridge.errors import CloudError
 from cloud_bridge.ledger import Ledger, body_bytes
 
@@ -73,3 +73,10 @@ def test_faults_raise_cloud_error_within_budget(fake_cloud, mode, match):
     assert time.monotonic() - t0 < 1.5 + 1.0
     # what reached the server is exactly what the ledger says was sent
     assert [body_bytes(e) for e in Ledger().entries()] == fake_cloud.bodies()
+
+
+def test_both_logprob_formats_parse():
+    legacy = {"tokens": [" a"], "top_logprobs": [{" a": -0.1, " b": -2.0}]}
+    chat = {"content": [{"token": " a", "logprob": -0.1, "top_logprobs": [
+        {"token": " a", "logprob": -0.1}, {"token": " b", "logprob": -2.0}]}]}
+    assert parse_top_logprobs(legacy) == parse_top_logprobs(chat) == {" a": -0.1, " b": -2.0}

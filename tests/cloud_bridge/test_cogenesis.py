@@ -10,7 +10,7 @@ import pytest
 from cloud_bridge.client import CloudClient, CloudConfig
 from cloud_bridge.cogenesis import CoGenesis, CollabOptions, LeakGuardError
 from cloud_bridge.entities import entities_from_dict
-from cloud_bridge.fusion import Schedule, fuse
+from cloud_bridge.fusion import Schedule, fuse, tokenizers_match
 from cloud_bridge.ledger import Ledger, body_bytes
 from cloud_bridge.pii import Detector
 from cloud_bridge.vault import Vault
@@ -53,6 +53,7 @@ def _session(engine, sample, url: str, policy: str, timeout: float = 120.0, **kw
 def _assert_ledger_is_what_was_received(fake_cloud) -> None:
     assert [body_bytes(e) for e in Ledger().entries()] == fake_cloud.bodies()
     assert Ledger().verify().ok
+    assert all(fake_cloud.logged_first)  # each body was in the ledger before it reached the server
 
 
 def test_full_corpus_outbound_bytes_and_round_trip(fake_cloud, default_engine, corpus):
@@ -95,14 +96,15 @@ def test_logits_end_to_end(fake_cloud, default_engine, corpus):
     _assert_ledger_is_what_was_received(fake_cloud)
 
 
-def test_logits_fall_back_to_sketch_when_tokenizers_differ(fake_cloud, default_engine, corpus):
+def test_tokenizer_mismatch_is_detected(fake_cloud, default_engine):
+    """A cloud with another tokenizer fails the probe check (logit mode then uses sketch mode;
+    the fallback itself runs end to end in test_real_server)."""
+    client = CloudClient(CloudConfig(url=fake_cloud.url, timeout=60.0))
+    assert tokenizers_match(default_engine, client)[0] is True
     fake_cloud.reset("tokmismatch")
-    sample = corpus[5].head(HEAD)
-    result = _session(default_engine, sample, fake_cloud.url, "logits").write(sample.instruction, sample.context, SKETCH)
-    assert result.mode_used == "sketch" and result.cloud_used
-    assert "tokenizer" in result.fallback_reason
-    assert fake_cloud.received[-1][0] == "/v1/chat/completions"
-    assert leaks(fake_cloud.bodies(), sample.values()) == []
+    ok, reason = tokenizers_match(default_engine, client)
+    assert not ok and "differs" in reason
+    assert {p for p, _ in fake_cloud.received} == {"/tokenize"}
 
 
 @pytest.mark.parametrize("fault", ["down", "stall", "http500", "badjson", "truncated"])

@@ -7,7 +7,7 @@ import json
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from apps.cogenesis.server import router
+from apps.cogenesis.server import PAGE, router
 from cloud_bridge.ledger import Ledger, body_bytes
 from tests.conftest import run_cli
 
@@ -19,7 +19,7 @@ def test_cli_write_sketch_against_the_cloud(tmp_path, fake_cloud):
     ctx = tmp_path / "ctx.txt"
     ctx.write_text(CONTEXT)
     out = run_cli("cogenesis", "write", "--context", str(ctx), "--cloud-url", fake_cloud.url, "--json",
-                  "-n", "6", "Write a thank-you note to Dr. Okafor")
+                  "-n", "6", "--outline-tokens", "8", "Write a thank-you note to Dr. Okafor")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["cloud_used"] is True and result["mode_used"] == "sketch" and result["text"]
@@ -49,3 +49,4 @@ def test_route_write_off_and_validation(default_engine):
     assert resp.json()["cloud_used"] is False and resp.json()["mode_used"] == "local"
     assert Ledger().entries() == []
     assert client.post("/v1/apps/cogenesis/write", json={"instruction": "", "mode": "x"}).status_code == 422
+    assert PAGE.is_file() and "/v1/apps/cogenesis/write" in PAGE.read_text()

@@ -8,6 +8,8 @@ from fastapi.testclient import TestClient
 
 from apps.gui_agent.server import PAGE, router
 
+from .test_agent import ScriptedEngine
+
 
 @pytest.fixture
 def client():
@@ -38,10 +40,13 @@ def test_exec_returns_actions_state_and_errors(client):
     assert not bad["ok"] and bad["error"]["line"] == 1 and "__class__" in bad["error"]["reason"]
 
 
-def test_run_uses_the_servers_engine(client, default_engine):
-    client.app.state.engine = default_engine
+def test_run_uses_the_servers_engine(client):
+    engine = ScriptedEngine(["# plan: switch wifi\n$network__wifi.tap()\n"])
+    client.app.state.engine = engine
     r = client.post("/v1/apps/agent/run", json={"app": "settings", "task": "Turn off Wi-Fi"})
     assert r.status_code == 200
     body = r.json()
-    assert body["script"] and body["tokens_in"] > 0 and isinstance(body["actions"], list)
-    assert 1 <= len(body["attempts"]) <= 3
+    assert body["ok"] and body["state"]["wifi"] is False and len(engine.calls) == 1
+    assert body["script"] == "# plan: switch wifi\n$network__wifi.tap()" and body["tokens_in"] == 100
+    assert [a["element"] for a in body["actions"]] == ["settings__network", "network__wifi"]
+    assert client.post("/v1/apps/agent/run", json={"app": "settings", "task": ""}).status_code == 422

@@ -1,0 +1,184 @@
+"""ONNX Runtime decode speed: edgesplit's own loop against optimum's generate and llama.cpp.
+
+Contenders (SmolLM2-135M-Instruct, greedy, the same chat prompt, the same thread count):
+  edgesplit-onnx-fp32  the fp32 bundle on edgesplit's ONNX Runtime backend
+  optimum-fp32         ORTModelForCausalLM.generate on the same model.onnx (same session options)
+  edgesplit-onnx-int4  the int4 bundle on edgesplit's ONNX Runtime backend
+  llamacpp-q4_1        the default Q4_1 GGUF on edgesplit's llama.cpp backend
+Each runs in its own worker process (so peak RSS is its own), loaded once; repetitions are
+interleaved (A B C D, A B C D, ...) so machine noise hits every contender alike. Reported: median
+TTFT, median decode tok/s, peak RSS, and the ratios the ONNX issue targets (>= 1.5x, >= 0.8x).
+
+    python bench/onnx_decode.py [--fp32 BUNDLE] [--int4 BUNDLE] [--repeat 5] [--gen-tokens 64] [--json]
+
+Bundles not given are exported once from the default GGUF into .cache/bench-onnx/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PROMPT = [{"role": "user", "content": "Write a long story about a lighthouse keeper who finds a message in a "
+                                      "bottle during a winter storm, and what she does next."}]
+CONTENDERS = ("edgesplit-onnx-fp32", "optimum-fp32", "edgesplit-onnx-int4", "llamacpp-q4_1")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _edge_runner(model: str, threads: int, n: int):
+    """A run() for an edgesplit backend: exactly n greedy tokens (EOS ignored) through backend.generate."""
+    from edge import Engine, RuntimeOptions
+    from edge.sampling import SamplingParams
+
+    engine = Engine.load(model, options=RuntimeOptions(n_threads=threads))
+    ids, params = engine.tokenize(PROMPT), SamplingParams(temperature=0.0, max_tokens=n)
+
+    def run() -> list[float]:
+        t0, stamps = time.perf_counter(), []
+        gen = engine.backend.generate(ids, params)
+        for _ in gen:
+            stamps.append(time.perf_counter())
+            if len(stamps) >= n:
+                break
+        gen.close()
+        return [t0, *stamps]
+
+    return run, len(ids)
+
+
+def _optimum_runner(bundle: str, threads: int, n: int):
+    """A run() for optimum's ORTModelForCausalLM.generate, timed per token with a streamer."""
+    import onnxruntime as ort
+    import torch
+    from optimum.onnxruntime import ORTModelForCausalLM
+    from transformers.generation.streamers import BaseStreamer
+
+    from edge import Engine
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # the same as edgesplit's session
+    model = ORTModelForCausalLM.from_pretrained(bundle, use_cache=True, provider="CPUExecutionProvider",
+                                                session_options=so)
+    with Engine.load(bundle) as e:  # the same prompt ids as edgesplit's run
+        ids = e.tokenize(PROMPT)
+    stamps: list[float] = []
+
+    class Clock(BaseStreamer):
+        def put(self, value) -> None:
+            stamps.append(time.perf_counter())
+
+        def end(self) -> None:
+            pass
+
+    def run() -> list[float]:
+        stamps.clear()
+        t0 = time.perf_counter()
+        model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                       max_new_tokens=n, min_new_tokens=n, do_sample=False, streamer=Clock())
+        return [t0, *stamps[1:]]  # the first put() is the prompt
+
+    return run, len(ids)
+
+
+def worker(kind: str, model: str, threads: int, n: int) -> None:
+    """Serve `run` requests on stdin, one JSON result per line on stdout."""
+    run, n_prompt = (_optimum_runner if kind.startswith("optimum") else _edge_runner)(model, threads, n)
+    print(json.dumps({"ready": True, "prompt_tokens": n_prompt}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        t = run()
+        ttft, first, last = t[1] - t[0], t[1], t[-1]
+        print(json.dumps({"ttft_ms": ttft * 1000, "decode_tok_s": (len(t) - 2) / (last - first),
+                          "tokens": len(t) - 1, "peak_rss_mb": _peak_rss_mb()}), flush=True)
+
+
+def ensure_bundle(quant: str) -> Path:
+    out = REPO / ".cache" / "bench-onnx" / f"smollm2-{quant}"
+    if not (out / "manifest.json").is_file():
+        from edge.models import default_model_path
+        from export.onnx.export import export_onnx
+
+        print(f"exporting SmolLM2 {quant} bundle to {out} ...", file=sys.stderr)
+        export_onnx(default_model_path(), out, quant=quant, overwrite=True)
+    return out
+
+
+def _spawn(kind: str, model: str, args) -> subprocess.Popen:
+    cmd = [sys.executable, __file__, "--worker", kind, "--model", model, "--threads", str(args.threads),
+           "--gen-tokens", str(args.gen_tokens)]
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+    json.loads(p.stdout.readline())
+    return p
+
+
+def _ask(p: subprocess.Popen) -> dict:
+    p.stdin.write("run\n")
+    p.stdin.flush()
+    return json.loads(p.stdout.readline())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fp32", default=None)
+    ap.add_argument("--int4", default=None)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--gen-tokens", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--model", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.threads == 0:
+        from edge.options import physical_cores
+
+        args.threads = physical_cores()
+    if args.worker:
+        return worker(args.worker, args.model, args.threads, args.gen_tokens)
+    fp32, int4 = args.fp32 or ensure_bundle("fp32"), args.int4 or ensure_bundle("int4")
+    models = dict(zip(CONTENDERS, (str(fp32), str(fp32), str(int4), "default"), strict=True))
+    procs = {k: _spawn(k, m, args) for k, m in models.items()}
+    runs: dict[str, list[dict]] = {k: [] for k in CONTENDERS}
+    for _ in range(args.repeat):
+        for k in CONTENDERS:
+            runs[k].append(_ask(procs[k]))
+    for p in procs.values():
+        p.stdin.close()
+        p.wait()
+    report(runs, args)
+
+
+def report(runs: dict[str, list[dict]], args) -> None:
+    rows = {k: {"ttft_ms": statistics.median(r["ttft_ms"] for r in rs),
+                "decode_tok_s": statistics.median(r["decode_tok_s"] for r in rs),
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in rs), "tokens": rs[0]["tokens"]}
+            for k, rs in runs.items()}
+    ratios = {"fp32 edgesplit / optimum (target >= 1.5)":
+              rows["edgesplit-onnx-fp32"]["decode_tok_s"] / rows["optimum-fp32"]["decode_tok_s"],
+              "int4 edgesplit / llama.cpp Q4_1 (target >= 0.8)":
+              rows["edgesplit-onnx-int4"]["decode_tok_s"] / rows["llamacpp-q4_1"]["decode_tok_s"]}
+    if args.json:
+        print(json.dumps({"threads": args.threads, "repeat": args.repeat, "rows": rows, "ratios": ratios}))
+        return
+    print(f"threads {args.threads}, {args.gen_tokens} greedy tokens, {args.repeat} interleaved reps (medians)")
+    print(f"| {'contender':<20} | {'TTFT ms':>8} | {'decode tok/s':>12} | {'peak RSS MB':>11} |")
+    print(f"|{'-' * 22}|{'-' * 10}|{'-' * 14}|{'-' * 13}|")
+    for k, r in rows.items():
+        print(f"| {k:<20} | {r['ttft_ms']:>8.1f} | {r['decode_tok_s']:>12.1f} | {r['peak_rss_mb']:>11.0f} |")
+    for name, value in ratios.items():
+        print(f"{name}: {value:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

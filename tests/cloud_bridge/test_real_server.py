@@ -1,0 +1,77 @@
+"""Sketch mode against the real edgesplit server (edge.server) on a second model instance,
+wrapped in an ASGI middleware that records every request body it receives."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+
+import pytest
+
+from cloud_bridge.client import CloudClient, CloudConfig
+from cloud_bridge.cogenesis import CoGenesis, CollabOptions
+from cloud_bridge.entities import entities_from_dict
+from cloud_bridge.ledger import Ledger, body_bytes
+from cloud_bridge.pii import Detector
+
+from .test_cogenesis import leaks
+
+create_app = pytest.importorskip("edge.server.app").create_app
+uvicorn = pytest.importorskip("uvicorn")
+
+
+class Recorder:
+    """ASGI middleware: keeps (path, body bytes) of every POST before the app sees it."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.received: list[tuple[str, bytes]] = []
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        chunks: list[bytes] = []
+
+        async def recording_receive():
+            msg = await receive()
+            if msg["type"] == "http.request":
+                chunks.append(msg.get("body", b""))
+                if not msg.get("more_body"):
+                    self.received.append((scope["path"], b"".join(chunks)))
+            return msg
+
+        await self.app(scope, recording_receive, send)
+
+
+@pytest.fixture(scope="module")
+def edgesplit_cloud(cloud_engine):
+    recorder = Recorder(create_app(engines={"default": cloud_engine}, apps={}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield recorder, f"http://127.0.0.1:{port}/v1"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_logits_against_edgesplit_server_fall_back_to_sketch(edgesplit_cloud, default_engine, corpus):
+    """The edgesplit server has no /tokenize: logit mode must say so and use sketch mode."""
+    recorder, url = edgesplit_cloud
+    sample = corpus[9].head(4)
+    client = CloudClient(CloudConfig(url=url, timeout=120.0, retries=0))
+    session = CoGenesis(default_engine, client, "logits", Detector(known=entities_from_dict(sample.profile)))
+    result = session.write(sample.instruction, sample.context, CollabOptions(max_tokens=6, outline_tokens=10))
+    assert result.mode_used == "sketch" and result.cloud_used and result.outline
+    assert "tokenizer" in (result.fallback_reason or "")
+    assert recorder.received[-1][0] == "/v1/chat/completions"
+    bodies = [b for _, b in recorder.received]
+    assert leaks(bodies, sample.values()) == []
+    assert [body_bytes(e) for e in Ledger().entries()] == bodies
