@@ -1,9 +1,10 @@
-# make run   - set up .venv if needed, then start the main job on the embedded default model
+# make run   - set up .venv if needed, then serve the embedded default model (OpenAI API + web UI; prints the URL)
 # make test  - set up, then run the whole test suite
 # make bench - engine overhead and backend benchmarks (ratios against references in the same run)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.edgesplit-setup
+SERVE_ARGS ?=
 DEMO   ?= In two sentences, why does running a language model on-device help privacy?
 
 .PHONY: setup run test test-fast bench lint clean
@@ -15,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt scripts/setup.sh
 	touch $(STAMP)
 
 run: setup
-	$(VENV)/bin/edgesplit run -v "$(DEMO)"
+	$(VENV)/bin/edgesplit serve $(SERVE_ARGS)
 
 test: setup
 	$(PY) -m pytest -q

@@ -143,7 +143,7 @@ class CloudClient:
             except httpx.TimeoutException:
                 error = f"timed out after {self.config.timeout:g} s"
                 continue
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, OSError) as exc:
                 error = f"unreachable: {exc}"
                 continue
             if resp.status_code in RETRY_STATUS:
@@ -162,7 +162,7 @@ class CloudClient:
                 return self._read_stream(url, body, left)
             except httpx.TimeoutException:
                 error = f"timed out after {self.config.timeout:g} s"
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, OSError, UnicodeError) as exc:
                 error = f"unreachable or stream cut: {exc}"
             except _Retryable as exc:
                 error = str(exc)

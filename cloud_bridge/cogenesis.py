@@ -25,7 +25,7 @@ import numpy as np
 from edge import Engine
 
 from .client import CloudClient, Policy
-from .errors import CloudError
+from .errors import CloudError, LedgerError
 from .fusion import Schedule, TokenMap, fuse, pick, tokenizers_match
 from .pii import Detector
 from .pseudonym import Pseudonymizer
@@ -33,6 +33,8 @@ from .vault import Vault
 
 OUTLINE_SYSTEM = ("You plan texts. Reply with a short outline of 3 to 5 bullet points, no prose. Keep "
                   "placeholders such as <PERSON_1> exactly as written.")
+# what a cloud step may fail with; the local model then carries on alone
+CLOUD_FAILURES = (CloudError, LedgerError)
 LOCAL_SYSTEM = ("You are a helpful writing assistant. Use the private context below; it never leaves "
                 "this device.\n\nPrivate context:\n{context}")
 
@@ -133,7 +135,7 @@ class CoGenesis:
                 opts: CollabOptions) -> CollabResult:
         try:
             outline = self.request_outline(redacted, opts)
-        except CloudError as exc:
+        except CLOUD_FAILURES as exc:
             res.cloud_error = str(exc)
             return self._local(res, instruction, context, None, opts)
         res.outline = self.pseud.restore(outline)
@@ -187,7 +189,7 @@ class CoGenesis:
             self.guard(prefix)
             top = self.client.top_logprobs(cloud_prompt + prefix, opts.top_k,  # type: ignore[union-attr]
                                            "cogenesis logits: next-token logprobs for a context-free prompt")
-        except CloudError as exc:
+        except CLOUD_FAILURES as exc:
             res.cloud_error = str(exc)
             return None
         return tokens.to_ids(top)

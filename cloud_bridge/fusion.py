@@ -31,7 +31,7 @@ import numpy as np
 from edge import Engine
 
 from .client import CloudClient
-from .errors import CloudError
+from .errors import CloudError, LedgerError
 
 PROBES = (
     "Hello, world! The quick brown fox jumps over the lazy dog.",
@@ -100,7 +100,7 @@ def tokenizers_match(engine: Engine, client: CloudClient) -> tuple[bool, str]:
     try:
         remote = fingerprint([client.tokenize(p, "cogenesis logits: tokenizer check (fixed probe string)")
                               for p in PROBES])
-    except CloudError as exc:
+    except (CloudError, LedgerError) as exc:
         return False, f"cannot compare tokenizers ({exc})"
     local = local_fingerprint(engine)
     if remote != local:

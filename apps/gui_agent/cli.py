@@ -181,3 +181,21 @@ def bench_cmd(model: str, limit: int | None, app_name: str | None, no_constrain:
     click.echo(f"success_rate {report['success_rate']:.3f} ({report['succeeded']}/{report['tasks']}), "
                f"mean tokens in {report['mean_tokens_in']}, out {report['mean_tokens_out']}, "
                f"latency {report['mean_latency_ms']:.0f} ms, constrained={report['constrained']}")
+
+
+@agent.command("skeleton")
+@click.argument("dumps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--app", "app_name", required=True, help="Name of the app the doc describes.")
+def skeleton_cmd(dumps: tuple[Path, ...], app_name: str) -> None:
+    """Print a doc skeleton (JSON) from uiautomator XML dumps, one per screen (file stem = screen).
+
+    The first dump is the home screen. Effects, `opens` targets and paths are left for you to fill in.
+
+    \b
+    Examples:
+      adb shell uiautomator dump /sdcard/home.xml && adb pull /sdcard/home.xml
+      edgesplit agent skeleton --app myapp home.xml settings.xml > myapp.json
+    """
+    from .uitree import skeleton_from_dumps
+
+    click.echo(json.dumps(skeleton_from_dumps({p.stem: p.read_text() for p in dumps}, app_name), indent=1))

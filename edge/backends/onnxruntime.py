@@ -78,14 +78,15 @@ class Session:
 
     def run(self, feeds: dict[str, Any]) -> dict[str, Any]:
         """Run with inputs bound in place (numpy or OrtValue); outputs stay ORT-allocated OrtValues."""
-        b = self.sess.io_binding()
+        b, keep = self.sess.io_binding(), []  # `keep`: bound numpy buffers must outlive the run
         for name, value in feeds.items():
             if name not in self.inputs:
                 continue
             if isinstance(value, self._ort.OrtValue):
                 b.bind_ortvalue_input(name, value)
             else:
-                b.bind_cpu_input(name, np.ascontiguousarray(value))
+                keep.append(np.ascontiguousarray(value))
+                b.bind_cpu_input(name, keep[-1])
         for name in self.outputs:
             b.bind_output(name, "cpu")
         self.sess.run_with_iobinding(b)

@@ -15,11 +15,12 @@ from .quantize import QUANTS
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--quant", type=click.Choice(QUANTS), default="fp32", show_default=True,
               help="Weights: fp32, fp16, weight-only int8/int4 MatMulNBits, or 2-bit ternary (BitNet style).")
-@click.option("--block-size", type=int, default=32, show_default=True, help="Quantization block size (power of 2, >= 16).")
+@click.option("--block-size", type=int, default=None,
+              help="Quantization block size (power of 2, >= 16); default 32 (int8: 16).")
 @click.option("--ort-mobile", is_flag=True, help="Also write ORT-format files and required_operators.config (mobile/).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
-def onnx(src: Path, out: Path, quant: str, block_size: int, ort_mobile: bool, overwrite: bool, as_json: bool) -> None:
+def onnx(src: Path, out: Path, quant: str, block_size: int | None, ort_mobile: bool, overwrite: bool, as_json: bool) -> None:
     """Export SRC (a Hugging Face checkpoint directory or a .gguf file) to an ONNX bundle at OUT.
 
     The bundle holds the ONNX graphs (decoder-only: model.onnx with a KV cache; encoder-decoder:

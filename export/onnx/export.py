@@ -15,7 +15,7 @@ from edge.errors import ExportError
 from export.bundle import finish_manifest, staging
 
 from . import parity
-from .quantize import QUANTS, quantize_file
+from .quantize import DEFAULT_BLOCK_SIZE, QUANTS, quantize_file
 from .source import Source, load_source, save_tokenizer, untie_lm_head
 
 log = logging.getLogger(__name__)
@@ -23,11 +23,12 @@ END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<|end|>", "<|eot_
 MOBILE_DIR = "mobile"
 
 
-def export_onnx(src: Path, out: Path, *, quant: str = "fp32", block_size: int = 32, ort_mobile: bool = False,
-                overwrite: bool = False) -> Manifest:
+def export_onnx(src: Path, out: Path, *, quant: str = "fp32", block_size: int | None = None,
+                ort_mobile: bool = False, overwrite: bool = False) -> Manifest:
     """Export SRC (HF checkpoint dir or GGUF) to an ONNX bundle at OUT; nothing is left at OUT on error."""
     if quant not in QUANTS:
         raise ExportError(f"unknown quantization {quant!r}; choose one of {', '.join(QUANTS)}")
+    block_size = block_size or DEFAULT_BLOCK_SIZE.get(quant, 32)
     if block_size < 16 or block_size & (block_size - 1):
         raise ExportError(f"--block-size must be a power of two >= 16, got {block_size}")
     with staging(Path(out), overwrite=overwrite) as tmp:

@@ -80,3 +80,12 @@ def test_both_logprob_formats_parse():
     chat = {"content": [{"token": " a", "logprob": -0.1, "top_logprobs": [
         {"token": " a", "logprob": -0.1}, {"token": " b", "logprob": -2.0}]}]}
     assert parse_top_logprobs(legacy) == parse_top_logprobs(chat) == {" a": -0.1, " b": -2.0}
+
+
+def test_nothing_is_sent_when_the_ledger_cannot_be_written(fake_cloud, _isolated_home):
+    from cloud_bridge.errors import LedgerError
+
+    (_isolated_home / "ledger.jsonl").mkdir()  # a directory where the ledger file should be
+    with _client(fake_cloud.url) as c, pytest.raises(LedgerError, match="nothing was sent"):
+        c.chat(MESSAGES, "test")
+    assert fake_cloud.received == []

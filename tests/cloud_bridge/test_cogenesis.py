@@ -74,13 +74,13 @@ def test_full_corpus_outbound_bytes_and_round_trip(fake_cloud, default_engine, c
 
 
 def test_sketch_end_to_end(fake_cloud, default_engine, corpus):
-    for sample in (s.head(HEAD) for s in corpus[:2]):
+    for sample in (s.head(HEAD) for s in corpus[:1]):
         result = _session(default_engine, sample, fake_cloud.url, "sketch").write(
             sample.instruction, sample.context, SKETCH)
         assert result.cloud_used and result.mode_used == "sketch" and result.cloud_error is None
         assert result.outline and result.text
         assert leaks(fake_cloud.bodies(), sample.values()) == []
-    assert len(fake_cloud.bodies()) == 2
+    assert len(fake_cloud.bodies()) == 1
     _assert_ledger_is_what_was_received(fake_cloud)
 
 

@@ -19,7 +19,6 @@ import uvicorn
 
 from edge.server import create_app
 
-
 # One llama.cpp thread: on a shared 2-core machine, 2 threads that spin on each other's barrier
 # while other jobs hold a core run 30-100x slower (measured 0.5 vs 17 tok/s under load 10).
 THREADS = 1

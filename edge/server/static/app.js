@@ -36,7 +36,7 @@ async function loadServerInfo() {
     select.replaceChildren(...models.map((m) => new Option(m.id + (m.loaded ? "" : " (not loaded)"), m.id)));
     select.value = previous || health.default_model;
     const loaded = health.models.find((m) => m.id === select.value);
-    $("backend").textContent = loaded && loaded.backend ? `${loaded.backend} · ${loaded.threads} threads` : "loads on first use";
+    $("backend").textContent = loaded && loaded.backend ? `${loaded.backend} · ${loaded.threads} thread${loaded.threads === 1 ? "" : "s"}` : "loads on first use";
     setStatus(true, "ready");
     $("token-bar").hidden = true;
   } catch (err) {

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import pytest
+
 from apps.gui_agent.agent import build_messages, solve
 from apps.gui_agent.bench import run_bench
 from apps.gui_agent.grammar import script_grammar
 from apps.gui_agent.sim import app_doc
 from edge import Chunk
 from edge.constrain import to_gbnf
+from edge.errors import InvalidRequestError
 from edge.sampling import SamplingParams
 
 
@@ -84,6 +87,10 @@ def test_grammar_allows_only_doc_elements_and_their_actions():
     assert '"$settings__device_name"' not in gbnf  # text elements cannot be acted on
     assert '"$network__wifi" ".tap()"' in gbnf and '"\\"Marimba\\""' in gbnf
     SamplingParams(grammar=script_grammar(doc))  # accepted by the engine's parameters
+    with pytest.raises(InvalidRequestError, match="not both"):
+        SamplingParams(grammar=script_grammar(doc), json_schema={"type": "string"})
+    with pytest.raises(InvalidRequestError, match="Grammar"):
+        SamplingParams(grammar="root ::= [a-z]+")
 
 
 def test_constrained_generation_names_only_doc_elements(default_engine):

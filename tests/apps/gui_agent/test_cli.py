@@ -66,3 +66,18 @@ def test_bench_limit_one_json_on_the_default_model():
                                                     "mean_tokens_out", "mean_latency_ms"}
     result = report["results"][0]
     assert result["tokens_in"] > 0 and result["tokens_out"] > 0 and "actions" in result
+
+
+def test_skeleton_from_dumps(tmp_path):
+    from apps.gui_agent.sim import DATA
+
+    home = tmp_path / "home.xml"
+    home.write_text((DATA / "settings" / "screens" / "settings.xml").read_text())
+    out = run_cli("agent", "skeleton", "--app", "mysettings", str(home))
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["home"] == "home" and "home__network" in [e["name"] for e in doc["screens"][0]["elements"]]
+    bad = tmp_path / "Bad Name.xml"
+    bad.write_text("<hierarchy/>")
+    out = run_cli("agent", "skeleton", "--app", "x", str(bad))
+    assert out.returncode == 2 and "lower_snake_case" in out.stderr

