@@ -27,6 +27,7 @@ COMMANDS = {
     "verify": "export.cli:verify",
     "redact": "cloud_bridge.cli:redact",
     "ledger": "cloud_bridge.cli:ledger",
+    "vault": "cloud_bridge.cli:vault",
     "cogenesis": "apps.cogenesis.cli:cogenesis",
     "health": "apps.health.cli:health",
     "agent": "apps.gui_agent.cli:agent",

@@ -115,6 +115,10 @@ def generate_script(engine: Engine, messages: list[dict], **kwargs: Any) -> tupl
 
 def solve(engine: Engine, app_name: str, task: str, constrain: bool = True, max_repairs: int = 2,
           max_tokens: int = 96, seed: int = 0) -> AgentRun:
+    """Generate a script for `task` (greedy), run it on a fresh app, repair up to `max_repairs` times.
+
+    Each attempt starts from the app's initial state; the run keeps the last attempt's state and actions.
+    """
     doc = app_doc(app_name)
     messages = build_messages(doc, task)
     extra = {"grammar": script_grammar(doc)} if constrain else {"stop": ("\nTask:",)}

@@ -100,7 +100,7 @@ def run_bench(engine: Engine, constrain: bool = True, limit: int | None = None, 
         failures = check_state(run.state, task.checks) if run.ok else ["script stopped: " + str(
             (run.attempts[-1].error or {}).get("reason", ""))]
         results.append({"id": task.id, "app": task.app, "task": task.task, "success": not failures,
-                        "failures": failures, "script": run.script,
+                        "script_ran": run.ok, "failures": failures, "script": run.script,
                         "actions": [str(a) for a in run.actions], **run.metrics()})
         if on_result is not None:
             on_result(results[-1])
@@ -112,5 +112,6 @@ def run_bench(engine: Engine, constrain: bool = True, limit: int | None = None, 
     return {"model": engine.name, "constrained": constrain, "tasks": n,
             "succeeded": sum(r["success"] for r in results),
             "success_rate": round(sum(r["success"] for r in results) / n, 3) if n else 0.0,
+            "script_ran_rate": round(sum(r["script_ran"] for r in results) / n, 3) if n else 0.0,
             "mean_tokens_in": mean("tokens_in"), "mean_tokens_out": mean("tokens_out"),
             "mean_latency_ms": mean("latency_ms"), "mean_repairs": mean("repairs"), "results": results}

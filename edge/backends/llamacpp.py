@@ -84,8 +84,21 @@ class LlamaCppBackend:
         )
 
     def next_token_logits(self, prompt_ids: list[int]) -> np.ndarray:
-        self._llm.reset()
-        self._llm.eval(prompt_ids)
+        llm = self._llm
+        # reuse the KV cache for the shared prefix: collaboration asks once per generated token
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        keep = 0
+        for a, b in zip(cached, prompt_ids, strict=False):
+            if a != b:
+                break
+            keep += 1
+        keep = min(keep, len(prompt_ids) - 1)  # always evaluate at least one token for fresh logits
+        if keep > 0 and llm._ctx.kv_cache_seq_rm(-1, keep, -1):
+            llm.n_tokens = keep
+        else:
+            llm.reset()
+            keep = 0
+        llm.eval(prompt_ids[keep:])
         ptr = self._llm._ctx.get_logits_ith(-1)
         return np.ctypeslib.as_array(ptr, shape=(self.info.n_vocab,)).copy()
 

@@ -103,3 +103,14 @@ def test_context_overflow_is_an_error_not_a_crash(default_engine):
     with pytest.raises(ContextOverflowError, match="context holds"):
         default_engine.generate("word " * 3000, max_tokens=4)
     assert "Paris" in default_engine.generate(CAPITAL, temperature=0, max_tokens=24).text  # still works
+
+
+def test_logprobs_with_reused_prefix_equal_a_fresh_evaluation(default_engine):
+    ids = default_engine.tokenize("The capital of France is a city called")
+    fresh = default_engine.next_token_logprobs(ids, top_k=5)
+    default_engine.next_token_logprobs(ids[:-3], top_k=5)  # leaves a shorter prefix in the KV cache
+    default_engine.generate("Unrelated words", max_tokens=3, temperature=0)  # and a different one
+    default_engine.next_token_logprobs(ids[:-1], top_k=5)
+    again = default_engine.next_token_logprobs(ids, top_k=5)
+    assert [t for t, _ in again] == [t for t, _ in fresh]
+    assert max(abs(a - b) for (_, a), (_, b) in zip(again, fresh, strict=True)) < 1e-3

@@ -124,3 +124,10 @@ def test_cors_is_off_unless_configured(server, start_server):
         assert pre.status_code == 200
         assert pre.headers["access-control-allow-origin"] == "http://app.example"
         assert "access-control-allow-origin" not in c.get("/v1/models", headers=origin).headers
+
+
+def test_streaming_error_before_the_first_token_is_a_plain_http_error(server):
+    with server.client() as c:
+        resp = c.post("/v1/chat/completions", json=chat_body("lorem ipsum " * 2000, stream=True))
+    assert resp.headers["content-type"].startswith("application/json")
+    assert assert_openai_error(resp, 400)["type"] == "context_length_exceeded"

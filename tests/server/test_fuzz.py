@@ -16,7 +16,7 @@ def test_schemathesis_finds_no_server_error(start_server, tmp_path):
     live = start_server(max_tokens_limit=8, timeout=60)  # valid requests generate at most 8 tokens
     exe = Path(sys.executable).with_name("schemathesis")
     cmd = [str(exe), "run", f"{live.url}/openapi.json", "--checks", "not_a_server_error",
-           "--max-examples", "30", "--include-path-regex", CORE, "--request-timeout", "60", "--workers", "1",
+           "--max-examples", "25", "--include-path-regex", CORE, "--request-timeout", "60", "--workers", "1",
            "--seed", "7", "--suppress-health-check", "all", "--no-color"]
     # cwd: schemathesis and hypothesis keep caches in the working directory
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)

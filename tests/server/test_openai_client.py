@@ -123,3 +123,16 @@ def test_errors_reach_the_client_typed(openai_client):
     with pytest.raises(openai.BadRequestError) as exc:
         openai_client.chat.completions.create(model="default", messages=HELLO, max_tokens=0)
     assert exc.value.body["param"] == "max_tokens"
+
+
+def test_a_second_model_is_served_by_name(openai_client, server, default_gguf):
+    from edge.models import models_dir
+
+    models_dir().mkdir(parents=True, exist_ok=True)
+    (models_dir() / "second.gguf").symlink_to(default_gguf)  # a model file dropped into the models dir
+    assert {"default", "second.gguf"} <= {m.id for m in openai_client.models.list()}
+    r = openai_client.chat.completions.create(model="second.gguf", messages=HELLO, max_tokens=4, temperature=0)
+    assert r.model == "second.gguf" and r.usage.completion_tokens >= 1
+    with server.client() as c:
+        loaded = {m["id"]: m["loaded"] for m in c.get("/health").json()["models"]}
+    assert loaded == {"default": True, "second.gguf": True}  # loaded on first use, then cached
