@@ -18,7 +18,7 @@ import platform
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -124,7 +124,7 @@ def plan_emulation(profile: str | Profile) -> Emulation:
 
 
 @contextmanager
-def pinned(cpus: list[int] | None):
+def pinned(cpus: list[int] | None) -> Iterator[None]:
     """Pin this process (and threads it starts later, e.g. llama.cpp's) to `cpus`."""
     if not cpus or not hasattr(os, "sched_setaffinity"):
         yield
@@ -427,8 +427,10 @@ def write_csv(report: BenchReport, path: Path | None = None) -> str:
 
 def plot(report: BenchReport, path: Path) -> None:
     """A PNG with TTFT, prefill, decode (with the bare reference) and ITL per target."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:
+        raise EdgeError("--plot needs matplotlib: pip install 'edgesplit[bench]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -438,11 +440,12 @@ def plot(report: BenchReport, path: Path) -> None:
     fig, axes = plt.subplots(1, 4, figsize=(4 + 3.2 * max(2, len(rows)), 4))
     for ax, key, title in zip(axes[:3], ("ttft_ms", "prefill_tok_s", "decode_tok_s"),
                               ("TTFT (ms)", "prefill (tok/s)", "decode (tok/s)"), strict=True):
-        ax.bar(x, [r[key] for r in rows], yerr=[r[f"{key}_sd"] for r in rows], capsize=4, label="edgesplit")
+        ax.bar(x, [r[key] for r in rows], width=0.55, yerr=[r[f"{key}_sd"] for r in rows], capsize=4,
+               label="edgesplit")
         ax.set_title(title)
     refs = [r.get("reference_decode_tok_s") or 0.0 for r in rows]
     if any(refs):
-        axes[2].bar(x + 0.3, refs, width=0.3, color="grey", label="bare llama-cpp-python")
+        axes[2].bar(x + 0.43, refs, width=0.3, color="grey", label="bare llama-cpp-python")
         axes[2].legend(fontsize=7)
     axes[3].bar(x - 0.2, [r["itl_p50_ms"] for r in rows], width=0.4, label="p50")
     axes[3].bar(x + 0.2, [r["itl_p95_ms"] for r in rows], width=0.4, label="p95")

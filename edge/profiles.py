@@ -393,21 +393,26 @@ def _gguf_facts(path: Path, _size: int, _mtime: int) -> ModelFacts:
 def _bundle_facts(ref: ModelRef) -> ModelFacts:
     import json
 
-    root = ref.path
-    size = sum((root / n).stat().st_size for n in (ref.manifest.files if ref.manifest else {})
-               if not n.endswith((".json", ".txt", ".model")) and (root / n).is_file())
+    root, manifest = ref.path, ref.manifest
+    size = sum((root / n).stat().st_size for n in (manifest.files if manifest else {})
+               if n.endswith((".onnx", ".onnx_data", ".data", ".ort", ".gguf")) and (root / n).is_file())
     cfg_file = root / "config.json"
     cfg = json.loads(cfg_file.read_text()) if cfg_file.is_file() else {}
 
     def first(*keys: str, default: int = 0) -> int:
         return next((int(cfg[k]) for k in keys if isinstance(cfg.get(k), int)), default)
 
-    quant = ref.manifest.quantization if ref.manifest else None
+    quant = manifest.quantization if manifest else None
     heads = first("num_attention_heads", "num_heads", "n_head", default=1)
-    head_dim = first("head_dim", "d_kv", default=first("hidden_size", "d_model", "n_embd") // heads)
+    hidden = first("hidden_size", "d_model", "n_embd")
+    head_dim = first("head_dim", "d_kv", default=hidden // heads)
+    # an untied embedding table is only gathered, one row per token (exports keep it fp32/fp16)
+    gathered = 0 if cfg.get("tie_word_embeddings", True) else \
+        first("vocab_size") * hidden * (2 if cfg.get("dtype", cfg.get("torch_dtype")) in ("float16", "bfloat16") else 4)
+    runtime = (manifest.extra.get("runtime") or {}) if manifest else {}
     return ModelFacts(
-        weights_bytes=size, read_bytes_per_token=size,
-        n_params=int(size * 8 / QUANT_BPW.get(str(quant).lower(), 32.0)),
+        weights_bytes=size, read_bytes_per_token=max(size - gathered, size // 4),
+        n_params=int(runtime.get("n_params") or size * 8 / QUANT_BPW.get(str(quant).lower(), 32.0)),
         n_layers=first("num_decoder_layers", "num_hidden_layers", "num_layers", "n_layer"),
         n_kv_heads=first("num_key_value_heads", default=heads), head_dim_k=head_dim, head_dim_v=head_dim,
         n_ctx_train=first("max_position_embeddings", "n_positions"), quantization=quant,

@@ -92,7 +92,7 @@ def for_cloud(question: str, private: PrivateEntities | None) -> str:
 
 def _local_answer(engine: Engine, report: dict, question: str, seed: int) -> tuple[str, int]:
     task = f"Answer the person's question in two short sentences. Question: {question}"
-    text = engine.generate(messages(report, task), max_tokens=80, temperature=0.3, seed=seed).text.strip()
+    text = engine.generate(messages(report, task), max_tokens=48, temperature=0.3, seed=seed).text.strip()
     sentences = list(dict.fromkeys(s.strip() for s in SENTENCE.split(text) if s.strip()))[:3]
     kept = [s for s in sentences if not unsupported_numbers(s, report)]
     return " ".join(kept), len(sentences) - len(kept)

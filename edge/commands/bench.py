@@ -82,7 +82,10 @@ def bench(targets, model, profile, backend, threads, prompt_tokens, gen_tokens, 
 
 
 def _run_with_progress(targets, config, emulation):
-    from tqdm import tqdm
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the bar is a nicety: the `bench` extra brings it
+        return run_bench(targets, config, emulation=emulation)
 
     total = len(targets) * (1 + config.repeat)
     with tqdm(total=total, file=sys.stderr, desc="bench", unit="step", leave=False) as bar:

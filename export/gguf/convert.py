@@ -8,6 +8,7 @@ model and writes the manifest, all inside `export.bundle.staging` so a failure l
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,8 @@ class ExportPlan:
 
 def _check_options(opts: ExportOptions) -> QuantType:
     quant = quant_type(opts.quant)
+    if importlib.util.find_spec("llama_cpp") is None:  # quantizing and the parity check run llama.cpp
+        raise ExportError("`export gguf` needs llama-cpp-python: pip install 'edgesplit[export,gguf]'")
     if opts.ternarize is not None and opts.ternarize not in METHODS:
         raise ExportError(f"--ternarize must be one of {', '.join(METHODS)}, got {opts.ternarize!r}")
     if opts.keep_embeddings is not None and opts.keep_embeddings not in EMBEDDING_TYPES:

@@ -14,14 +14,17 @@ import re
 import zipfile
 import zlib
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 from xml.parsers import expat
 
 from ..errors import HealthImportError
 from ..schema import RANGES, DayRecord, ImportResult, ImportWarning
 from .accumulate import MinuteSeries, Readings, SleepNights, build_days, fill_sleep
+
+if TYPE_CHECKING:
+    from . import Probe
 
 FORMAT = "apple"
 CHUNK = 1 << 20
@@ -58,7 +61,7 @@ KNOWN_UNUSED = {f"HKQuantityTypeIdentifier{n}" for n in (
 OWNER = [re.compile(r"^(?P<name>[^\W\d_][\w\- ]*?)[’'`]s\b"), re.compile(r"\b(?:von|de|di|du)\s+(?P<name>[^\W\d_]+)$")]
 
 
-def detect(probe) -> bool:
+def detect(probe: Probe) -> bool:
     if probe.names:
         return any(n.endswith("export.xml") for n in probe.names)
     return probe.suffix == ".xml" and b"HealthData" in probe.head
@@ -169,9 +172,9 @@ class _Reader:
             self.warn(f"the file could not be read to the end ({exc}); kept what was read before it")
 
     def finish(self) -> ImportResult:
-        days: dict = {}
+        days: dict[date, DayRecord] = {}
 
-        def day(d) -> DayRecord:
+        def day(d: date) -> DayRecord:
             return days.setdefault(d, DayRecord(d.isoformat()))
 
         label = {n: f"apple_health/{device_kind(n)}" for n in self.result.private.device_names}

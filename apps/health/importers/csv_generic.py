@@ -24,10 +24,14 @@ import csv
 import re
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import HealthImportError
 from ..schema import METRICS, RANGES, DayRecord, ImportResult, ImportWarning
 from .accumulate import fill_sleep
+
+if TYPE_CHECKING:
+    from . import Probe
 
 FORMAT = "csv"
 SRC = "csv"
@@ -42,7 +46,7 @@ HEADER = re.compile(r"^\s*(?P<name>[A-Za-z_0-9]+)\s*(?:\[(?P<unit>[^\]]*)\])?\s*
 INTS = ("steps", "mood", "fatigue")
 
 
-def detect(probe) -> bool:
+def detect(probe: Probe) -> bool:
     return not probe.names and probe.suffix in (".csv", ".tsv") and b"date" in probe.head.split(b"\n", 1)[0].lower()
 
 

@@ -24,9 +24,10 @@ import json
 import re
 import zipfile
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -34,6 +35,9 @@ import numpy as np
 from ..errors import HealthImportError
 from ..schema import RANGES, DayRecord, ImportResult, ImportWarning
 from .accumulate import MinuteSeries, fill_sleep
+
+if TYPE_CHECKING:
+    from . import Probe
 
 FORMAT = "fitbit"
 SRC = "fitbit"
@@ -45,7 +49,7 @@ HRV_FILE = re.compile(r"^Heart Rate Variability Summary - .*\.csv$")
 SPO2_FILE = re.compile(r"^Daily SpO2 - .*\.csv$")
 
 
-def detect(probe) -> bool:
+def detect(probe: Probe) -> bool:
     names = [PurePosixPath(n).name for n in probe.names]
     if names:
         return any((m := JSON_FILE.match(n)) and m["kind"] in KINDS for n in names)
@@ -191,7 +195,7 @@ class _Reader:
         self.result.days = [days[d] for d in sorted(days)]
         return self.result
 
-    def _sleep(self, day) -> None:
+    def _sleep(self, day: Callable[[date], DayRecord]) -> None:
         nights: dict[date, list[dict]] = defaultdict(list)
         for log in self.sleep.values():
             nights[date.fromisoformat(log["dateOfSleep"])].append(log)

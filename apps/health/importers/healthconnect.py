@@ -20,10 +20,14 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import HealthImportError
 from ..schema import RANGES, DayRecord, ImportResult, ImportWarning
 from .accumulate import MinuteSeries, Readings, SleepNights, fill_sleep
+
+if TYPE_CHECKING:
+    from . import Probe
 
 FORMAT = "healthconnect"
 STAGES = {1: "awake", 2: "unspecified", 3: "awake", 4: "light", 5: "deep", 6: "rem", 7: "awake"}
@@ -35,7 +39,7 @@ READINGS = {"resting_heart_rate_record_table": ("resting_hr", "beats_per_minute"
             "oxygen_saturation_record_table": ("spo2_pct", "percentage")}
 
 
-def detect(probe) -> bool:
+def detect(probe: Probe) -> bool:
     if probe.names:
         return any(n.endswith(".db") for n in probe.names)
     return probe.head.startswith(b"SQLite format 3")

@@ -81,3 +81,12 @@ def test_skeleton_from_dumps(tmp_path):
     bad.write_text("<hierarchy/>")
     out = run_cli("agent", "skeleton", "--app", "x", str(bad))
     assert out.returncode == 2 and "lower_snake_case" in out.stderr
+
+
+@pytest.mark.slow
+def test_run_json_on_the_default_model():
+    out = run_cli("agent", "run", "--app", "settings", "--json", "Turn off Wi-Fi", timeout=600)
+    assert out.returncode == 0, out.stderr
+    run = json.loads(out.stdout)
+    assert run["app"] == "settings" and run["constrained"] is True and run["script"].startswith("# ")
+    assert 1 <= len(run["attempts"]) <= 3 and run["tokens_in"] > 0 and "wifi" in run["state"]

@@ -54,7 +54,7 @@ def test_help_has_examples():
         assert "Examples:" in res.output, cmd
 
 
-def test_real_entry_point_errors_and_assess(tmp_path):
+def test_real_entry_point_errors(tmp_path):
     bad = tmp_path / "export.zip"
     bad.write_bytes(b"PK\x03\x04 this is not a zip")
     res = run_cli("health", "import", str(bad), "--json")
@@ -64,9 +64,17 @@ def test_real_entry_point_errors_and_assess(tmp_path):
     csv.write_text("date,steps,spo2_pct\n2024-01-01,100,0.9\n")
     res = run_cli("health", "import", str(csv), "--json")
     assert res.returncode == 0 and "d.csv:2" in res.stderr and "partial import" in res.stderr
+    assert json.loads(res.stdout)[0]["spo2_pct"] is None
+
+
+def test_assess_and_ask_with_the_model(tmp_path, monkeypatch, default_engine):
+    import apps.health.cli as cli
+
+    monkeypatch.setattr(cli, "_engine", lambda model: default_engine)  # the shared engine, not a second load
     data = tmp_path / "w.csv"
-    assert run_cli("health", "synth", str(data), "--days", "14", "--events", "illness").returncode == 0
-    res = run_cli("health", "assess", str(data), "--json")
-    assert res.returncode == 0, res.stderr
-    report = json.loads(res.stdout)
-    assert report["predictions"] and report["narrative"].startswith("Overall")
+    assert invoke("synth", str(data), "--days", "14", "--events", "illness", "--end", "2024-02-01").exit_code == 0
+    report = json.loads(invoke("assess", str(data), "--json").output)
+    assert set(report["predictions"]) == {"readiness", "fatigue", "stress", "sleep_quality"}
+    assert report["narrative"].startswith("Overall")
+    out = json.loads(invoke("ask", str(data), "How is my heart rate?", "--json").output)
+    assert out["route"] == "local" and out["facts"]
