@@ -1,17 +1,24 @@
 """Validate a GGUF file and read the metadata the runtime needs, without llama.cpp.
 
 llama.cpp aborts the process on some malformed files; checking the structure here first turns
-those into a ModelFormatError that says what is wrong.
+those into a ModelFormatError that says what is wrong. The parser reads the header, metadata
+and tensor table directly (gguf-py's reader decodes every vocabulary string in Python, which
+made a model load take seconds) and results are cached per file version.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import mmap
+import struct
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
-from .errors import BackendUnavailableError, ModelFormatError
+from .errors import ModelFormatError
 
 ENCODER_DECODER_ARCHS = {"t5"}
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_STRING, _ARRAY = 8, 9
 
 
 @dataclass(frozen=True)
@@ -26,62 +33,144 @@ class GGUFMeta:
     n_tensors: int
     encoder_decoder: bool
     name: str | None = None
+    kv: dict = field(default_factory=dict, repr=False, compare=False)  # scalar metadata, arrays left out
+    tensor_names: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
 
-def _reader(path: Path):
-    try:
-        from gguf import GGUFReader
-    except ImportError:
-        raise BackendUnavailableError("reading GGUF files needs the `gguf` package: pip install 'edgesplit[gguf]'") from None
+class _Cursor:
+    def __init__(self, buf) -> None:
+        self.buf, self.pos = buf, 0
+
+    def unpack(self, fmt: str):
+        value = struct.unpack_from(fmt, self.buf, self.pos)[0]
+        self.pos += struct.calcsize(fmt)
+        return value
+
+    def string(self) -> str:
+        n = self.unpack("<Q")
+        if self.pos + n > len(self.buf):
+            raise struct.error("string past end of file")
+        s = bytes(self.buf[self.pos : self.pos + n]).decode("utf-8", "replace")
+        self.pos += n
+        return s
+
+    def value(self, vtype: int, want_strings: bool = False):
+        if vtype in _SCALARS:
+            return self.unpack(_SCALARS[vtype])
+        if vtype == _STRING:
+            return self.string()
+        if vtype != _ARRAY:
+            raise ValueError(f"unknown metadata value type {vtype}")
+        etype, count = self.unpack("<I"), self.unpack("<Q")
+        if etype == _STRING:  # only offsets: the vocabulary is 49k strings we rarely need
+            starts = []
+            for _ in range(count):
+                starts.append(self.pos)
+                self.pos += 8 + struct.unpack_from("<Q", self.buf, self.pos)[0]
+            if self.pos > len(self.buf):
+                raise struct.error("array past end of file")
+            return _StringArray(self.buf, starts)
+        if etype not in _SCALARS:
+            raise ValueError(f"unsupported array element type {etype}")
+        size = struct.calcsize(_SCALARS[etype])
+        if self.pos + size * count > len(self.buf):
+            raise struct.error("array past end of file")
+        self.pos += size * count
+        return None  # numeric arrays (scores, token types) are not needed here
+
+
+class _StringArray:
+    def __init__(self, buf, starts: list[int]) -> None:
+        self.buf, self.starts = buf, starts
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> str:
+        c = _Cursor(self.buf)
+        c.pos = self.starts[i]
+        return c.string()
+
+
+def _parse(path: Path) -> GGUFMeta:
     size = path.stat().st_size
     if size < 32:
         raise ModelFormatError(f"{path} is truncated ({size} bytes): re-download or re-export it")
-    try:
-        reader = GGUFReader(path, "r")
-    except Exception as exc:  # GGUFReader raises ValueError/IndexError/struct errors on bad files
-        raise ModelFormatError(f"{path} is not a valid GGUF file ({type(exc).__name__}: {exc}); "
-                               "it may be truncated or corrupt: re-download or re-export it") from None
-    end = max((t.data_offset + t.n_bytes for t in reader.tensors), default=0)
-    if end > size or not reader.tensors:
-        raise ModelFormatError(f"{path} is truncated: tensor data needs {end} bytes, file has {size}; "
-                               "re-download or re-export it")
-    return reader
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        try:
+            return _read(path, buf, size)
+        except (struct.error, ValueError, IndexError, OverflowError) as exc:
+            raise ModelFormatError(f"{path} is not a valid GGUF file ({exc}); it may be truncated or "
+                                   "corrupt: re-download or re-export it") from None
 
 
-def _value(reader, key: str, default=None):
-    field = reader.fields.get(key)
-    if field is None:
-        return default
-    return field.contents()
+def _read(path: Path, buf, size: int) -> GGUFMeta:
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    c = _Cursor(buf)
+    if bytes(buf[:4]) != b"GGUF":
+        raise ModelFormatError(f"{path} is not a GGUF file (bad magic)")
+    c.pos = 4
+    version, n_tensors, n_kv = c.unpack("<I"), c.unpack("<Q"), c.unpack("<Q")
+    if version not in (2, 3):
+        raise ModelFormatError(f"{path}: GGUF version {version} is not supported (2 or 3; big-endian files are not)")
+    kv: dict = {}
+    for _ in range(n_kv):
+        key, vtype = c.string(), c.unpack("<I")
+        kv[key] = c.value(vtype)
+    end = 0
+    infos = []
+    for _ in range(n_tensors):
+        name, n_dims = c.string(), c.unpack("<I")
+        dims = [c.unpack("<Q") for _ in range(n_dims)]
+        ttype, offset = c.unpack("<I"), c.unpack("<Q")
+        block, tsize = GGML_QUANT_SIZES[GGMLQuantizationType(ttype)]
+        n = 1
+        for d in dims:
+            n *= d
+        infos.append(name)
+        end = max(end, offset + n // block * tsize)
+    align = int(kv.get("general.alignment", 32))
+    data_start = (c.pos + align - 1) // align * align
+    if not infos or data_start + end > size:
+        raise ModelFormatError(f"{path} is truncated: tensor data needs {data_start + end} bytes, file has "
+                               f"{size}; re-download or re-export it")
+    return _meta(path, kv, tuple(infos))
 
 
-def _token(reader, key: str) -> str:
-    idx = _value(reader, key)
-    tokens = reader.fields.get("tokenizer.ggml.tokens")
-    if idx is None or tokens is None or idx >= len(tokens.data):
-        return ""
-    return bytes(tokens.parts[tokens.data[idx]]).decode("utf-8", "replace")
+def _meta(path: Path, kv: dict, tensor_names: tuple[str, ...]) -> GGUFMeta:
+    arch = kv.get("general.architecture")
+    if not isinstance(arch, str):
+        raise ModelFormatError(f"{path} has no general.architecture key; it is not a model GGUF")
+    tokens = kv.get("tokenizer.ggml.tokens")
+
+    def token(key: str) -> str:
+        idx = kv.get(key)
+        return tokens[idx] if isinstance(tokens, _StringArray) and isinstance(idx, int) and idx < len(tokens) else ""
+
+    return GGUFMeta(
+        architecture=arch,
+        n_ctx_train=int(kv.get(f"{arch}.context_length", 0) or 0),
+        chat_template=kv.get("tokenizer.chat_template"),
+        bos_token=token("tokenizer.ggml.bos_token_id"),
+        eos_token=token("tokenizer.ggml.eos_token_id"),
+        add_bos=bool(kv.get("tokenizer.ggml.add_bos_token", False)),
+        file_type=kv.get("general.file_type"),
+        n_tensors=len(tensor_names),
+        encoder_decoder=arch in ENCODER_DECODER_ARCHS,
+        name=kv.get("general.name"),
+        kv={k: v for k, v in kv.items() if v is not None and not isinstance(v, _StringArray)},
+        tensor_names=tensor_names,
+    )
+
+
+@lru_cache(maxsize=32)
+def _cached(path: str, size: int, mtime_ns: int) -> GGUFMeta:
+    return _parse(Path(path))
 
 
 def read_gguf_meta(path: Path) -> GGUFMeta:
     """Validate `path` structurally and return its metadata; ModelFormatError if malformed."""
     path = Path(path)
-    reader = _reader(path)
-    arch = _value(reader, "general.architecture")
-    if not isinstance(arch, str):
-        raise ModelFormatError(f"{path} has no general.architecture key; it is not a model GGUF")
-    try:
-        return GGUFMeta(
-            architecture=arch,
-            n_ctx_train=int(_value(reader, f"{arch}.context_length", 0) or 0),
-            chat_template=_value(reader, "tokenizer.chat_template"),
-            bos_token=_token(reader, "tokenizer.ggml.bos_token_id"),
-            eos_token=_token(reader, "tokenizer.ggml.eos_token_id"),
-            add_bos=bool(_value(reader, "tokenizer.ggml.add_bos_token", False)),
-            file_type=_value(reader, "general.file_type"),
-            n_tensors=len(reader.tensors),
-            encoder_decoder=arch in ENCODER_DECODER_ARCHS,
-            name=_value(reader, "general.name"),
-        )
-    except (TypeError, ValueError, IndexError) as exc:
-        raise ModelFormatError(f"{path} has malformed metadata ({exc}); re-export it") from None
+    st = path.stat()
+    return _cached(str(path.resolve()), st.st_size, st.st_mtime_ns)

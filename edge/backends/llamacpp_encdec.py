@@ -31,9 +31,7 @@ _KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}
 
 
 def _has_output_tensor(path: Path) -> bool:
-    from gguf import GGUFReader
-
-    return any(t.name == "output.weight" for t in GGUFReader(path, "r").tensors)
+    return "output.weight" in read_gguf_meta(path).tensor_names
 
 
 class _Runner:
