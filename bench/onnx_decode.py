@@ -32,6 +32,12 @@ CONTENDERS = ("edgesplit-onnx-fp32", "optimum-fp32", "edgesplit-onnx-int4", "lla
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak RSS; VmHWM, because ru_maxrss keeps the parent's peak across fork+exec."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

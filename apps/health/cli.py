@@ -117,8 +117,9 @@ def assess(file: str, fmt: str | None, tz: str | None, as_json: bool, model: str
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--model", default="default", show_default=True)
 @click.option("--seed", default=0, show_default=True)
+@click.option("--max-tokens", default=48, show_default=True, help="Length limit of the model's part of the answer.")
 def ask(file: str, question: str, fmt: str | None, tz: str | None, cloud: bool, as_json: bool, model: str,
-        seed: int) -> None:
+        seed: int, max_tokens: int) -> None:
     """Answer a follow-up question from the same report, on this device.
 
     \b
@@ -131,10 +132,10 @@ def ask(file: str, question: str, fmt: str | None, tz: str | None, cloud: bool, 
     from .report import build_report
 
     result = _load(file, fmt, tz)
-    engine = _engine(model)
-    report = build_report(result, engine, seed=seed)
+    report = build_report(result, None)  # the deterministic facts are what answers are grounded in
     hook = cloud_bridge_hook(result.private) if cloud else None
-    out = answer(engine, report, question, cloud=hook, private=result.private, seed=seed)
+    out = answer(_engine(model), report, question, cloud=hook, private=result.private, seed=seed,
+                 max_tokens=max_tokens)
     click.echo(json.dumps(out, indent=1) if as_json else out["answer"])
 
 

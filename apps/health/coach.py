@@ -90,9 +90,9 @@ def for_cloud(question: str, private: PrivateEntities | None) -> str:
     return re.sub(r"\d+(?:[.,]\d+)?", "[number]", text)
 
 
-def _local_answer(engine: Engine, report: dict, question: str, seed: int) -> tuple[str, int]:
+def _local_answer(engine: Engine, report: dict, question: str, seed: int, max_tokens: int) -> tuple[str, int]:
     task = f"Answer the person's question in two short sentences. Question: {question}"
-    text = engine.generate(messages(report, task), max_tokens=48, temperature=0.3, seed=seed).text.strip()
+    text = engine.generate(messages(report, task), max_tokens=max_tokens, temperature=0.3, seed=seed).text.strip()
     sentences = list(dict.fromkeys(s.strip() for s in SENTENCE.split(text) if s.strip()))[:3]
     kept = [s for s in sentences if not unsupported_numbers(s, report)]
     return " ".join(kept), len(sentences) - len(kept)
@@ -125,7 +125,7 @@ def relevant_facts(report: dict, question: str) -> list[str]:
 
 
 def ask(engine: Engine, report: dict, question: str, cloud: CloudHook | None = None,
-        private: PrivateEntities | None = None, seed: int = 0) -> dict:
+        private: PrivateEntities | None = None, seed: int = 0, max_tokens: int = 48) -> dict:
     """Answer `question` from the report; general questions go to `cloud` only if one is given."""
     if not question.strip():
         raise EdgeError("the question is empty: ask something about your data")
@@ -137,7 +137,7 @@ def ask(engine: Engine, report: dict, question: str, cloud: CloudHook | None = N
         except Exception as exc:  # noqa: BLE001 - any cloud failure falls back to the local answer
             note = f"cloud unavailable ({type(exc).__name__}); answered locally"
     facts = relevant_facts(report, question)
-    text, removed = _local_answer(engine, report, question, seed)
+    text, removed = _local_answer(engine, report, question, seed, max_tokens)
     out = {"answer": " ".join([*facts, text]).strip() or FOCUS_NOTE["general"], "facts": facts, "model_text": text,
            "route": "local", "removed_sentences": removed}
     if note:

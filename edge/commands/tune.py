@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import InvalidRequestError
 from ..profiles import user_dir
 from ..tune import TuneConfig, write_profile
 from ..tune import tune as run_tune
@@ -13,7 +14,13 @@ from .options import echo_json
 
 
 def _ints(text: str | None) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split(",")) if text else ()
+    try:
+        values = tuple(int(x) for x in text.split(",")) if text else ()
+    except ValueError:
+        raise InvalidRequestError(f"--threads takes comma-separated integers, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise InvalidRequestError("--threads values must be >= 1")
+    return values
 
 
 @click.command()

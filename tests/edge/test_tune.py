@@ -29,8 +29,8 @@ def test_tune_default_within_budget_writes_a_profile_run_uses(tmp_path):
     res = json.loads(p.stdout)
     assert res["elapsed_s"] <= budget and res["trials"]
     best = res["best"]
-    assert best["top1"] >= 0.9 and best["decode_tok_s"] == max(
-        t["decode_tok_s"] for t in res["trials"] if t["top1"] >= 0.9)
+    passing = [t for t in res["trials"] if t["top1"] >= 0.9]
+    assert best in passing and best["decode_tok_s"] >= 0.95 * max(t["decode_tok_s"] for t in passing)
     prof = parse_profile(out)
     assert prof.runtime.threads == best["threads"] and prof.runtime.kv_type == best["kv_type"]
     assert prof.quantization[0] == best["quant"] and "tok/s" in out.read_text()  # figures as comments

@@ -76,5 +76,5 @@ def test_assess_and_ask_with_the_model(tmp_path, monkeypatch, default_engine):
     report = json.loads(invoke("assess", str(data), "--json").output)
     assert set(report["predictions"]) == {"readiness", "fatigue", "stress", "sleep_quality"}
     assert report["narrative"].startswith("Overall")
-    out = json.loads(invoke("ask", str(data), "How is my heart rate?", "--json").output)
+    out = json.loads(invoke("ask", str(data), "How is my heart rate?", "--json", "--max-tokens", "8").output)
     assert out["route"] == "local" and out["facts"]

@@ -74,19 +74,19 @@ def test_cloud_gets_only_a_redacted_question_without_numbers(report, imported, d
 
 def test_personal_question_stays_local_and_grounded(report, default_engine):
     calls = []
-    out = ask(default_engine, report, "How did I sleep last week?", cloud=calls.append)
+    out = ask(default_engine, report, "How did I sleep last week?", cloud=calls.append, max_tokens=16)
     assert calls == [] and out["route"] == "local"
     assert out["facts"] and out["facts"] == relevant_facts(report, "How did I sleep last week?")
     assert unsupported_numbers(out["answer"], report) == []
 
 
 def test_cloud_off_by_default_and_failure_falls_back(report, default_engine):
-    assert ask(default_engine, report, "Why does HRV drop when you are ill?")["route"] == "local"
+    assert ask(default_engine, report, "Why does HRV drop when you are ill?", max_tokens=8)["route"] == "local"
 
     def down(text: str) -> str:
         raise ConnectionError("no route")
 
-    out = ask(default_engine, report, "Why does HRV drop when you are ill?", cloud=down)
+    out = ask(default_engine, report, "Why does HRV drop when you are ill?", cloud=down, max_tokens=8)
     assert out["route"] == "local" and "cloud unavailable" in out["note"]
 
 
