@@ -22,6 +22,13 @@ _STRING, _ARRAY = 8, 9
 
 
 @dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    n_elements: int
+    n_bytes: int
+
+
+@dataclass(frozen=True)
 class GGUFMeta:
     architecture: str
     n_ctx_train: int
@@ -34,7 +41,11 @@ class GGUFMeta:
     encoder_decoder: bool
     name: str | None = None
     kv: dict = field(default_factory=dict, repr=False, compare=False)  # scalar metadata, arrays left out
-    tensor_names: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    tensors: tuple[TensorInfo, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def tensor_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tensors)
 
 
 class _Cursor:
@@ -128,7 +139,7 @@ def _read(path: Path, buf, size: int) -> GGUFMeta:
         n = 1
         for d in dims:
             n *= d
-        infos.append(name)
+        infos.append(TensorInfo(name, n, n // block * tsize))
         end = max(end, offset + n // block * tsize)
     align = int(kv.get("general.alignment", 32))
     data_start = (c.pos + align - 1) // align * align
@@ -138,7 +149,7 @@ def _read(path: Path, buf, size: int) -> GGUFMeta:
     return _meta(path, kv, tuple(infos))
 
 
-def _meta(path: Path, kv: dict, tensor_names: tuple[str, ...]) -> GGUFMeta:
+def _meta(path: Path, kv: dict, tensors: tuple[TensorInfo, ...]) -> GGUFMeta:
     arch = kv.get("general.architecture")
     if not isinstance(arch, str):
         raise ModelFormatError(f"{path} has no general.architecture key; it is not a model GGUF")
@@ -156,11 +167,11 @@ def _meta(path: Path, kv: dict, tensor_names: tuple[str, ...]) -> GGUFMeta:
         eos_token=token("tokenizer.ggml.eos_token_id"),
         add_bos=bool(kv.get("tokenizer.ggml.add_bos_token", False)),
         file_type=kv.get("general.file_type"),
-        n_tensors=len(tensor_names),
+        n_tensors=len(tensors),
         encoder_decoder=arch in ENCODER_DECODER_ARCHS,
         name=kv.get("general.name"),
         kv={k: v for k, v in kv.items() if v is not None and not isinstance(v, _StringArray)},
-        tensor_names=tensor_names,
+        tensors=tensors,
     )
 
 

@@ -364,25 +364,23 @@ def model_facts(ref: ModelRef) -> ModelFacts:
 
 @lru_cache(maxsize=16)
 def _gguf_facts(path: Path, _size: int, _mtime: int) -> ModelFacts:
-    """GGUFReader parses the whole vocabulary (seconds on a busy 2-core machine): once per file."""
-    from gguf import GGUFReader
+    from .gguf_meta import read_gguf_meta
 
-    r = GGUFReader(path, "r")
+    meta = read_gguf_meta(path)
 
     def val(key: str, default=0):
-        f = r.fields.get(key)
-        return f.contents() if f is not None else default
+        return meta.kv.get(key, default)
 
-    arch = val("general.architecture", "llama")
+    arch = meta.architecture
     heads = int(val(f"{arch}.attention.head_count", 1) or 1)
     head_dim = int(val(f"{arch}.embedding_length", 0)) // heads
-    names = {t.name: int(t.n_bytes) for t in r.tensors}
+    names = {t.name: t.n_bytes for t in meta.tensors}
     total = sum(names.values())
     # with a separate output matrix the embedding table is only gathered one row per token
     gathered = names.get("token_embd.weight", 0) if "output.weight" in names else 0
     return ModelFacts(
         weights_bytes=path.stat().st_size, read_bytes_per_token=total - gathered,
-        n_params=sum(int(t.n_elements) for t in r.tensors), n_layers=int(val(f"{arch}.block_count", 0)),
+        n_params=sum(t.n_elements for t in meta.tensors), n_layers=int(val(f"{arch}.block_count", 0)),
         n_kv_heads=int(val(f"{arch}.attention.head_count_kv", heads) or heads),
         head_dim_k=int(val(f"{arch}.attention.key_length", head_dim) or head_dim),
         head_dim_v=int(val(f"{arch}.attention.value_length", head_dim) or head_dim),
