@@ -19,7 +19,7 @@ run: setup
 	$(VENV)/bin/edgesplit serve $(SERVE_ARGS)
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
