@@ -50,7 +50,8 @@ async def _receive(request: Request, filename: str, tmp: str) -> Path:
     suffix = "".join(Path(filename).suffixes[-1:]).lower()
     if not re.fullmatch(r"\.[a-z0-9]{1,8}|", suffix):
         raise EdgeError(f"unexpected file name {filename!r}: give filename=export.zip, .xml, .db, .csv or .json")
-    path, size = Path(tmp) / f"upload{suffix}", 0
+    stem = re.sub(r"[^A-Za-z0-9_-]", "_", Path(filename).stem)[:40] or "upload"
+    path, size = Path(tmp) / f"{stem}{suffix}", 0
     with path.open("wb") as fh:
         async for chunk in request.stream():
             size += len(chunk)
