@@ -7,7 +7,8 @@ encrypted `vault.Vault`), the exact outbound bytes are appended to the hash-chai
 sketch- and logit-collaboration modes on top.
 """
 
+from .ask import ask
 from .errors import CloudError, LedgerError, VaultError
 from .pii import Detector, Finding
 
-__all__ = ["CloudError", "Detector", "Finding", "LedgerError", "VaultError"]
+__all__ = ["CloudError", "ask", "Detector", "Finding", "LedgerError", "VaultError"]
