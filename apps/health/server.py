@@ -26,6 +26,8 @@ from .report import build_report
 from .schema import ImportResult
 
 PAGE = Path(__file__).parent / "static" / "dashboard.html"
+# wearable exports run to hundreds of MB (Apple Health); the server-wide 1 MiB limit is for chat
+MAX_BODY_BYTES = 512 << 20
 MAX_UPLOAD = 2 << 30
 router = APIRouter(tags=["health"])
 _lock = threading.Lock()  # one generation at a time on the shared engine

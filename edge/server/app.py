@@ -75,13 +75,14 @@ def create_app(models: Sequence[str] = ("default",), profile: str | None = None,
     mount_apps(app, state.apps)
     app.mount("/static", StaticFiles(directory=ui.STATIC), name="static")
     _install_error_handlers(app)
-    _install_middleware(app, settings, state.metrics)
+    _install_middleware(app, settings, state.metrics, state.apps)
     return app
 
 
-def _install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+def _install_middleware(app: FastAPI, settings: Settings, metrics: Metrics, apps: list) -> None:
     # the last added runs first: CORS -> metrics -> token -> body limit -> routes
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    per_app = {f"/v1/apps/{a.name}": a.max_body_bytes for a in apps if a.max_body_bytes}
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, per_prefix=per_app)
     if settings.token:
         app.add_middleware(BearerAuthMiddleware, token=settings.token, is_public=is_public)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -6,6 +6,8 @@ Contract for an app module (e.g. `apps/health/server.py`):
   declared as `@router.get("/summary")` is served at `GET /v1/apps/<name>/summary`. It is behind
   the same bearer token, body limit and metrics as the rest of the API. Raise `EdgeError`
   subclasses for problems the user can fix: the server turns them into OpenAI-style errors.
+- `MAX_BODY_BYTES` (optional int): a larger request-body limit for this app's routes (e.g. health
+  imports of wearable exports); the server-wide limit applies otherwise.
 - `PAGE` (optional): the path (str or Path) of an `.html` file. The web UI lists the app in its
   nav and serves the page at `/apps/<name>/`; other files beside it (scripts, styles) are served
   at `/apps/<name>/<file>`, so the page can link them relatively (`<script src="app.js">`). A page
@@ -55,6 +57,7 @@ class AppEntry:
     router: APIRouter | None = None
     page: Path | None = None
     error: str | None = None
+    max_body_bytes: int | None = None
 
     @property
     def installed(self) -> bool:
@@ -89,6 +92,9 @@ def load_app(name: str, module: str) -> AppEntry:
         entry.error = f"{module} has no `router` (a FastAPI APIRouter)"
         return entry
     entry.router = router
+    limit = getattr(mod, "MAX_BODY_BYTES", None)
+    if isinstance(limit, int) and limit > 0:
+        entry.max_body_bytes = limit
     page = getattr(mod, "PAGE", None)
     if page is not None:
         path = Path(page)

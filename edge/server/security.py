@@ -39,15 +39,21 @@ async def _reply(scope: Scope, receive: Receive, send: Send, status: int, body: 
 class BodyLimitMiddleware:
     """Refuse request bodies over `max_bytes` with 413, whether or not Content-Length is sent."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, per_prefix: dict[str, int] | None = None) -> None:
         self.app, self.max_bytes = app, max_bytes
+        self.per_prefix = dict(per_prefix or {})  # path prefix -> limit (apps that take big uploads)
+
+    def limit_for(self, path: str) -> int:
+        return next((n for p, n in self.per_prefix.items() if path == p or path.startswith(p + "/")),
+                    self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        too_large = error_body(f"the request body is larger than {self.max_bytes} bytes", "request_too_large")
+        limit = self.limit_for(scope.get("path", ""))
+        too_large = error_body(f"the request body is larger than {limit} bytes", "request_too_large")
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+        if length is not None and (not length.isdigit() or int(length) > limit):
             return await _reply(scope, receive, send, 413, too_large)
         # read the (small) body up front, counting bytes, then replay it to the app
         messages: list[Message] = []
@@ -58,7 +64,7 @@ class BodyLimitMiddleware:
             if message["type"] != "http.request":
                 break
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
+            if size > limit:
                 return await _reply(scope, receive, send, 413, too_large)
             if not message.get("more_body", False):
                 break

@@ -131,3 +131,12 @@ def test_streaming_error_before_the_first_token_is_a_plain_http_error(server):
         resp = c.post("/v1/chat/completions", json=chat_body("lorem ipsum " * 2000, stream=True))
     assert resp.headers["content-type"].startswith("application/json")
     assert assert_openai_error(resp, 400)["type"] == "context_length_exceeded"
+
+
+def test_an_app_can_raise_its_own_body_limit(start_server):
+    live = start_server(max_body_bytes=4096, apps={"big": "tests.server.bigbody_app"})
+    with live.client() as c:
+        ok = c.post("/v1/apps/big/size", content=b"x" * 20_000)
+        assert ok.status_code == 200 and ok.json() == {"bytes": 20_000}
+        assert_openai_error(c.post("/v1/apps/big/size", content=b"x" * 70_000), 413)
+        assert_openai_error(c.post("/v1/chat/completions", json=chat_body("x" * 20_000)), 413)
