@@ -17,6 +17,7 @@ from ..bench import (
     run_bench,
     write_csv,
 )
+from ..bench_server import save_report
 from ..errors import InvalidRequestError
 from .options import echo_json
 
@@ -68,6 +69,8 @@ def bench(targets, model, profile, backend, threads, prompt_tokens, gen_tokens, 
         for note in emulation.notes:
             click.echo(note, err=True)
     report = _run_with_progress(chosen, config, emulation)
+    saved = save_report(report.rows, report.bandwidth_gb_s, report.notes)  # for the web UI's bench page
+    click.echo(f"saved: {saved}", err=True)
     if plot_file is not None:
         plot(report, plot_file)
     if as_json:

@@ -64,6 +64,10 @@ def test_bench_json_fields_reference_and_bandwidth(tmp_path):
     # the Engine's decode speed within ±15 % of a bare llama-cpp-python loop in the same run
     assert abs(row["decode_tok_s"] / row["reference_decode_tok_s"] - 1) <= 0.15, row
     assert chart.stat().st_size > 10_000 and chart.read_bytes()[:4] == b"\x89PNG"
+    from edge.bench_server import load_runs
+
+    saved = load_runs()  # the run is kept for the web UI's bench page
+    assert len(saved) == 1 and saved[0]["rows"][0]["decode_tok_s"] == row["decode_tok_s"]
 
 
 @pytest.mark.slow
