@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.edgesplit-setup
 SERVE_ARGS ?=
 DEMO   ?= In two sentences, why does running a language model on-device help privacy?
 
-.PHONY: setup run test test-fast bench lint clean
+.PHONY: setup run demo test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml constraints.txt scripts/setup.sh
 
 run: setup
 	$(VENV)/bin/edgesplit serve $(SERVE_ARGS)
+
+demo: setup
+	$(VENV)/bin/edgesplit run -v "$(DEMO)"
 
 test: setup
 	$(PY) -m pytest -q --durations=25
