@@ -3,7 +3,7 @@
 Importing `edge` never imports torch, llama_cpp or onnxruntime; backends load on first use.
 """
 
-from .engine import Chunk, Engine, GenerationResult, Timings
+from .engine import Chunk, Engine, GenerationResult, Timings, TokenLogprob
 from .errors import EdgeError
 from .options import RuntimeOptions
 from .sampling import SamplingParams
@@ -11,4 +11,4 @@ from .sampling import SamplingParams
 __version__ = "0.1.0"
 
 __all__ = ["Chunk", "EdgeError", "Engine", "GenerationResult", "RuntimeOptions", "SamplingParams",
-           "Timings", "__version__"]
+           "Timings", "TokenLogprob", "__version__"]

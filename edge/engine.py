@@ -37,6 +37,16 @@ class Timings:
 
 
 @dataclass
+class TokenLogprob:
+    """One generated token's log-probability and the top alternatives at that step."""
+
+    token_id: int
+    text: str
+    logprob: float
+    top: list[tuple[int, str, float]]
+
+
+@dataclass
 class GenerationResult:
     text: str
     token_ids: list[int]
@@ -46,6 +56,7 @@ class GenerationResult:
     timings: Timings
     model: str
     backend: str
+    logprobs: list[TokenLogprob] | None = None  # with SamplingParams(logprobs=k)
 
     def parsed_json(self):
         return json.loads(self.text)
@@ -68,6 +79,7 @@ class Chunk:
     token_ids: list[int]
     finish_reason: str | None = None
     result: GenerationResult | None = None
+    logprobs: list[TokenLogprob] | None = None
 
 
 class Engine:
@@ -132,6 +144,8 @@ class Engine:
             raise InvalidRequestError(f"backend {self.backend.name} cannot constrain output to a JSON schema")
         if params.grammar is not None and not self.backend.capabilities.json_schema:
             raise InvalidRequestError(f"backend {self.backend.name} cannot constrain output to a grammar")
+        if params.logprobs and not hasattr(type(self.backend), "last_logits"):
+            raise InvalidRequestError(f"backend {self.backend.name} does not report per-token logprobs")
         ids = self.tokenize(prompt)
         self._check_context(len(ids))
         budget = min(params.max_tokens, self.backend.info.n_ctx - len(ids))
@@ -140,6 +154,7 @@ class Engine:
     def _run(self, ids: list[int], params: SamplingParams, budget: int) -> Iterator[Chunk]:
         backend, decoder = self.backend, codecs.getincrementaldecoder("utf-8")("replace")
         stopper, out, pieces, itl = StopMatcher(params.stop), [], [], []
+        all_lp: list[TokenLogprob] | None = [] if params.logprobs else None
         finish, hit_stop, t0 = "length", False, time.perf_counter()
         t_first = t_prev = t0
         gen = backend.generate(ids, params)
@@ -154,10 +169,13 @@ class Engine:
                     finish = "stop"
                     break
                 out.append(tok)
+                lp = None if all_lp is None else [self._token_logprob(tok, params.logprobs)]
+                if lp:
+                    all_lp.extend(lp)
                 text, hit_stop = stopper.push(decoder.decode(backend.detokenize([tok])))
-                if text:
+                if text or lp:
                     pieces.append(text)
-                    yield Chunk(text, [tok])
+                    yield Chunk(text, [tok], logprobs=lp)
                 if hit_stop:
                     finish = "stop"
                     break
@@ -173,8 +191,15 @@ class Engine:
             pieces.append(tail)
         timings = _timings(len(ids), t0, t_first, t_prev, itl)
         result = GenerationResult("".join(pieces), out, len(ids), len(out), finish, timings,
-                                  self.ref.name, backend.name)
+                                  self.ref.name, backend.name, all_lp)
         yield Chunk(tail, [], finish, result)
+
+    def _token_logprob(self, token: int, k: int) -> TokenLogprob:
+        lp = log_softmax(self.backend.last_logits)
+        top = np.argpartition(-lp, min(k, len(lp) - 1))[:k]
+        top = top[np.argsort(-lp[top])]
+        return TokenLogprob(token, self.token_text(token), float(lp[token]),
+                            [(int(i), self.token_text(int(i)), float(lp[i])) for i in top])
 
     def generate(self, prompt: Prompt, **kwargs) -> GenerationResult:
         """Generate a whole answer; see SamplingParams for the keyword arguments."""

@@ -28,6 +28,7 @@ class SamplingParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     json_schema: dict | None = field(default=None, hash=False)
+    logprobs: int = 0  # > 0: report that many top alternatives (with log-probabilities) per token
     # a grammar in the constrain IR, for output that is not JSON (e.g. a script language)
     grammar: Grammar | None = field(default=None, hash=False, compare=False)
 
@@ -40,6 +41,8 @@ class SamplingParams:
             raise InvalidRequestError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
             raise InvalidRequestError(f"top_k must be >= 0 (0 disables it), got {self.top_k}")
+        if not 0 <= self.logprobs <= 20:
+            raise InvalidRequestError(f"logprobs must be between 0 and 20, got {self.logprobs}")
         if isinstance(self.stop, str):
             object.__setattr__(self, "stop", (self.stop,))
         stop = tuple(self.stop or ())

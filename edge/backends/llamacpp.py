@@ -83,6 +83,12 @@ class LlamaCppBackend:
             repeat_penalty=1.0, grammar=grammar,
         )
 
+    @property
+    def last_logits(self) -> np.ndarray:
+        """Logits the last generated token was sampled from (valid while `generate` is paused at it)."""
+        ptr = self._llm._ctx.get_logits_ith(-1)
+        return np.ctypeslib.as_array(ptr, shape=(self.info.n_vocab,)).copy()
+
     def next_token_logits(self, prompt_ids: list[int]) -> np.ndarray:
         llm = self._llm
         # reuse the KV cache for the shared prefix: collaboration asks once per generated token

@@ -125,6 +125,7 @@ def teacher_forced_logits(path: Path, encoder_ids: Sequence[int], decoder_ids: S
 class LlamaCppEncDecBackend:
     name = "llamacpp"
     capabilities = Capabilities(streaming=True, json_schema=False, encoder_decoder=True, logits=True)
+    last_logits: np.ndarray | None = None  # set at each generated token (for logprobs)
 
     def __init__(self, ref: ModelRef, options: RuntimeOptions, meta: GGUFMeta | None = None) -> None:
         path = ref.weights_file
@@ -171,7 +172,8 @@ class LlamaCppEncDecBackend:
     def _steps(self, sampler: Sampler) -> Iterator[int]:
         tok = self._run.start_token
         for pos in range(self.info.n_ctx):
-            tok = sampler(self._run.decode([tok], pos)[0])
+            self.last_logits = self._run.decode([tok], pos)[0]
+            tok = sampler(self.last_logits)
             yield tok
 
     def next_token_logits(self, prompt_ids: list[int]) -> np.ndarray:

@@ -237,6 +237,7 @@ def vocab_bytes(tokenizer: Any) -> list[bytes]:
 class OnnxRuntimeBackend:
     name = "onnxruntime"
     capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=True, logits=True)
+    last_logits: np.ndarray | None = None  # set at each generated token (for logprobs)
 
     def __init__(self, ref: ModelRef, options: RuntimeOptions) -> None:
         from tokenizers import Tokenizer
@@ -283,12 +284,13 @@ class OnnxRuntimeBackend:
 
     def generate(self, prompt_ids: list[int], params: SamplingParams) -> Iterator[int]:
         sampler = Sampler(params)
-        matcher = self._matcher(params.json_schema) if params.json_schema is not None else None
+        matcher = self._matcher(params.json_schema, params.grammar)
         logits = self.model.start(list(prompt_ids))
         n = len(prompt_ids)
         while True:
             allowed = None if matcher is None else _fit(matcher.allowed(), len(logits))
             token = sampler(logits, allowed)
+            self.last_logits = logits  # the distribution `token` was drawn from (for logprobs)
             yield token
             if matcher is not None:
                 matcher.accept(token)
@@ -300,16 +302,20 @@ class OnnxRuntimeBackend:
     def next_token_logits(self, prompt_ids: list[int]) -> np.ndarray:
         return np.asarray(self.model.start(list(prompt_ids)), dtype=np.float32).copy()
 
-    def _matcher(self, schema: dict):
+    def _matcher(self, schema: dict | None, grammar=None):
+        """A token-level matcher for a JSON schema or a grammar in the constrain IR (None: free text)."""
         from ..constrain import schema_to_grammar
         from ..constrain.matcher import CompiledGrammar, GrammarMatcher, Vocabulary
 
-        key = json.dumps(schema, sort_keys=True)
+        if schema is None and grammar is None:
+            return None
+        key = json.dumps(schema, sort_keys=True) if schema is not None else ("grammar", id(grammar))
         if key not in self._grammars:
             if not hasattr(self, "_vocab"):
                 texts = [_utf8(b) for b in self._bytes]
                 self._vocab = Vocabulary.from_texts(texts, sorted(self._eog))
-            self._grammars[key] = CompiledGrammar(schema_to_grammar(schema), self._vocab)
+            ir = schema_to_grammar(schema) if schema is not None else grammar
+            self._grammars[key] = CompiledGrammar(ir, self._vocab)
         return GrammarMatcher(self._grammars[key])
 
     def close(self) -> None:

@@ -19,11 +19,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from .. import __version__
 from ..chat import check_messages
-from ..engine import GenerationResult, Prompt
+from ..engine import GenerationResult, Prompt, TokenLogprob
 from ..errors import EdgeError, ModelNotFoundError
 from ..sampling import SamplingParams
 from .errors import QueueFullError, RequestTimeoutError, edge_error_body
-from .schemas import ChatCompletionRequest, CompletionRequest
+from .schemas import ChatCompletionRequest, CompletionRequest, TokenizeRequest
 from .settings import ServerState, state_of
 from .workers import ClientDisconnected, Job, Run
 
@@ -47,12 +47,27 @@ class Shape:
     chunk_object: str
     chat: bool
 
-    def choice(self, text: str, finish: str | None, streaming: bool) -> dict:
+    def choice(self, text: str, finish: str | None, streaming: bool, logprobs: list | None = None) -> dict:
+        lp = self.logprobs(logprobs) if logprobs else None
         if not self.chat:
-            return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
+            return {"index": 0, "text": text, "logprobs": lp, "finish_reason": finish}
         key, body = ("delta", {"content": text} if text else {}) if streaming else (
             "message", {"role": "assistant", "content": text})
-        return {"index": 0, key: body, "logprobs": None, "finish_reason": finish}
+        return {"index": 0, key: body, "logprobs": lp, "finish_reason": finish}
+
+    def logprobs(self, items: list[TokenLogprob]) -> dict:
+        """OpenAI's layout: the chat `content` list, or the legacy completions columns."""
+        if self.chat:
+            return {"content": [{"token": t.text, "logprob": t.logprob, "bytes": list(t.text.encode()),
+                                 "top_logprobs": [{"token": s, "logprob": lp, "bytes": list(s.encode())}
+                                                  for _, s, lp in t.top]} for t in items]}
+        offsets, pos = [], 0
+        for t in items:
+            offsets.append(pos)
+            pos += len(t.text)
+        return {"tokens": [t.text for t in items], "token_logprobs": [t.logprob for t in items],
+                # reversed: when two ids share a text, the likelier one is written last and kept
+                "top_logprobs": [{s: lp for _, s, lp in reversed(t.top)} for t in items], "text_offset": offsets}
 
     def envelope(self, meta: Meta, choices: list[dict], streaming: bool) -> dict:
         return {"id": meta.id, "object": self.chunk_object if streaming else self.object, "created": meta.created,
@@ -121,6 +136,15 @@ async def completions(body: CompletionRequest, request: Request) -> JSONResponse
     return await _respond(request, body.model, body.prompt_text(), params, TEXT, body.stream, body.include_usage)
 
 
+@router.post("/tokenize")
+async def tokenize(body: TokenizeRequest, request: Request) -> dict:
+    """Token ids of `content` (llama.cpp server's route; cloud_bridge's logit mode compares tokenizers)."""
+    worker = state_of(request).pool.worker(body.model)
+    engine = await run_in_threadpool(worker.ensure_loaded)
+    ids = engine.backend.tokenize(body.content, add_bos=body.add_special, special=False)
+    return {"tokens": ids, "model": worker.name}
+
+
 # -- one generation ----------------------------------------------------------------------------
 async def _respond(request: Request, model: str | None, prompt: Prompt, params: SamplingParams, shape: Shape,
                    stream: bool, include_usage: bool) -> JSONResponse | StreamingResponse:
@@ -146,7 +170,7 @@ async def _respond(request: Request, model: str | None, prompt: Prompt, params: 
         _reject(st, worker.name, exc)
         raise
     _record(st, worker.name, result, run)
-    body = shape.envelope(meta, [shape.choice(result.text, result.finish_reason, False)], False)
+    body = shape.envelope(meta, [shape.choice(result.text, result.finish_reason, False, result.logprobs)], False)
     return JSONResponse({**body, "usage": usage(result), "timings": timings(result)})
 
 
@@ -159,8 +183,8 @@ async def _sse(st: ServerState, run: Run, first, meta: Meta, shape: Shape, inclu
         result, chunk = None, first
         try:
             while chunk is not None:
-                if chunk.text:
-                    yield _event(shape.envelope(meta, [shape.choice(chunk.text, None, True)], True))
+                if chunk.text or chunk.logprobs:
+                    yield _event(shape.envelope(meta, [shape.choice(chunk.text, None, True, chunk.logprobs)], True))
                 result = chunk.result or result
                 chunk = await run.next()
         except EdgeError as exc:

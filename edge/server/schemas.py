@@ -84,6 +84,7 @@ class _Common(BaseModel):
         self._refuse_unsupported()
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         kwargs: dict[str, Any] = {
+            "logprobs": self.n_logprobs(),
             "max_tokens": min(self.requested_max_tokens() or default_max_tokens, max_tokens_limit),
             "stop": tuple(stop),
             # OpenAI allows any 64-bit seed; the samplers take an unsigned 32-bit one
@@ -97,6 +98,10 @@ class _Common(BaseModel):
 
     def requested_max_tokens(self) -> int | None:
         return self.max_tokens
+
+    def n_logprobs(self) -> int:
+        """How many alternatives per generated token to report (0: no logprobs)."""
+        return 0
 
     def _refuse_unsupported(self) -> None:
         if self.presence_penalty or self.frequency_penalty:
@@ -113,15 +118,20 @@ class ChatCompletionRequest(_Common):
     messages: list[ChatMessage] = Field(..., min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
     tools: list[dict[str, Any]] | None = None
 
     def requested_max_tokens(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
 
+    def n_logprobs(self) -> int:
+        # OpenAI: logprobs=true reports each token's logprob; top_logprobs adds alternatives
+        return max(1, self.top_logprobs or 0) if self.logprobs else 0
+
     def _refuse_unsupported(self) -> None:
         super()._refuse_unsupported()
-        if self.logprobs:
-            raise InvalidRequestError("logprobs are not supported on this endpoint: leave logprobs false")
+        if self.top_logprobs and not self.logprobs:
+            raise InvalidRequestError("top_logprobs needs logprobs: true")
         if self.tools:
             raise InvalidRequestError("tools (function calling) are not supported: use response_format json_schema")
 
@@ -132,13 +142,24 @@ class ChatCompletionRequest(_Common):
 class CompletionRequest(_Common):
     prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)]
     echo: bool = False
-    logprobs: int | None = None
+    logprobs: int | None = Field(None, ge=0, le=20)
     suffix: str | None = None
+
+    def n_logprobs(self) -> int:
+        return self.logprobs or 0
 
     def _refuse_unsupported(self) -> None:
         super()._refuse_unsupported()
-        if self.echo or self.logprobs or self.suffix:
-            raise InvalidRequestError("echo, logprobs and suffix are not supported on /v1/completions")
+        if self.echo or self.suffix:
+            raise InvalidRequestError("echo and suffix are not supported on /v1/completions")
 
     def prompt_text(self) -> str:
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+
+
+class TokenizeRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    content: str = Field(..., max_length=1_000_000)
+    add_special: bool = False
+    model: str | None = None

@@ -97,14 +97,25 @@ def test_logits_end_to_end(fake_cloud, default_engine, corpus):
 
 
 def test_tokenizer_mismatch_is_detected(fake_cloud, default_engine):
-    """A cloud with another tokenizer fails the probe check (logit mode then uses sketch mode;
-    the fallback itself runs end to end in test_real_server)."""
+    """A cloud with another tokenizer fails the probe check (the fallback to sketch mode runs end to
+    end in test_tokenizer_mismatch_falls_back_to_sketch)."""
     client = CloudClient(CloudConfig(url=fake_cloud.url, timeout=60.0))
     assert tokenizers_match(default_engine, client)[0] is True
     fake_cloud.reset("tokmismatch")
     ok, reason = tokenizers_match(default_engine, client)
     assert not ok and "differs" in reason
     assert {p for p, _ in fake_cloud.received} == {"/tokenize"}
+
+
+def test_tokenizer_mismatch_falls_back_to_sketch(fake_cloud, default_engine, corpus):
+    sample = corpus[9].head(HEAD)
+    fake_cloud.reset("tokmismatch")
+    result = _session(default_engine, sample, fake_cloud.url, "logits").write(
+        sample.instruction, sample.context, LOGITS)
+    assert result.mode_used == "sketch" and result.cloud_used and result.outline
+    assert "tokenizer" in (result.fallback_reason or "")
+    assert leaks(fake_cloud.bodies(), sample.values()) == []
+    _assert_ledger_is_what_was_received(fake_cloud)
 
 
 @pytest.mark.parametrize("fault", ["down", "stall", "http500", "badjson", "truncated"])

@@ -114,3 +114,14 @@ def test_logprobs_with_reused_prefix_equal_a_fresh_evaluation(default_engine):
     again = default_engine.next_token_logprobs(ids, top_k=5)
     assert [t for t, _ in again] == [t for t, _ in fresh]
     assert max(abs(a - b) for (_, a), (_, b) in zip(again, fresh, strict=True)) < 1e-3
+
+
+def test_per_token_logprobs_match_the_choices(default_engine):
+    r = default_engine.generate("The capital of France is", max_tokens=4, temperature=0, logprobs=3)
+    assert r.logprobs is not None and len(r.logprobs) == r.completion_tokens
+    for step in r.logprobs:  # greedy: the chosen token is the top alternative
+        assert len(step.top) == 3 and step.top[0][0] == step.token_id
+        assert abs(step.top[0][2] - step.logprob) < 1e-9 and step.logprob <= 0
+    first = default_engine.next_token_logprobs("The capital of France is", top_k=3)
+    assert [t for t, _ in first] == [t for t, _, _ in r.logprobs[0].top]
+    assert "".join(s.text for s in r.logprobs) == r.text

@@ -74,9 +74,7 @@ def server() -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="session")
 def spare_engine():
-    """A second default-model Engine for the per-test servers (one at a time), so each need not load it.
-
-    (Loading reads the whole GGUF vocabulary in Python: seconds on a busy machine.)"""
+    """A second default-model Engine for the per-test servers (one at a time), so each need not load it."""
     engine = _engine()
     yield engine
     engine.close()

@@ -136,3 +136,30 @@ def test_a_second_model_is_served_by_name(openai_client, server, default_gguf):
     with server.client() as c:
         loaded = {m["id"]: m["loaded"] for m in c.get("/health").json()["models"]}
     assert loaded == {"default": True, "second.gguf": True}  # loaded on first use, then cached
+
+
+def test_completions_logprobs_legacy_layout(openai_client):
+    r = openai_client.completions.create(model="default", prompt="The capital of France is", max_tokens=3,
+                                         temperature=0, logprobs=4)
+    lp = r.choices[0].logprobs
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == r.usage.completion_tokens
+    assert "".join(lp.tokens) == r.choices[0].text and lp.text_offset[0] == 0
+    for token, logprob, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs, strict=True):
+        assert 1 <= len(top) <= 4 and max(top.values()) == logprob <= 0 and top[token] == logprob
+
+
+def test_chat_logprobs_and_top_logprobs(openai_client):
+    r = openai_client.chat.completions.create(
+        model="default", messages=[{"role": "user", "content": "Say hi."}], max_tokens=4, temperature=0,
+        logprobs=True, top_logprobs=2)
+    content = r.choices[0].logprobs.content
+    assert len(content) == r.usage.completion_tokens
+    assert all(len(c.top_logprobs) == 2 and c.top_logprobs[0].logprob == c.logprob for c in content)
+
+
+def test_tokenize_route_matches_the_engine(server, spare_engine):
+    with server.client() as c:
+        resp = c.post("/tokenize", json={"content": "Hello world, hello edge."})
+    assert resp.status_code == 200
+    assert resp.json()["tokens"] == spare_engine.backend.tokenize("Hello world, hello edge.", add_bos=False,
+                                                                  special=False)
