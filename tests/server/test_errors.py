@@ -31,7 +31,7 @@ def test_invalid_bodies_are_400_with_param(server, body, param):
     (chat_body(response_format={"type": "json_schema", "json_schema": {"name": "x"}}), "json_schema.schema"),
     (chat_body(response_format={"type": "json_schema", "json_schema": {"schema": {"type": 12}}}), "schema"),
     (chat_body(frequency_penalty=1.0), "frequency_penalty"),
-    (chat_body(logprobs=True), "logprobs"),
+    (chat_body(top_logprobs=2), "logprobs"),  # top_logprobs without logprobs: true
     (chat_body(stop=[""]), "stop"),
     ({"messages": [{"role": "user", "content": "   "}]}, "empty"),
 ])
