@@ -196,10 +196,8 @@ class Engine:
 
     def _token_logprob(self, token: int, k: int) -> TokenLogprob:
         lp = log_softmax(self.backend.last_logits)
-        top = np.argpartition(-lp, min(k, len(lp) - 1))[:k]
-        top = top[np.argsort(-lp[top])]
         return TokenLogprob(token, self.token_text(token), float(lp[token]),
-                            [(int(i), self.token_text(int(i)), float(lp[i])) for i in top])
+                            [(i, self.token_text(i), v) for i, v in _top_k(lp, k)])
 
     def generate(self, prompt: Prompt, **kwargs) -> GenerationResult:
         """Generate a whole answer; see SamplingParams for the keyword arguments."""
@@ -216,10 +214,7 @@ class Engine:
             raise InvalidRequestError(f"backend {self.backend.name} does not expose logits")
         ids = list(prompt) if _is_ids(prompt) else self.tokenize(prompt)
         self._check_context(len(ids))
-        lp = log_softmax(self.backend.next_token_logits(ids))
-        top = np.argpartition(-lp, min(top_k, len(lp) - 1))[:top_k]
-        top = top[np.argsort(-lp[top])]
-        return [(int(i), float(lp[i])) for i in top]
+        return _top_k(log_softmax(self.backend.next_token_logits(ids)), top_k)
 
     def logprobs(self, prompt: Prompt | list[int], top_k: int = 20) -> list[tuple[int, float]]:
         return self.next_token_logprobs(prompt, top_k)
@@ -241,6 +236,13 @@ class Engine:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _top_k(logprobs: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The k most likely (token id, logprob), most likely first."""
+    top = np.argpartition(-logprobs, min(k, len(logprobs) - 1))[:k]
+    top = top[np.argsort(-logprobs[top])]
+    return [(int(i), float(logprobs[i])) for i in top]
 
 
 def _is_ids(prompt) -> bool:

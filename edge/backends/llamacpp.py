@@ -86,6 +86,10 @@ class LlamaCppBackend:
     @property
     def last_logits(self) -> np.ndarray:
         """Logits the last generated token was sampled from (valid while `generate` is paused at it)."""
+        return self._last_row()
+
+    def _last_row(self) -> np.ndarray:
+        """A copy of the context's logits for the last evaluated position."""
         ptr = self._llm._ctx.get_logits_ith(-1)
         return np.ctypeslib.as_array(ptr, shape=(self.info.n_vocab,)).copy()
 
@@ -105,8 +109,7 @@ class LlamaCppBackend:
             llm.reset()
             keep = 0
         llm.eval(prompt_ids[keep:])
-        ptr = self._llm._ctx.get_logits_ith(-1)
-        return np.ctypeslib.as_array(ptr, shape=(self.info.n_vocab,)).copy()
+        return self._last_row()
 
     def _grammar(self, schema: dict):
         from ..constrain import schema_to_gbnf
