@@ -60,7 +60,15 @@ class SimApp:
         return self.form.get(el.name)
 
     # reactions
+    def tap_handlers(self, ui: UIEnv, index: int | None) -> dict:
+        """Element name -> what tapping it does; apps override this instead of `on_tap`."""
+        return {}
+
     def on_tap(self, ui: UIEnv, el: ElementDoc, index: int | None) -> None:
+        handler = self.tap_handlers(ui, index).get(el.name)
+        if handler is not None:
+            handler()
+            return
         if el.type == "switch":
             raise ActionError(f"${el.name} cannot be toggled here")
 

@@ -39,8 +39,8 @@ class ClockApp(SimApp):
             return f"Running: {t['minutes']} min" if t["running"] else "Stopped"
         return super().text_of(el)
 
-    def on_tap(self, ui: UIEnv, el: ElementDoc, index: int | None) -> None:
-        handler = {
+    def tap_handlers(self, ui: UIEnv, index: int | None) -> dict:
+        return {
             "alarms__alarm_list": lambda: self._open_alarm(index),
             "alarms__add_alarm": lambda: self._open_alarm(None),
             "edit_alarm__enabled": self._toggle_form,
@@ -49,11 +49,7 @@ class ClockApp(SimApp):
             "edit_alarm__cancel": ui.close,
             "timer__start": self._start_timer,
             "timer__reset": lambda: self.state.update(timer={"minutes": 0, "running": False}),
-        }.get(el.name)
-        if handler is None:
-            super().on_tap(ui, el, index)
-        else:
-            handler()
+        }
 
     def on_long_tap(self, ui: UIEnv, el: ElementDoc, index: int | None) -> None:
         if el.name == "alarms__alarm_list" and index is not None:

@@ -37,7 +37,10 @@ class ContactsApp(SimApp):
         if el.type == "list" and index is not None:
             self.current = self._rows(el)[index]
             return
-        handler = {
+        super().on_tap(ui, el, index)
+
+    def tap_handlers(self, ui: UIEnv, index: int | None) -> dict:
+        return {
             "contact_list__add_contact": lambda: self._open_form(None),
             "contact_detail__edit": lambda: self._open_form(self.current),
             "contact_detail__favorite": self._toggle_favorite,
@@ -45,11 +48,7 @@ class ContactsApp(SimApp):
             "contact_detail__delete": lambda: self._delete(ui),
             "edit_contact__save": lambda: self._save(ui),
             "edit_contact__cancel": ui.close,
-        }.get(el.name)
-        if handler is None:
-            super().on_tap(ui, el, index)
-        else:
-            handler()
+        }
 
     def _current(self) -> dict:
         if self.current is None:

@@ -22,8 +22,8 @@ class NotesApp(SimApp):
     def list_items(self, el: ElementDoc) -> list[str]:
         return [f"{'[pinned] ' if n['pinned'] else ''}{n['title']}: {n['body'][:40]}" for n in self._rows()]
 
-    def on_tap(self, ui: UIEnv, el: ElementDoc, index: int | None) -> None:
-        handler = {
+    def tap_handlers(self, ui: UIEnv, index: int | None) -> dict:
+        return {
             "notes__note_list": lambda: self._open_editor(self._rows()[index] if index is not None else None),
             "notes__new_note": lambda: self._open_editor(None),
             "note_editor__save": lambda: self._save(ui),
@@ -31,11 +31,7 @@ class NotesApp(SimApp):
             "note_menu__pin": lambda: self._menu(ui, "pin"),
             "note_menu__duplicate": lambda: self._menu(ui, "duplicate"),
             "note_menu__delete": lambda: self._menu(ui, "delete"),
-        }.get(el.name)
-        if handler is None:
-            super().on_tap(ui, el, index)
-        else:
-            handler()
+        }
 
     def on_long_tap(self, ui: UIEnv, el: ElementDoc, index: int | None) -> None:
         if el.name == "notes__note_list" and index is not None:
