@@ -14,11 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test fixtures build the checkpoint
 
 QUANTS = ("f16", "q8_0", "q4_k_m", "tq2_0", "tq1_0")
 

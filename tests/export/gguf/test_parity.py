@@ -12,9 +12,6 @@ from export.gguf.registry import supported
 from export.gguf.verify import verify_bundle
 
 F32_TOLERANCE = 1e-4
-# ggml's GELU reads an fp16 lookup table (input and output rounded to fp16); Gemma 3's post-norms
-# rescale the tiny random FFN output to unit RMS, amplifying that to ~2e-4 (see test below)
-GELU_POSTNORM_TOLERANCE = {"Gemma3ForCausalLM": 5e-4}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +29,7 @@ def test_f32_gguf_matches_pytorch(f32_bundles: dict[str, Path], arch: str) -> No
     manifest = read_manifest(f32_bundles[arch])
     verify_files(f32_bundles[arch], manifest)
     assert manifest.parity is not None and manifest.parity.n_tokens >= 20
-    assert manifest.parity.max_abs_logit_diff <= GELU_POSTNORM_TOLERANCE.get(arch, F32_TOLERANCE), manifest.parity
+    assert manifest.parity.max_abs_logit_diff <= F32_TOLERANCE, (arch, manifest.parity)
     assert manifest.parity.top1_agreement == 1.0
     assert manifest.encoder_decoder == (arch == "T5ForConditionalGeneration")
 
@@ -71,8 +68,12 @@ def test_tiny_bundle_runs_through_the_engine(f32_bundles: dict[str, Path]) -> No
     assert result.completion_tokens >= 1 and result.backend == "llamacpp"
 
 
-def test_gemma3_gap_is_ggml_fp16_gelu(f32_bundles: dict[str, Path], tiny_models) -> None:
-    """With ggml's fp16-table GELU emulated in PyTorch, Gemma 3 meets the 1e-4 bound too."""
+def test_llama_cpp_computes_gelu_in_f32(f32_bundles: dict[str, Path], tiny_models) -> None:
+    """scripts/setup.sh builds ggml without its fp16 GELU table; with a stock build Gemma 3 misses 1e-4.
+
+    The reference here rounds GELU's input and output to fp16 as the stock table does: the exact
+    build must then sit measurably further from it than from the stock-PyTorch reference.
+    """
     import torch
 
     from export.gguf import reference as ref
@@ -80,6 +81,9 @@ def test_gemma3_gap_is_ggml_fp16_gelu(f32_bundles: dict[str, Path], tiny_models)
     from export.gguf.parity import compare, gguf_logits
 
     plan = plan_export(tiny_models.get("Gemma3ForCausalLM"), ExportOptions(quant="f32"))
+    ids, _ = ref.parity_ids(plan.src, plan.arch, None)
+    ours = gguf_logits(f32_bundles["Gemma3ForCausalLM"] / "model-f32.gguf", ids, None)
+    exact = compare(ours, ref.reference_logits(plan.model, ids)).max_abs_logit_diff
 
     class Fp16TableGelu(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,10 +91,8 @@ def test_gemma3_gap_is_ggml_fp16_gelu(f32_bundles: dict[str, Path], tiny_models)
 
     for layer in plan.model.model.layers:
         layer.mlp.act_fn = Fp16TableGelu()
-    ids, _ = ref.parity_ids(plan.src, plan.arch, None)
-    gguf = f32_bundles["Gemma3ForCausalLM"] / "model-f32.gguf"
-    result = compare(gguf_logits(gguf, ids, None), ref.reference_logits(plan.model, ids))
-    assert result.max_abs_logit_diff <= F32_TOLERANCE, result
+    table = compare(ours, ref.reference_logits(plan.model, ids)).max_abs_logit_diff
+    assert exact <= F32_TOLERANCE < table, (exact, table)
 
 
 def test_t5_quantized_through_llama_cpp(tiny_models, tmp_path: Path) -> None:
