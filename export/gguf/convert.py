@@ -28,6 +28,7 @@ from .checkpoint import open_checkpoint
 from .parity import ParityResult, compare, gguf_logits
 from .quantize import EMBEDDING_TYPES, Fallback, QuantType, preflight, quant_type, quantize
 from .registry import Arch, arch_for
+from .tokcheck import tokenizer_parity
 from .vocab import Vocab, read_vocab
 
 
@@ -152,6 +153,11 @@ def write_bundle(plan: ExportPlan, out: Path) -> Manifest:
         final = tmp / plan.gguf_name
         f32 = final if plan.quant.name == "f32" else tmp / "intermediate-f32.gguf"
         write_f32_gguf(plan, f32)
+        tokens = tokenizer_parity(plan.src, f32)
+        if not tokens.passed:
+            raise ExportError(f"llama.cpp tokenizes {len(tokens.mismatches)} of {tokens.n_texts} probe texts "
+                              f"differently from the checkpoint's tokenizer (GGUF pre-tokenizer "
+                              f"{plan.vocab.pre or plan.vocab.model!r}): {tokens.describe()}")
         if f32 != final:
             quantize(f32, final, plan.quant, keep_embeddings=opts.keep_embeddings,
                      threads=opts.threads or physical_cores())
@@ -166,7 +172,7 @@ def write_bundle(plan: ExportPlan, out: Path) -> Manifest:
             chat_template=plan.vocab.chat_template,
             source={"path": str(plan.src.resolve()), "hf_architecture": plan.arch.name},
             parity=result.to_manifest(f"pytorch:{plan.src.name}", plan.quant.name),
-            extra=_extra(plan),
+            extra={**_extra(plan), "tokenizer_parity": tokens.to_manifest()},
         )
 
 

@@ -1,4 +1,4 @@
-"""`edgesplit verify` for GGUF bundles: re-measure logit parity against the source checkpoint."""
+"""`edgesplit verify` for GGUF bundles: re-measure logit and tokenizer parity against the source checkpoint."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from edge.errors import ExportError
 
 from .parity import MIN_TOP1, TOLERANCE, ParityResult, causal_logits, compare
 from .reference import PARITY_TEXT
+from .tokcheck import tokenizer_parity
 
 
 def _gguf_file(bundle: Path, manifest: Manifest) -> Path:
@@ -55,6 +56,10 @@ def verify_bundle(path: Path, manifest: Manifest, reference: str | None) -> dict
         result = _against_gguf(gguf, ref, manifest)
     elif ref.is_dir():
         result = _against_checkpoint(gguf, ref, manifest)
+        tokens = tokenizer_parity(ref, gguf)
+        report = _report(result, quant)
+        return {**report, "passed": report["passed"] and tokens.passed, "reference": str(ref), "remeasured": True,
+                "tokenizer_parity": {**tokens.to_manifest(), "examples": tokens.describe() or None}}
     else:
         raise ExportError(f"reference {ref} is neither a checkpoint directory nor a .gguf file")
     return {**_report(result, quant), "reference": str(ref), "remeasured": True}

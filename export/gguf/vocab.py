@@ -1,4 +1,4 @@
-"""Tokenizer → GGUF vocab: byte-level BPE from tokenizer.json, sentencepiece (BPE or Unigram).
+"""Tokenizer → GGUF vocab: byte-level BPE or Unigram from tokenizer.json, sentencepiece (BPE or Unigram).
 
 Special tokens, `add_bos`/`add_eos` and the chat template are carried over from
 tokenizer_config.json (or chat_template.jinja) so the runtime renders prompts like transformers.
@@ -6,7 +6,9 @@ tokenizer_config.json (or chat_template.jinja) so the runtime renders prompts li
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,17 +90,42 @@ def _chat_template(src: Path, cfg: dict[str, Any]) -> str | None:
     return template
 
 
+# tokenizer.json Split regexes (as the model families publish them) -> llama.cpp pre-tokenizer names.
+# Export then re-tokenizes probe texts both ways (tokcheck.py), so a wrong entry cannot ship.
+_CONTRACTIONS = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)"
+SPLIT_REGEXES: dict[str, str] = {
+    _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+":
+        "llama-bpe",  # Llama 3.x
+    _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+":
+        "qwen2",  # Qwen 2 / 2.5 / 3
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+" + _CONTRACTIONS
+    + r"?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*" + _CONTRACTIONS
+    + r"?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+": "gpt-4o",  # Phi-4-mini
+}
+PRE_TOKENIZERS = ("gpt-2", "smollm", *sorted(set(SPLIT_REGEXES.values())))
+
+
 def _pre_tokenizer(tj: dict[str, Any]) -> str:
-    """Name llama.cpp's pre-tokenizer that matches tokenizer.json's (a small, known set)."""
+    """Name llama.cpp's pre-tokenizer that matches tokenizer.json's (see SPLIT_REGEXES)."""
     pre = tj.get("pre_tokenizer") or {}
     parts = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
     kinds = [p.get("type") for p in parts]
-    if kinds == ["ByteLevel"]:
+    byte_level = parts[-1] if kinds and kinds[-1] == "ByteLevel" else {}
+    if byte_level.get("add_prefix_space"):
+        raise ExportError("tokenizer.json's ByteLevel pre-tokenizer adds a prefix space, which llama.cpp's "
+                          "BPE never does: re-save the tokenizer with add_prefix_space=False")
+    if kinds == ["ByteLevel"] and byte_level.get("use_regex", True):
         return "gpt-2"
-    if kinds == ["Digits", "ByteLevel"] and parts[0].get("individual_digits"):
+    if kinds == ["Digits", "ByteLevel"] and parts[0].get("individual_digits") and byte_level.get("use_regex", True):
         return "smollm"
-    raise ExportError(f"tokenizer.json pre-tokenizer {kinds} has no llama.cpp equivalent this converter "
-                      "knows (byte-level BPE, optionally with single digits)")
+    if kinds == ["Split", "ByteLevel"] and not byte_level.get("use_regex", True):
+        split = parts[0]
+        regex = (split.get("pattern") or {}).get("Regex")
+        if split.get("behavior") == "Isolated" and not split.get("invert") and regex in SPLIT_REGEXES:
+            return SPLIT_REGEXES[regex]
+    raise ExportError(f"tokenizer.json pre-tokenizer {kinds} has no llama.cpp equivalent this converter knows; "
+                      f"known: {', '.join(PRE_TOKENIZERS)} (byte-level BPE, as GPT-2, SmolLM, Llama 3, Qwen 2 "
+                      "and Phi-4 ship it)")
 
 
 def _bpe(src: Path, cfg: dict[str, Any]) -> Vocab:
@@ -121,6 +148,52 @@ def _bpe(src: Path, cfg: dict[str, Any]) -> Vocab:
     return Vocab("gpt2", tokens, types, merges=merges, pre=_pre_tokenizer(tj))
 
 
+def _flatten(component: dict[str, Any] | None, key: str) -> list[dict[str, Any]]:
+    component = component or {}
+    return component.get(key, [component]) if component.get("type") == "Sequence" else [component]
+
+
+def _unigram(src: Path) -> Vocab:
+    """A Unigram tokenizer.json (what T5 checkpoints ship without spiece.model) as llama.cpp's "t5" vocab."""
+    tj = json.loads((src / "tokenizer.json").read_text())
+    model = tj["model"]
+    if model.get("type") != "Unigram":
+        raise ExportError(f"{src}/tokenizer.json is a {model.get('type')} tokenizer; llama.cpp's T5 needs a "
+                          "Unigram one (or the sentencepiece model, spiece.model)")
+    added = {t["id"]: t for t in tj.get("added_tokens", [])}
+    byte_piece = re.compile(r"<0x[0-9A-Fa-f]{2}>")
+
+    def kind(i: int, piece: str) -> TokenType:
+        if i == model.get("unk_id"):
+            return TokenType.UNKNOWN
+        if i in added:
+            return TokenType.CONTROL if added[i]["special"] else TokenType.USER_DEFINED
+        return TokenType.BYTE if model.get("byte_fallback") and byte_piece.fullmatch(piece) else TokenType.NORMAL
+
+    pieces = model["vocab"]
+    vocab = Vocab("t5", [p for p, _ in pieces], [int(kind(i, p)) for i, (p, _) in enumerate(pieces)],
+                  scores=[float(score) for _, score in pieces])
+    norms = _flatten(tj.get("normalizer"), "normalizers")
+    charsmap = next((n.get("precompiled_charsmap") for n in norms if n.get("type") == "Precompiled"), None)
+    vocab.charsmap = base64.b64decode(charsmap) if charsmap else None
+    # sentencepiece's remove_extra_whitespaces is written out as Strip + Replace(" {2,}") by transformers
+    vocab.remove_extra_whitespaces = any(n.get("type") == "Strip" for n in norms)
+    meta = next((p for p in _flatten(tj.get("pre_tokenizer"), "pretokenizers") if p.get("type") == "Metaspace"), None)
+    if meta is None:
+        raise ExportError(f"{src}/tokenizer.json: a Unigram tokenizer without a Metaspace pre-tokenizer has no "
+                          "llama.cpp equivalent")
+    scheme = meta.get("prepend_scheme", "always" if meta.get("add_prefix_space", True) else "never")
+    vocab.space_prefix = scheme != "never"
+    if vocab.remove_extra_whitespaces and not vocab.space_prefix:
+        # llama.cpp's UGM puts a "▁" before every word when it collapses whitespace, the first included
+        raise ExportError(f"{src}/tokenizer.json never prepends '▁' but collapses whitespace, which llama.cpp's "
+                          "T5 tokenizer cannot mirror: add spiece.model to the checkpoint, or set the Metaspace "
+                          "prepend_scheme to \"always\" as released T5 tokenizers have it")
+    if model.get("unk_id") is not None:
+        vocab.special["unk"] = int(model["unk_id"])
+    return vocab
+
+
 def _sentencepiece(path: Path) -> Vocab:
     from sentencepiece import sentencepiece_model_pb2 as pb
 
@@ -140,14 +213,14 @@ def _sentencepiece(path: Path) -> Vocab:
 
 
 def read_vocab(src: Path, arch_model: str) -> Vocab:
-    """The vocab of checkpoint `src`; T5 needs a Unigram sentencepiece model (spiece.model)."""
+    """The vocab of checkpoint `src`; T5 needs a Unigram tokenizer (spiece.model or tokenizer.json)."""
     src = Path(src)
     cfg = _tokenizer_config(src)
     spm = next((src / n for n in ("spiece.model", "tokenizer.model") if (src / n).is_file()), None)
     if arch_model == "t5":
-        if spm is None:
-            raise ExportError(f"{src}: llama.cpp's T5 needs the sentencepiece model (spiece.model)")
-        vocab = _sentencepiece(spm)
+        if spm is None and not (src / "tokenizer.json").is_file():
+            raise ExportError(f"no tokenizer in {src}: T5 needs spiece.model or a Unigram tokenizer.json")
+        vocab = _sentencepiece(spm) if spm is not None else _unigram(src)
         vocab.add_eos = True  # T5 encoders see `text </s>`
     elif (src / "tokenizer.json").is_file():
         vocab = _bpe(src, cfg)
