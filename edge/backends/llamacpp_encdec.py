@@ -3,7 +3,7 @@
 llama-cpp-python's high-level `Llama` aborts the process on T5 ("llama_encode must be called
 first"), so this backend drives llama.cpp itself: `llama_encode` the prompt once, then
 `llama_decode` one token at a time from `llama_model_decoder_start_token`, sampling with the
-shared `edge.sampling.Sampler`.
+shared `edge.sampling.Sampler`; JSON schemas and grammars are enforced by edge.constrain.matcher.
 
 Tied-embedding T5 (no `output.weight`): llama.cpp skips HF's d_model^-0.5 rescale before the
 tied lm_head, so its logits are exactly sqrt(d_model) x the HF logits. Argmax is unaffected, but
@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..constrain.matcher import GrammarMatcher, MatcherCache, utf8_or_none
 from ..errors import ContextOverflowError, InvalidRequestError, ModelFormatError
 from ..gguf_meta import GGUFMeta, read_gguf_meta
 from ..models import ModelRef
@@ -124,7 +125,7 @@ def teacher_forced_logits(path: Path, encoder_ids: Sequence[int], decoder_ids: S
 
 class LlamaCppEncDecBackend:
     name = "llamacpp"
-    capabilities = Capabilities(streaming=True, json_schema=False, encoder_decoder=True, logits=True)
+    capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=True, logits=True)
     last_logits: np.ndarray | None = None  # set at each generated token (for logprobs)
 
     def __init__(self, ref: ModelRef, options: RuntimeOptions, meta: GGUFMeta | None = None) -> None:
@@ -141,6 +142,8 @@ class LlamaCppEncDecBackend:
             eos_token=meta.eos_token, add_bos=meta.add_bos, encoder_decoder=True,
             n_params=int(lib.llama_model_n_params(model)), file_bytes=path.stat().st_size,
         )
+        eog = [i for i in range(self._run.n_vocab) if lib.llama_vocab_is_eog(self._run.vocab, i)]
+        self._matchers = MatcherCache(self._token_texts, eog)
 
     def tokenize(self, text: str, *, add_bos: bool, special: bool = True) -> list[int]:
         """Encoder input; add_special follows the GGUF (T5: no BOS, `</s>` appended)."""
@@ -164,17 +167,27 @@ class LlamaCppEncDecBackend:
         return bool(self._run.lib.llama_vocab_is_eog(self._run.vocab, token_id))
 
     def generate(self, prompt_ids: list[int], params: SamplingParams) -> Iterator[int]:
-        if params.json_schema is not None:
-            raise InvalidRequestError("JSON-schema output is not available for encoder-decoder GGUFs")
+        # llama.cpp's grammar sampler sits in the high-level API this backend bypasses: JSON schemas
+        # and grammars go through the same token matcher as the ONNX backend
+        matcher = self._matchers.matcher(params.json_schema, params.grammar)
         self._run.encode(prompt_ids)
-        return self._steps(Sampler(params))
+        return self._steps(Sampler(params), matcher)
 
-    def _steps(self, sampler: Sampler) -> Iterator[int]:
+    def _steps(self, sampler: Sampler, matcher: GrammarMatcher | None) -> Iterator[int]:
         tok = self._run.start_token
         for pos in range(self.info.n_ctx):
             self.last_logits = self._run.decode([tok], pos)[0]
-            tok = sampler(self.last_logits)
+            tok = sampler(self.last_logits, None if matcher is None else matcher.allowed())
             yield tok
+            if matcher is not None:
+                matcher.accept(tok)
+
+    def _token_texts(self) -> list[str | None]:
+        return [utf8_or_none(self.detokenize([i])) if not self._is_control(i) else None
+                for i in range(self.info.n_vocab)]
+
+    def _is_control(self, token_id: int) -> bool:
+        return bool(self._run.lib.llama_vocab_is_control(self._run.vocab, token_id))
 
     def next_token_logits(self, prompt_ids: list[int]) -> np.ndarray:
         self._run.encode(prompt_ids)

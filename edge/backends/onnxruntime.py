@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..constrain.matcher import MatcherCache, utf8_or_none
 from ..errors import InvalidRequestError, ModelFormatError
 from ..models import ModelRef
 from ..options import RuntimeOptions
@@ -252,7 +253,7 @@ class OnnxRuntimeBackend:
         self._tok = Tokenizer.from_file(str(ref.path / (manifest.tokenizer or "tokenizer.json")))
         self._bytes = vocab_bytes(self._tok)
         self._eog = frozenset(int(i) for i in rt.get("eog_token_ids", []))
-        self._grammars: dict[str, Any] = {}
+        self._matchers = MatcherCache(lambda: [utf8_or_none(b) for b in self._bytes], self._eog)
         n_train = int(rt.get("n_ctx_train") or 0)
         self.info = ModelInfo(
             architecture=manifest.architecture, n_ctx=min(options.n_ctx, n_train or options.n_ctx),
@@ -284,7 +285,7 @@ class OnnxRuntimeBackend:
 
     def generate(self, prompt_ids: list[int], params: SamplingParams) -> Iterator[int]:
         sampler = Sampler(params)
-        matcher = self._matcher(params.json_schema, params.grammar)
+        matcher = self._matchers.matcher(params.json_schema, params.grammar)
         logits = self.model.start(list(prompt_ids))
         n = len(prompt_ids)
         while True:
@@ -302,31 +303,8 @@ class OnnxRuntimeBackend:
     def next_token_logits(self, prompt_ids: list[int]) -> np.ndarray:
         return np.asarray(self.model.start(list(prompt_ids)), dtype=np.float32).copy()
 
-    def _matcher(self, schema: dict | None, grammar=None):
-        """A token-level matcher for a JSON schema or a grammar in the constrain IR (None: free text)."""
-        from ..constrain import schema_to_grammar
-        from ..constrain.matcher import CompiledGrammar, GrammarMatcher, Vocabulary
-
-        if schema is None and grammar is None:
-            return None
-        key = json.dumps(schema, sort_keys=True) if schema is not None else ("grammar", id(grammar))
-        if key not in self._grammars:
-            if not hasattr(self, "_vocab"):
-                texts = [_utf8(b) for b in self._bytes]
-                self._vocab = Vocabulary.from_texts(texts, sorted(self._eog))
-            ir = schema_to_grammar(schema) if schema is not None else grammar
-            self._grammars[key] = CompiledGrammar(ir, self._vocab)
-        return GrammarMatcher(self._grammars[key])
-
     def close(self) -> None:
         self.model = None  # type: ignore[assignment]  # sessions free their memory when dropped
-
-
-def _utf8(b: bytes) -> str | None:
-    try:
-        return b.decode("utf-8") or None
-    except UnicodeDecodeError:
-        return None
 
 
 def _fit(mask: np.ndarray, n: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Token-level matching of the grammar IR, for backends without a grammar engine (ONNX Runtime).
+"""Token-level matching of the grammar IR, for backends without a grammar engine (ONNX Runtime, T5 GGUF).
 
 The IR (grammar.py) is flattened into integer nodes; a matcher state is the set of parse stacks
 still alive (a stack is a tuple of node ids, top last), interned to an int. Per state we compute
@@ -11,8 +11,10 @@ allowed (a character split across tokens cannot be matched).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -203,7 +205,11 @@ class GrammarMatcher:
         self.state = compiled.start
 
     def allowed(self) -> np.ndarray:
-        return self.compiled.mask(self.state)
+        mask = self.compiled.mask(self.state)
+        if not mask.any():  # e.g. T5's vocabulary has no "{": sampling from nothing must not pick token 0
+            raise InvalidRequestError("no token of this model's vocabulary continues the grammar here: "
+                                      "the model cannot write this JSON schema / grammar")
+        return mask
 
     def accept(self, token_id: int) -> None:
         if token_id in self.compiled.vocab.eog_ids:
@@ -217,3 +223,38 @@ class GrammarMatcher:
     @property
     def complete(self) -> bool:
         return self.compiled.accepting(self.state)
+
+
+class MatcherCache:
+    """Per-backend factory of matchers: the vocabulary and each compiled grammar are built once.
+
+    `texts` gives every token's text (None for special or non-UTF-8 tokens); it is called on the
+    first constrained request only, so unconstrained use never pays for it.
+    """
+
+    def __init__(self, texts: Callable[[], Sequence[str | None]], eog_ids: Sequence[int]) -> None:
+        self._texts, self._eog = texts, sorted(eog_ids)
+        self._vocab: Vocabulary | None = None
+        self._grammars: dict[Any, CompiledGrammar] = {}
+
+    def matcher(self, schema: dict | None, grammar: Grammar | None = None) -> GrammarMatcher | None:
+        """A fresh matcher for a JSON schema or a grammar in the IR (None: free text)."""
+        from .schema import schema_to_grammar
+
+        if schema is None and grammar is None:
+            return None
+        key = json.dumps(schema, sort_keys=True) if schema is not None else ("grammar", id(grammar))
+        if key not in self._grammars:
+            if self._vocab is None:
+                self._vocab = Vocabulary.from_texts(self._texts(), self._eog)
+            ir = schema_to_grammar(schema) if schema is not None else grammar
+            self._grammars[key] = CompiledGrammar(ir, self._vocab)
+        return GrammarMatcher(self._grammars[key])
+
+
+def utf8_or_none(b: bytes) -> str | None:
+    """A token's text for matching: None when its bytes are empty or not UTF-8 on their own."""
+    try:
+        return b.decode("utf-8") or None
+    except UnicodeDecodeError:
+        return None
