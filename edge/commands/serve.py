@@ -30,6 +30,9 @@ class ServeError(EdgeError):
               help="Allow browser requests from this origin (repeatable). CORS is off by default.")
 @click.option("--max-queue", type=click.IntRange(min=0), default=16, show_default=True,
               help="Requests that may wait per model beyond the running one; more get HTTP 429.")
+@click.option("--max-loaded", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Models kept loaded at once; loading another unloads the least recently used idle one "
+                   "(0: no limit).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True,
               help="Seconds a request may take, queue wait included; then HTTP 504.")
 @click.option("--max-body-kb", type=click.IntRange(min=1), default=1024, show_default=True,
@@ -38,8 +41,8 @@ class ServeError(EdgeError):
               help="Most tokens one request may generate (larger max_tokens are clamped).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
               default="warning", show_default=True)
-def serve(host, port, models, profile, threads, token, cors_origins, max_queue, timeout, max_body_kb, max_tokens_limit,
-          log_level):
+def serve(host, port, models, profile, threads, token, cors_origins, max_queue, max_loaded, timeout, max_body_kb,
+          max_tokens_limit, log_level):
     """Serve models over an OpenAI-compatible HTTP API, with a web UI at the printed URL.
 
     Endpoints: /v1/models, /v1/chat/completions, /v1/completions (streaming SSE,
@@ -66,7 +69,7 @@ def serve(host, port, models, profile, threads, token, cors_origins, max_queue, 
     sock = _bind(host, port)
     app = create_app(models, profile, token, max_queue=max_queue, timeout=timeout, max_body_bytes=max_body_kb * 1024,
                      cors_origins=cors_origins, max_tokens_limit=max_tokens_limit, threads=threads,
-                     preload=True)
+                     preload=True, max_loaded=max_loaded)
     url = _url(host, sock.getsockname()[1])
     click.echo(f"edgesplit: serving {models[0]} at {url}  (web UI at {url}/, API at {url}/v1; Ctrl-C stops)")
     sys.stdout.flush()

@@ -43,7 +43,8 @@ def create_app(models: Sequence[str] = ("default",), profile: str | None = None,
                max_queue: int = 16, timeout: float = 300.0, max_body_bytes: int = 1 << 20,
                cors_origins: Sequence[str] = (), max_tokens_limit: int = 4096,
                threads: int | None = None, apps: Mapping[str, str] | None = None, preload: bool = False,
-               loader: Loader = load_engine, engines: Mapping[str, Engine] | None = None) -> FastAPI:
+               loader: Loader = load_engine, engines: Mapping[str, Engine] | None = None,
+               max_loaded: int = 3) -> FastAPI:
     """Build the server app.
 
     `models`: references served by name (the first is the default); bundles in
@@ -51,13 +52,15 @@ def create_app(models: Sequence[str] = ("default",), profile: str | None = None,
     now, so a bad model or profile fails here). `max_queue` requests may wait per model beyond
     the running one; more get 429. `timeout` bounds a whole request (queue wait included).
     `threads` overrides the CPU threads of every model (default: the profile's or the cores).
+    `max_loaded` models stay loaded at most (0: no limit): loading one more first unloads the
+    least recently used idle one.
     `apps` replaces the app registry (`edge.server.apps.APP_ROUTERS`). `engines` serves Engines
     the caller already loaded, by name, ahead of `models`; the server never closes them.
     """
     settings = Settings(models=tuple(models), profile=profile, token=token or None, max_queue=max_queue,
                         timeout_s=timeout, max_body_bytes=max_body_bytes, cors_origins=tuple(cors_origins),
-                        max_tokens_limit=max_tokens_limit)
-    pool = ModelPool(settings.models, profile, max_queue, threads, loader, engines)
+                        max_tokens_limit=max_tokens_limit, max_loaded=max_loaded)
+    pool = ModelPool(settings.models, profile, max_queue, threads, loader, engines, max_loaded=max_loaded)
     if preload:
         pool.worker(None).ensure_loaded()
     state = ServerState(settings, pool, Metrics(), load_apps(apps))

@@ -140,9 +140,12 @@ async def completions(body: CompletionRequest, request: Request) -> JSONResponse
 async def tokenize(body: TokenizeRequest, request: Request) -> dict:
     """Token ids of `content` (llama.cpp server's route; cloud_bridge's logit mode compares tokenizers)."""
     worker = state_of(request).pool.worker(body.model)
-    engine = await run_in_threadpool(worker.ensure_loaded)
-    ids = engine.backend.tokenize(body.content, add_bos=body.add_special, special=False)
-    return {"tokens": ids, "model": worker.name}
+
+    def ids() -> list[int]:
+        with worker.lease() as engine:
+            return engine.backend.tokenize(body.content, add_bos=body.add_special, special=False)
+
+    return {"tokens": await run_in_threadpool(ids), "model": worker.name}
 
 
 # -- one generation ----------------------------------------------------------------------------

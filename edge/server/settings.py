@@ -23,6 +23,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     max_tokens_limit: int = 4096  # the most tokens one request may generate (larger asks are clamped)
     completion_default_tokens: int = 16  # /v1/completions default, as OpenAI's
+    max_loaded: int = 3  # models kept loaded at once (0: no limit); as Ollama's CPU default
 
 
 @dataclass

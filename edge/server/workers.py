@@ -13,7 +13,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,10 +77,13 @@ class ModelWorker:
     """A model, its Engine (loaded on first use) and the thread that runs its jobs in order."""
 
     def __init__(self, name: str, ref: str, profile: str | None, max_queue: int, threads: int | None = None,
-                 loader: Loader = load_engine, engine: Engine | None = None) -> None:
+                 loader: Loader = load_engine, engine: Engine | None = None,
+                 before_load: Callable[[ModelWorker], None] | None = None) -> None:
         self.name, self.ref, self.profile, self.threads = name, ref, profile, threads
         self.max_queue = max_queue
         self.engine = engine
+        self.last_used = time.monotonic()
+        self._before_load = before_load  # the pool makes room (unloads idle models) before a load
         self.info = engine.describe() if engine is not None else None
         self._owns_engine = engine is None  # an Engine handed in belongs to the caller
         self._loader = loader
@@ -103,16 +107,46 @@ class ModelWorker:
                     f"(--max-queue {self.max_queue}); retry shortly"
                 )
             self._pending += 1
+            self.last_used = time.monotonic()
         self._queue.put(job)
 
     def ensure_loaded(self) -> Engine:
         """Load the Engine now (in the caller's thread) unless it is loaded; errors propagate."""
         with self._load_lock:
             if self.engine is None:
+                if self._before_load is not None:
+                    self._before_load(self)
                 engine = self._loader(self.ref, self.profile, self.threads)
                 self.info = engine.describe()
                 self.engine = engine
             return self.engine
+
+    @contextmanager
+    def lease(self) -> Iterator[Engine]:
+        """The loaded Engine for use outside a job (e.g. /tokenize); not unloaded meanwhile."""
+        with self._lock:
+            self._pending += 1
+        try:
+            yield self.ensure_loaded()
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    @property
+    def evictable(self) -> bool:
+        """Loaded by this server, and no request running or waiting."""
+        return self.engine is not None and self._owns_engine and self._pending == 0
+
+    def unload(self) -> bool:
+        """Free the Engine if the model is idle (a later request loads it again); False if busy."""
+        with self._lock:  # holding it keeps submit() from slipping a job in meanwhile
+            if not self.evictable:
+                return False
+            with self._load_lock:
+                engine, self.engine = self.engine, None
+        engine.close()
+        log.info("unloaded model %s (least recently used, --max-loaded reached)", self.name)
+        return True
 
     def _loop(self) -> None:
         while (job := self._queue.get()) is not None:
@@ -158,7 +192,9 @@ class ModelPool:
     """
 
     def __init__(self, models: Sequence[str], profile: str | None, max_queue: int, threads: int | None = None,
-                 loader: Loader = load_engine, engines: Mapping[str, Engine] | None = None) -> None:
+                 loader: Loader = load_engine, engines: Mapping[str, Engine] | None = None,
+                 max_loaded: int = 0) -> None:
+        self.max_loaded = max_loaded  # 0: no limit
         self._engines = dict(engines or {})
         models = [*self._engines, *models]
         if not models:
@@ -201,8 +237,25 @@ class ModelPool:
             if name not in self._workers:
                 ref = self._configured.get(name, name)
                 self._workers[name] = ModelWorker(name, ref, self.profile, self.max_queue, self.threads, self._loader,
-                                                  self._engines.get(name))
+                                                  self._engines.get(name), before_load=self._make_room)
             return self._workers[name]
+
+    def _make_room(self, loading: ModelWorker) -> None:
+        """Unload least-recently-used idle models so `loading` fits under max_loaded.
+
+        Runs before the load, so peak memory never holds more than max_loaded models that we
+        loaded; busy models are never unloaded (the limit is exceeded until they finish).
+        """
+        if self.max_loaded <= 0:
+            return
+        others = [w for w in self.workers() if w is not loading and w.engine is not None]
+        excess = len(others) + 1 - self.max_loaded
+        for worker in sorted((w for w in others if w.evictable), key=lambda w: w.last_used):
+            if excess <= 0:
+                break
+            excess -= worker.unload()
+        if excess > 0:
+            log.warning("loading %s exceeds --max-loaded %d: the other models are busy", loading.name, self.max_loaded)
 
     def status(self) -> list[dict]:
         """The configured models and any other loaded one: loaded?, queue depth, backend."""
