@@ -26,6 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test fixtures build the checkpoint
 
+from bench.quant_types import add_timing_args, time_model  # noqa: E402
+
 
 def build_checkpoint(root: Path) -> Path:
     from transformers import Gemma3TextConfig
@@ -43,8 +45,6 @@ def build_checkpoint(root: Path) -> Path:
 def child(gguf: str, threads: int, n_prompt: int, n_gen: int) -> None:
     """One timing in this process; prints JSON with the llama_cpp it really loaded."""
     import llama_cpp
-
-    from bench.quant_types import time_model
 
     prefill, decode = time_model(Path(gguf), threads, n_prompt, n_gen)
     print(json.dumps({"prefill": prefill, "decode": decode, "llama_cpp": llama_cpp.__file__}))
@@ -86,11 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stock-wheel", type=Path)
     parser.add_argument("--child", metavar="GGUF")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--prompt-tokens", type=int, default=128)
-    parser.add_argument("--gen-tokens", type=int, default=64)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--json", action="store_true")
+    add_timing_args(parser, threads=1, repeat=5)
     args = parser.parse_args()
     if args.child:
         return child(args.child, args.threads, args.prompt_tokens, args.gen_tokens)

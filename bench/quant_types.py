@@ -81,13 +81,18 @@ def run(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
+def add_timing_args(parser: argparse.ArgumentParser, threads: int, repeat: int) -> None:
+    """The options of every `time_model` benchmark."""
+    parser.add_argument("--threads", type=int, default=threads)
     parser.add_argument("--prompt-tokens", type=int, default=128)
     parser.add_argument("--gen-tokens", type=int, default=64)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=repeat)
     parser.add_argument("--json", action="store_true")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_timing_args(parser, threads=2, repeat=3)
     args = parser.parse_args()
     rows = run(args)
     if args.json:
