@@ -29,7 +29,8 @@ def gguf(src: Path, out: Path, quant: str, ternarize: str | None, keep_embedding
     """Convert the checkpoint SRC (config.json, *.safetensors, tokenizer) into a GGUF bundle OUT.
 
     Writes OUT/model-QUANT.gguf and OUT/manifest.json (hashes + teacher-forced logit parity
-    against the PyTorch model, f32 KV cache) atomically: on any error OUT is not created.
+    against the PyTorch model, f32 KV cache; probe texts tokenized by both tokenizers must give
+    the same ids) atomically: on any error OUT is not created.
     Tensors that cannot take QUANT (rows not a multiple of 256 for K/TQ types) are listed with
     their fallback type before anything is written.
 
@@ -56,3 +57,10 @@ def gguf(src: Path, out: Path, quant: str, ternarize: str | None, keep_embedding
     if parity is not None:
         click.echo(f"parity vs PyTorch: max |Δlogit| {parity.max_abs_logit_diff:.3g}, "
                    f"top-1 agreement {parity.top1_agreement:.3f} over {parity.n_tokens} tokens")
+    tokens = manifest.extra.get("tokenizer_parity") or {}
+    if tokens:
+        click.echo(f"tokenizer: {tokens['n_texts'] - tokens['mismatches']}/{tokens['n_texts']} probe texts "
+                   "tokenize identically")
+    if (manifest.extra.get("runtime") or {}).get("exact_gelu") is False:
+        click.echo("note: this llama.cpp reads GELU from an fp16 table (stock build), so GELU models' f32 "
+                   "parity is ~1e-4, not ~1e-6; scripts/setup.sh builds it exact", err=True)

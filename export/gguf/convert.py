@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from gguf import MODEL_ARCH_NAMES, GGUFWriter
 
+from edge.backends.llamacpp_build import build_info
 from edge.bundle import Manifest
 from edge.errors import ExportError, ParityError
 from edge.options import physical_cores
@@ -179,7 +180,7 @@ def write_bundle(plan: ExportPlan, out: Path) -> Manifest:
 def _extra(plan: ExportPlan) -> dict[str, Any]:
     return {"ternarize": plan.method if plan.ternary else None, "ternary_tensors": len(plan.ternary),
             "keep_embeddings": plan.options.keep_embeddings or ("f16" if plan.quant.ternary else None), "fallbacks": [str(f) for f in plan.fallbacks],
-            "kv_type_for_parity": "f32"}
+            "kv_type_for_parity": "f32", "runtime": build_info()}
 
 
 def export_gguf(src: Path, out: Path, opts: ExportOptions,
