@@ -11,9 +11,10 @@ from edge.bundle import Parity
 
 # max |Δlogit| (relative to the largest reference logit when that exceeds 1) for float types; top-1 agreement for the quantized ones (tiny random models have
 # flat logits, so the bounds are loose: they catch a broken conversion, not a slightly lossy one)
-TOLERANCE: dict[str, float] = {"f32": 1e-3, "f16": 5e-2}
-MIN_TOP1: dict[str, float] = {"q8_0": 0.9, "q6_k": 0.85, "q5_k_m": 0.8, "q4_k_m": 0.6, "q4_0": 0.6,
-                              "tq2_0": 0.6, "tq1_0": 0.6}
+TOLERANCE: dict[str, float] = {"f32": 1e-3, "f16": 5e-2, "bf16": 2e-1}
+MIN_TOP1: dict[str, float] = {"q8_0": 0.9, "q6_k": 0.85, "q5_k_m": 0.8, "q5_k_s": 0.8, "q5_1": 0.8, "q5_0": 0.8,
+                              "q4_k_m": 0.6, "q4_k_s": 0.6, "q4_1": 0.6, "q4_0": 0.6, "iq4_nl": 0.6, "iq4_xs": 0.6,
+                              "q3_k_m": 0.45, "q2_k": 0.3, "tq2_0": 0.6, "tq1_0": 0.6}
 
 
 @dataclass(frozen=True)

@@ -26,21 +26,33 @@ class QuantType:
     ternary: bool = False
 
 
+# the llama-quantize names users know; IQ types below 4 bits need an importance matrix and are left out
 QUANTS: dict[str, QuantType] = {q.name: q for q in (
     QuantType("f32", "LLAMA_FTYPE_ALL_F32", Q.F32),
     QuantType("f16", "LLAMA_FTYPE_MOSTLY_F16", Q.F16),
+    QuantType("bf16", "LLAMA_FTYPE_MOSTLY_BF16", Q.BF16),
     QuantType("q8_0", "LLAMA_FTYPE_MOSTLY_Q8_0", Q.Q8_0),
-    QuantType("q4_0", "LLAMA_FTYPE_MOSTLY_Q4_0", Q.Q4_0),
-    QuantType("q4_k_m", "LLAMA_FTYPE_MOSTLY_Q4_K_M", Q.Q4_K),
-    QuantType("q5_k_m", "LLAMA_FTYPE_MOSTLY_Q5_K_M", Q.Q5_K),
     QuantType("q6_k", "LLAMA_FTYPE_MOSTLY_Q6_K", Q.Q6_K),
-    QuantType("tq1_0", "LLAMA_FTYPE_MOSTLY_TQ1_0", Q.TQ1_0, ternary=True),
+    QuantType("q5_k_m", "LLAMA_FTYPE_MOSTLY_Q5_K_M", Q.Q5_K),
+    QuantType("q5_k_s", "LLAMA_FTYPE_MOSTLY_Q5_K_S", Q.Q5_K),
+    QuantType("q5_1", "LLAMA_FTYPE_MOSTLY_Q5_1", Q.Q5_1),
+    QuantType("q5_0", "LLAMA_FTYPE_MOSTLY_Q5_0", Q.Q5_0),
+    QuantType("q4_k_m", "LLAMA_FTYPE_MOSTLY_Q4_K_M", Q.Q4_K),
+    QuantType("q4_k_s", "LLAMA_FTYPE_MOSTLY_Q4_K_S", Q.Q4_K),
+    QuantType("q4_1", "LLAMA_FTYPE_MOSTLY_Q4_1", Q.Q4_1),
+    QuantType("q4_0", "LLAMA_FTYPE_MOSTLY_Q4_0", Q.Q4_0),
+    QuantType("iq4_nl", "LLAMA_FTYPE_MOSTLY_IQ4_NL", Q.IQ4_NL),
+    QuantType("iq4_xs", "LLAMA_FTYPE_MOSTLY_IQ4_XS", Q.IQ4_XS),
+    QuantType("q3_k_m", "LLAMA_FTYPE_MOSTLY_Q3_K_M", Q.Q3_K),
+    QuantType("q2_k", "LLAMA_FTYPE_MOSTLY_Q2_K", Q.Q2_K),
     QuantType("tq2_0", "LLAMA_FTYPE_MOSTLY_TQ2_0", Q.TQ2_0, ternary=True),
+    QuantType("tq1_0", "LLAMA_FTYPE_MOSTLY_TQ1_0", Q.TQ1_0, ternary=True),
 )}
 EMBEDDING_TYPES: dict[str, Q] = {"f16": Q.F16, "q8_0": Q.Q8_0}
 
 # llama.cpp's substitutes for a type whose block does not divide the row (llama-quant.cpp)
-FALLBACK: dict[Q, Q] = {Q.TQ1_0: Q.Q4_0, Q.TQ2_0: Q.Q4_0, Q.Q4_K: Q.Q5_0, Q.Q5_K: Q.Q5_1, Q.Q6_K: Q.Q8_0}
+FALLBACK: dict[Q, Q] = {Q.TQ1_0: Q.Q4_0, Q.TQ2_0: Q.Q4_0, Q.Q2_K: Q.Q4_0, Q.Q3_K: Q.Q4_0, Q.Q4_K: Q.Q5_0,
+                        Q.Q5_K: Q.Q5_1, Q.Q6_K: Q.Q8_0, Q.IQ4_XS: Q.IQ4_NL}
 
 
 @dataclass(frozen=True)
