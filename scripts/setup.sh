@@ -29,22 +29,26 @@ if [ "$(uname -m)" = "x86_64" ]; then
 else
   CMAKE_ARGS="$CMAKE_ARGS -DGGML_NATIVE=ON"
 fi
-# ggml's CPU GELU reads an fp16 lookup table (input and output rounded to fp16), which costs f32
-# exports of GELU models their fidelity (Gemma 3: ~2e-4 in the logits). scripts/patches/ computes it
-# in f32 instead, vectorized like ggml's silu (bench/gelu_build.py measures the speed against stock).
-PATCH=scripts/patches/ggml-exact-gelu.patch
-WHEELS="$WHEELS/$(cat <(echo "$LLAMA_VERSION $CMAKE_ARGS") "$PATCH" | sha256sum | cut -c1-12)"
+# Patches to the vendored llama.cpp (scripts/patches/, each change commented):
+#  - ggml-exact-gelu: GELU in f32 instead of ggml's fp16 lookup table, which costs f32 exports of
+#    GELU models their fidelity (Gemma 3: ~2e-4 in the logits); same speed (bench/gelu_build.py)
+#  - llama-t5-cross-kv-cache: T5's cross-attention K/V computed once per encode instead of at
+#    every decode step, where they made each token cost O(prompt length) (bench/encdec_vs_decoder.py)
+PATCHES=(scripts/patches/*.patch)
+WHEELS="$WHEELS/$(cat <(echo "$LLAMA_VERSION $CMAKE_ARGS") "${PATCHES[@]}" | sha256sum | cut -c1-12)"
 mkdir -p "$WHEELS"
 if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
-  echo "setup: building llama-cpp-python $LLAMA_VERSION (one time, ~4-7 min): $CMAKE_ARGS + $PATCH"
+  echo "setup: building llama-cpp-python $LLAMA_VERSION (one time, ~4-7 min): $CMAKE_ARGS + ${PATCHES[*]}"
   SRC=$(mktemp -d) && trap 'rm -rf "$SRC"' EXIT
   pip download --no-cache-dir --no-deps --no-binary :all: -d "$SRC" "llama-cpp-python==$LLAMA_VERSION"
   tar -xzf "$SRC"/llama_cpp_python-"$LLAMA_VERSION".tar.gz -C "$SRC"
   TREE="$SRC/llama_cpp_python-$LLAMA_VERSION"
-  # a patch that no longer applies (new llama.cpp) stops the set-up instead of building stock ggml
   if command -v patch >/dev/null; then apply=(patch -p1 --forward --quiet); else apply=(git apply -p1); fi
-  (cd "$TREE/vendor/llama.cpp" && "${apply[@]}") < "$PATCH" \
-    || { echo "setup: $PATCH does not apply to llama-cpp-python $LLAMA_VERSION" >&2; exit 1; }
+  for p in "${PATCHES[@]}"; do
+    # a patch that no longer applies (new llama.cpp) stops the set-up instead of building stock code
+    (cd "$TREE/vendor/llama.cpp" && "${apply[@]}") < "$p" \
+      || { echo "setup: $p does not apply to llama-cpp-python $LLAMA_VERSION" >&2; exit 1; }
+  done
   CMAKE_ARGS="$CMAKE_ARGS" pip wheel --no-cache-dir --no-deps -w "$WHEELS" "$TREE"
 fi
 # pip caches wheels built from an sdist without regard to CMAKE_ARGS: hence --no-cache-dir above,

@@ -122,3 +122,26 @@ def test_a_schema_the_vocabulary_cannot_write_is_a_clear_error(engine: Engine) -
     # "Z" never occurs in the tokenizer's training corpus, so no piece can spell the enum value
     with pytest.raises(InvalidRequestError, match="cannot write this JSON schema"):
         engine.generate(PROMPT, max_tokens=20, temperature=0, json_schema={"enum": ["Zq"]})
+
+
+def test_each_prompt_gets_its_own_encoder_cache(engine: Engine, t5: tuple[Path, Path]) -> None:
+    """The patched llama.cpp keeps cross-attention K/V per encode: a new prompt (of another length)
+    must replace them, so the answers equal those of a fresh engine; the logits equal HF's."""
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+
+    # the last two have the same tokens in another order: same length, so only a refresh tells them apart
+    prompts = ["Paris is the capital of France; Berlin is the capital of Germany.", "Privacy matters.", PROMPT,
+               "The lazy dog jumps over the quick brown fox."]
+    assert sorted(engine.tokenize(prompts[2])) == sorted(engine.tokenize(prompts[3]))
+    warm = [engine.generate(p, max_tokens=8, temperature=0, stop=()).token_ids for p in prompts]
+    assert warm[2] != warm[3]
+    for p, got in zip(prompts, warm, strict=True):
+        fresh = Engine.load(str(t5[1]), options=RuntimeOptions(n_ctx=128, n_threads=1, kv_type="f32", flash_attn=False))
+        with fresh:
+            assert fresh.generate(p, max_tokens=8, temperature=0, stop=()).token_ids == got, p
+    model = AutoModelForSeq2SeqLM.from_pretrained(str(t5[0]), dtype=torch.float32).eval()
+    ids = engine.tokenize(prompts[1])
+    with torch.no_grad():
+        hf = model(input_ids=torch.tensor([ids]), decoder_input_ids=torch.tensor([[0]])).logits[0, -1].numpy()
+    assert np.max(np.abs(engine.backend.next_token_logits(ids) - hf)) <= 1e-5 * np.max(np.abs(hf))
