@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..constrain.matcher import GrammarMatcher, MatcherCache, utf8_or_none
+from ..constrain.matcher import GrammarMatcher, MatcherCache, Vocabulary, utf8_or_none
 from ..errors import ContextOverflowError, InvalidRequestError, ModelFormatError
 from ..gguf_meta import GGUFMeta, read_gguf_meta
 from ..models import ModelRef
@@ -142,8 +142,7 @@ class LlamaCppEncDecBackend:
             eos_token=meta.eos_token, add_bos=meta.add_bos, encoder_decoder=True,
             n_params=int(lib.llama_model_n_params(model)), file_bytes=path.stat().st_size,
         )
-        eog = [i for i in range(self._run.n_vocab) if lib.llama_vocab_is_eog(self._run.vocab, i)]
-        self._matchers = MatcherCache(self._token_texts, eog)
+        self._matchers = MatcherCache(self._vocabulary)
 
     def tokenize(self, text: str, *, add_bos: bool, special: bool = True) -> list[int]:
         """Encoder input; add_special follows the GGUF (T5: no BOS, `</s>` appended)."""
@@ -182,12 +181,11 @@ class LlamaCppEncDecBackend:
             if matcher is not None:
                 matcher.accept(tok)
 
-    def _token_texts(self) -> list[str | None]:
-        return [utf8_or_none(self.detokenize([i])) if not self._is_control(i) else None
-                for i in range(self.info.n_vocab)]
-
-    def _is_control(self, token_id: int) -> bool:
-        return bool(self._run.lib.llama_vocab_is_control(self._run.vocab, token_id))
+    def _vocabulary(self) -> Vocabulary:
+        """Every token's text (None for control tokens) and the end-of-generation ids, for the matcher."""
+        lib, vocab, n = self._run.lib, self._run.vocab, self.info.n_vocab
+        texts = [None if lib.llama_vocab_is_control(vocab, i) else utf8_or_none(self.detokenize([i])) for i in range(n)]
+        return Vocabulary.from_texts(texts, [i for i in range(n) if self.is_end_of_generation(i)])
 
     def next_token_logits(self, prompt_ids: list[int]) -> np.ndarray:
         self._run.encode(prompt_ids)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..constrain.matcher import MatcherCache, utf8_or_none
+from ..constrain.matcher import MatcherCache, Vocabulary, utf8_or_none
 from ..errors import InvalidRequestError, ModelFormatError
 from ..models import ModelRef
 from ..options import RuntimeOptions
@@ -253,7 +253,8 @@ class OnnxRuntimeBackend:
         self._tok = Tokenizer.from_file(str(ref.path / (manifest.tokenizer or "tokenizer.json")))
         self._bytes = vocab_bytes(self._tok)
         self._eog = frozenset(int(i) for i in rt.get("eog_token_ids", []))
-        self._matchers = MatcherCache(lambda: [utf8_or_none(b) for b in self._bytes], self._eog)
+        self._matchers = MatcherCache(lambda: Vocabulary.from_texts([utf8_or_none(b) for b in self._bytes],
+                                                                    sorted(self._eog)))
         n_train = int(rt.get("n_ctx_train") or 0)
         self.info = ModelInfo(
             architecture=manifest.architecture, n_ctx=min(options.n_ctx, n_train or options.n_ctx),

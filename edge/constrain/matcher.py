@@ -228,12 +228,12 @@ class GrammarMatcher:
 class MatcherCache:
     """Per-backend factory of matchers: the vocabulary and each compiled grammar are built once.
 
-    `texts` gives every token's text (None for special or non-UTF-8 tokens); it is called on the
-    first constrained request only, so unconstrained use never pays for it.
+    `vocabulary` reads the backend's token texts and end-of-generation ids; it runs on the first
+    constrained request only, so loading a model and unconstrained use never pay for it.
     """
 
-    def __init__(self, texts: Callable[[], Sequence[str | None]], eog_ids: Sequence[int]) -> None:
-        self._texts, self._eog = texts, sorted(eog_ids)
+    def __init__(self, vocabulary: Callable[[], Vocabulary]) -> None:
+        self._make_vocab = vocabulary
         self._vocab: Vocabulary | None = None
         self._grammars: dict[Any, CompiledGrammar] = {}
 
@@ -246,7 +246,7 @@ class MatcherCache:
         key = json.dumps(schema, sort_keys=True) if schema is not None else ("grammar", id(grammar))
         if key not in self._grammars:
             if self._vocab is None:
-                self._vocab = Vocabulary.from_texts(self._texts(), self._eog)
+                self._vocab = self._make_vocab()
             ir = schema_to_grammar(schema) if schema is not None else grammar
             self._grammars[key] = CompiledGrammar(ir, self._vocab)
         return GrammarMatcher(self._grammars[key])

@@ -30,7 +30,7 @@ async def health(request: Request) -> dict:
     models = st.pool.status()
     return {"status": "ok", "version": __version__, "uptime_s": round(time.time() - st.started, 1),
             "default_model": st.pool.default, "profile": _profile_name(st), "models": models,
-            "max_queue": st.settings.max_queue, "timeout_s": st.settings.timeout_s,
+            "max_queue": st.settings.max_queue, "max_loaded": st.settings.max_loaded, "timeout_s": st.settings.timeout_s,
             "auth": st.settings.token is not None}
 
 

@@ -43,6 +43,8 @@ def ask(live: LiveServer, model: str, **extra) -> dict:
 def test_least_recently_used_idle_model_is_unloaded(three_models: list[str]) -> None:
     live = LiveServer(models=three_models, max_loaded=2).start()
     try:
+        with live.client() as c:
+            assert c.get("/health").json()["max_loaded"] == 2
         ask(live, "a")
         ask(live, "b")
         assert loaded(live) == {"a": True, "b": True, "c": False}
