@@ -103,7 +103,7 @@ def plan_export(src: Path, opts: ExportOptions) -> ExportPlan:
     model = ref.build_reference(arch)
     ref.check_against_reference(ckpt, arch, model)
     shapes = _gguf_shapes(arch, ckpt.shapes)
-    fallbacks = preflight(shapes, quant, opts.strict) if quant.base.name not in ("F32", "F16", "BF16") else []
+    fallbacks = [] if quant.is_float else preflight(shapes, quant, opts.strict)
     vocab = read_vocab(ckpt.path, "t5" if arch.encoder_decoder else "")
     vocab.pad_to(shapes["token_embd.weight"][0])
     plan = ExportPlan(ckpt.path, arch, quant, opts, ckpt.tensors(), vocab, model, fallbacks,

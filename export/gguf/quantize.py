@@ -25,6 +25,11 @@ class QuantType:
     base: Q  # what linear layers get
     ternary: bool = False
 
+    @property
+    def is_float(self) -> bool:
+        """Every row fits a float type: no pre-flight needed."""
+        return self.base in (Q.F32, Q.F16, Q.BF16)
+
 
 # the llama-quantize names users know; IQ types below 4 bits need an importance matrix and are left out
 QUANTS: dict[str, QuantType] = {q.name: q for q in (
