@@ -174,3 +174,10 @@ def test_run_refuses_over_budget_before_loading(tmp_path):
     (tmp_path / "board.toml").write_text(path)
     p = run_cli("run", "--profile", str(tmp_path / "board.toml"), "-n", "4", "Hi")
     assert p.returncode == 2 and "allows 64 MB" in p.stderr and "quantization" in p.stderr
+
+
+def test_profiles_know_every_gguf_export_type():
+    """A profile may name any type `export gguf` writes, and the memory guard can size it."""
+    from export.gguf.cli import QUANT_CHOICES
+
+    assert set(QUANT_CHOICES) <= set(QUANT_BPW)
