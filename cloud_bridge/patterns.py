@@ -54,14 +54,20 @@ def find_urls(text: str) -> Iterator[Finding]:
 
 
 def find_phones(text: str, regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> Iterator[Finding]:
-    """International numbers in any region; national formats in `regions` (libphonenumber, VALID)."""
+    """International numbers in any region; national formats in `regions` (libphonenumber, VALID);
+    "+" numbers that are only POSSIBLE (ranges newer than the metadata) score lower."""
     seen: set[tuple[int, int]] = set()
     for region in regions:
         for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
-            if (m.start, m.end) in seen or sum(c.isdigit() for c in m.raw_string) < 7:
-                continue  # short numbers ("in 1648") are valid somewhere, but rarely a phone
+            digits = sum(c.isdigit() for c in m.raw_string)
+            if (m.start, m.end) in seen or digits < (7 if m.raw_string.startswith("+") else 8):
+                continue  # short numbers ("in 1648", postcode "060-0001") are valid somewhere, rarely a phone
             seen.add((m.start, m.end))
             yield _f("PHONE", m.start, m.end, text, 0.95 if m.raw_string.startswith("+") else 0.85)
+    # "+44 7911 654321": a country code and a possible length, in a range the metadata lists as unused
+    for m in phonenumbers.PhoneNumberMatcher(text, "ZZ", leniency=phonenumbers.Leniency.POSSIBLE):
+        if m.raw_string.startswith("+") and (m.start, m.end) not in seen and sum(c.isdigit() for c in m.raw_string) >= 9:
+            yield _f("PHONE", m.start, m.end, text, 0.8)
 
 
 def luhn_ok(digits: str) -> bool:

@@ -20,13 +20,13 @@ CA_POSTCODE = r"[A-Z]\d[A-Z] \d[A-Z]\d"
 _CITY = r"[A-ZÄÖÜÉ][\wäöüéèß'-]+(?:[ -](?:[A-Z][\w'-]+|upon|on|am|sur))*"
 # what may follow a street line: city, state/province, postcode, in the usual orders
 TAIL = (
-    rf"(?:,?\s+{UK_POSTCODE}|,\s*{_CITY}(?:,?\s+{UK_POSTCODE}|,\s*[A-Z]{{2}}\s+(?:\d{{5}}(?:-\d{{4}})?|{CA_POSTCODE}))?"
-    rf"|,\s*\d{{3}} ?\d{{2}}\s+{_CITY}|,\s*(?:[A-Z]-)?\d{{4,5}}\s+{_CITY}|,\s*{_CITY}\s+\d{{3}}-\d{{4}})?")
+    rf"(?:,?\s+{UK_POSTCODE}|,\s*{_CITY}(?:,?\s+{UK_POSTCODE}|,\s*[A-Z]{{2}}\s+(?:\d{{5}}(?:-\d{{4}})?|{CA_POSTCODE})"
+    rf"|\s+\d{{3}}-\d{{4}})?|,\s*\d{{3}} ?\d{{2}}\s+{_CITY}|,\s*(?:[A-Z]-)?\d{{4,5}}\s+{_CITY})?")
 _UNIT = r"(?:(?:Flat|Apartment|Apt\.?|Unit|Suite)\s+\w+,\s*)?"
 _WORD = r"(?:[A-Z][a-z'’-]+|[NSEW]|\d+(?:st|nd|rd|th))"
 STREET_TYPES = ("Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|"
                 "Square|Sq|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Close|Crescent|Gardens|Row|Walk|View|Mews|Grove|"
-                "Rise|Hill|Green|Vale|Wharf|Quay|Park")
+                "Rise|Hill|Green|Vale|Wharf|Quay|Park|Parade|Broadway|Esplanade|Promenade")
 STREET_LINES = (
     rf"{_UNIT}\b\d{{1,5}}[A-Za-z]?\s+(?:{_WORD}\.?\s+){{1,4}}(?:{STREET_TYPES})\b\.?"
     r"(?:,?\s*(?:Apt|Apartment|Suite|Unit|Flat|#)\.?\s*[\w-]+)?",

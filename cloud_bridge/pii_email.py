@@ -19,10 +19,11 @@ EMAIL_INTL = re.compile(rf"(?<![\w.+%'-]){_LOCAL}@(?:{_LABEL}\.)+(?:[^\W\d_]{{2,
 
 _AT = r"(?:\s*[\[({<]\s*at\s*[\])}>]\s*|\s+at\s+|\s+@\s*|\s*@\s+)"
 _DOT = r"(?:\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+|\.)"
-_TLDS = ("com|org|net|edu|gov|info|io|co|uk|de|fr|es|it|nl|be|ch|at|se|no|dk|fi|ie|pl|pt|jp|cn|hk|in|au|nz|ca|"
-         "us|br|mx|ru|ua|za|kr|tw|sg|eu|me|dev|app")
+_TLDS = ("com|org|net|edu|gov|info|biz|io|co|uk|de|fr|es|it|nl|be|ch|at|se|no|dk|fi|ie|is|pl|pt|cz|sk|hu|ro|bg|gr|"
+         "hr|si|rs|lt|lv|ee|tr|il|ae|sa|eg|ng|ke|jp|cn|hk|in|au|nz|ca|us|br|ar|cl|mx|ru|ua|za|kr|tw|sg|my|th|vn|"
+         "id|ph|eu|me|dev|app|ne|ac|or")
 EMAIL_SPELLED = re.compile(
-    rf"(?<![\w.-])[A-Za-z0-9][\w'+-]*(?:{_DOT}[\w'+-]+)*{_AT}[A-Za-z0-9][\w-]*(?:{_DOT}[A-Za-z0-9][\w-]*)*?"
+    rf"(?<![\w.-])[A-Za-z0-9][\w'+-]*(?:{_DOT}[\w'+-]+)*{_AT}[A-Za-z0-9][\w-]*(?:{_DOT}[A-Za-z0-9][\w-]*)*"
     rf"{_DOT}(?:{_TLDS})(?![\w-])", re.I)
 
 

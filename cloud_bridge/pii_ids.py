@@ -13,8 +13,9 @@ from collections.abc import Iterator
 
 from .spans import Finding
 
-# words allowed between a label and its value ("number", "no.", "is", ":", "#", "n°")
-_GAP = r"(?:[\s:#.,()'\"=-]|n°|nº|no\b|nr\b|num(?:ber|éro|ero)?\b|is\b|was\b|ist\b|est\b|es\b|di\b|de\b|on file is\b|は|：|番号|号码|номер)*"
+_SEP = r"(?:[\s:#.,()'\"=-]|n°|nº|は|：|番号|号码|номер)"
+# at most four short words between a label and its value ("passport number, issued 2019:")
+_GAP = rf"{_SEP}*(?:[a-zäöüéè]{{1,8}}{_SEP}+){{0,4}}?"
 _ID = r"(?=[A-Z0-9]*\d)[A-Z0-9]{6,10}"
 
 PASSPORT = re.compile(
@@ -24,6 +25,8 @@ ACCOUNT = re.compile(
     r"(?:account|acct|a/c|konto|kontonummer|compte|cuenta|conto|счёт|счет|口座)" + _GAP +
     r"(?<![A-Za-z0-9])(\d(?:[ -]?\d){5,16})(?![A-Za-z0-9-])", re.I)
 SORT_CODE = re.compile(r"(?:sort code|BSB)" + _GAP + r"(?<![A-Za-z0-9])(\d{2}[- ]?\d{2}[- ]?\d{2}|\d{3}-\d{3})(?![A-Za-z0-9-])", re.I)
+# the account number written before its sort code: "pay 20194857 with sort code 60-83-71"
+ACCOUNT_BEFORE_SORT = re.compile(r"(?<![A-Za-z0-9-])(\d{6,10})(?![A-Za-z0-9-])(?=[^.\n]{0,30}?\bsort code)", re.I)
 ROUTING = re.compile(r"(?:routing|ABA|RTN|BLZ|Bankleitzahl)(?: number| no\.?)?" + _GAP + r"(?<![A-Za-z0-9])(\d{8,9})(?![A-Za-z0-9])",
                      re.I)
 MRN = re.compile(
@@ -51,6 +54,8 @@ def find_passports(text: str) -> Iterator[Finding]:
 
 def find_accounts(text: str) -> Iterator[Finding]:
     for m in ACCOUNT.finditer(text):
+        yield _group("ACCOUNT", m, 0.96, text)
+    for m in ACCOUNT_BEFORE_SORT.finditer(text):
         yield _group("ACCOUNT", m, 0.96, text)
     for m in SORT_CODE.finditer(text):
         yield _group("ACCOUNT", m, 0.96, text)

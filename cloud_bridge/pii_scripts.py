@@ -59,8 +59,8 @@ _HAN = r"\u4e00-\u9fff\u3400-\u4dbf々"
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _HAN_RUN = re.compile(rf"[{_HAN}]+")
 # characters that sit around a Chinese name: before it (和王小明), after it (王小明说)
-ZH_BEFORE = set("和跟给让把叫与同对向被是请找问见帮天在由替")
-ZH_AFTER = set("给是的了在和说打也都很就还要会能帮一去来对让把被请先女老同医今昨已不为从跟与")
+ZH_BEFORE = set("和跟给让把叫与同对向被是请找问见帮天在由替了友事哥姐弟妹妈爸叔姨舅师")
+ZH_AFTER = set("给是的了在和说打也都很就还要会能帮一去来对让把被请先女老同医今昨已不为从跟与下上")
 ZH_TITLES = ("先生", "女士", "老师", "同学", "医生", "经理", "小姐")
 
 
