@@ -173,5 +173,5 @@ def find_lowercase_names(text: str) -> Iterator[Finding]:
     for m in _TOKEN.finditer(text):
         tok = m.group()
         if tok.islower() and len(tok) >= 3 and _given(tok) and not _is_word(tok) \
-                and tok not in gz.words("everyday_names.txt") and tok not in gz.words("function_words.txt"):
+                and tok not in gz.words("function_words.txt"):
             yield Finding("PERSON", m.start(), m.end(), 0.6, tok)
