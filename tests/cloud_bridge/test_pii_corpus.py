@@ -85,6 +85,9 @@ def test_no_partial_leak_through_the_pseudonymizer(detector, text, name):
     "Mount Everest is 8,849 metres tall; the train leaves at 07:45 from platform 9.",
     "我们明天去北京开会，下午三点出发。",
     "東京から大阪まで新幹線で約2時間半かかります。",
+    "千葉県と山口駅の近くに住んでいます。",  # surnames that are place names here
+    "王様の話を読みました。",  # Chinese surname rules do not apply to Japanese text
+    "The code 060-0001 is printed on the form.",  # a postcode shape, not a local phone number
     "Москва — столица России.",
     "الطقس جميل اليوم في المدينة.",
     "The account settings page and the passport office open at 8:30.",
