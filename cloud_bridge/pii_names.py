@@ -38,7 +38,9 @@ def _linked(tok: str) -> bool:
 
 
 def _sentence_initial(text: str, start: int) -> bool:
-    before = text[:start].rstrip(" \t")
+    before = text[max(0, start - 16):start].rstrip(" \t")
+    if not before and start > 16:
+        return False  # a long run of blanks: no sentence start seen, treat as mid-sentence
     return not before or before[-1] in _SENTENCE_END
 
 
@@ -141,6 +143,9 @@ def _coordinated(text: str, found: list[Finding]) -> Iterator[Finding]:
                 yield Finding("PERSON", m.start(1), m.end(1), 0.6, m.group(1))
 
 
+MAX_NAME_WORDS = 6  # a longer title-case run is a heading or a title, not one person's name
+
+
 def find_latin_names(text: str) -> Iterator[Finding]:
     found = list(_latin_runs(text))
     yield from found
@@ -154,6 +159,8 @@ def _opener(tok: str) -> bool:
 
 def _latin_runs(text: str) -> Iterator[Finding]:
     for run in _runs(text):
+        if len(run) > MAX_NAME_WORDS:
+            continue
         # a capitalised sentence opener ("Tell", "Please") is not part of the name after it
         while run and _sentence_initial(text, run[0].start()) and _opener(run[0].group()):
             run = run[1:]

@@ -78,7 +78,7 @@ def _zh_surname_at(text: str, i: int) -> int:
 
 
 def find_chinese_names(text: str) -> Iterator[Finding]:
-    if _KANA.search(text):
+    if _KANA.search(text) or not _HAN_RUN.search(text):
         return
     i = 0
     while i < len(text):
