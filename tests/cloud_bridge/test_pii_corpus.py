@@ -94,3 +94,22 @@ def test_no_partial_leak_through_the_pseudonymizer(detector, text, name):
 ])
 def test_ordinary_text_has_no_findings(detector, text):
     assert [(f.type, f.value) for f in detector.detect(text)] == []
+
+
+def test_seeded_fuzz_findings_are_well_formed(detector):
+    """Random splices of corpus text, odd characters and long runs: every finding is a real,
+    non-overlapping slice of the input, and nothing raises."""
+    import random
+
+    rng = random.Random(14)
+    pieces = [s.text for s in load_corpus(DATA / "pii_corpus_dev.txt")]
+    noise = ["\u200b", "\ud7ff", "@", " at ", " dot ", "[at]", "-", "〒", "さん", "王", "Иван", "محمد", "O'", "\n", "  "]
+    for _ in range(150):
+        parts = [rng.choice(pieces)[rng.randrange(0, 20):] for _ in range(rng.randint(1, 4))]
+        parts += [rng.choice(noise) * rng.randint(1, 30) for _ in range(rng.randint(0, 3))]
+        rng.shuffle(parts)
+        text = "".join(parts)
+        found = detector.detect(text)
+        for f in found:
+            assert 0 <= f.start < f.end <= len(text) and text[f.start:f.end] == f.value
+        assert all(not a.overlaps(b) for a, b in zip(found, found[1:], strict=False))
