@@ -1,5 +1,8 @@
 """Tokenizer → GGUF vocab: byte-level BPE or Unigram from tokenizer.json, sentencepiece (BPE or Unigram).
 
+A sentencepiece model file (tokenizer.model / spiece.model) wins over a tokenizer.json that is a
+sentencepiece tokenizer itself (Llama 2, TinyLlama, Mistral, Gemma, Phi-3 ship both).
+
 Special tokens, `add_bos`/`add_eos` and the chat template are carried over from
 tokenizer_config.json (or chat_template.jinja) so the runtime renders prompts like transformers.
 """
@@ -103,6 +106,21 @@ SPLIT_REGEXES: dict[str, str] = {
     + r"?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+": "gpt-4o",  # Phi-4-mini
 }
 PRE_TOKENIZERS = ("gpt-2", "smollm", *sorted(set(SPLIT_REGEXES.values())))
+
+
+def hf_pre_tokenizer(name: str) -> Any | None:
+    """The `tokenizers` pre-tokenizer llama.cpp's pre-tokenizer `name` stands for (None: not in the tables)."""
+    from tokenizers import Regex, pre_tokenizers
+
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=name in ("gpt-2", "smollm"))
+    if name == "gpt-2":
+        return byte_level
+    if name == "smollm":
+        return pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+    regex = next((r for r, n in SPLIT_REGEXES.items() if n == name), None)
+    if regex is None:
+        return None
+    return pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(regex), behavior="isolated"), byte_level])
 
 
 def _pre_tokenizer(tj: dict[str, Any]) -> str:
@@ -212,6 +230,34 @@ def _sentencepiece(path: Path) -> Vocab:
     return vocab
 
 
+def _is_sentencepiece(src: Path) -> bool:
+    """tokenizer.json is a sentencepiece tokenizer (Unigram, or BPE with "▁" pieces, not byte-level)."""
+    tj = json.loads((src / "tokenizer.json").read_text())
+    model = tj.get("model") or {}
+    decoders = [d.get("type") for d in _flatten(tj.get("decoder"), "decoders")]
+    return model.get("type") == "Unigram" or (model.get("type") == "BPE" and "ByteLevel" not in decoders)
+
+
+def _add_json_tokens(vocab: Vocab, src: Path) -> None:
+    """tokenizer.json's added tokens: typed CONTROL (special) or USER_DEFINED, appended past the pieces."""
+    tj = json.loads((src / "tokenizer.json").read_text())
+    for added in sorted(tj.get("added_tokens", []), key=lambda t: t["id"]):
+        idx, kind = added["id"], int(TokenType.CONTROL if added.get("special") else TokenType.USER_DEFINED)
+        if idx > len(vocab.tokens):
+            raise ExportError(f"{src}/tokenizer.json adds token {added['content']!r} at id {idx}, past the "
+                              f"{len(vocab.tokens)} pieces of the sentencepiece model: the files do not belong together")
+        if idx == len(vocab.tokens):
+            vocab.tokens.append(added["content"])
+            vocab.types.append(kind)
+            if vocab.scores is not None:
+                vocab.scores.append(0.0)
+        elif vocab.tokens[idx] != added["content"]:
+            raise ExportError(f"{src}: tokenizer.json's token {idx} is {added['content']!r} but the sentencepiece "
+                              f"model's is {vocab.tokens[idx]!r}: the files do not belong together")
+        elif vocab.types[idx] == TokenType.NORMAL:
+            vocab.types[idx] = kind  # llama.cpp splits these out of text, as transformers does added tokens
+
+
 def read_vocab(src: Path, arch_model: str) -> Vocab:
     """The vocab of checkpoint `src`; T5 needs a Unigram tokenizer (spiece.model or tokenizer.json)."""
     src = Path(src)
@@ -222,11 +268,14 @@ def read_vocab(src: Path, arch_model: str) -> Vocab:
             raise ExportError(f"no tokenizer in {src}: T5 needs spiece.model or a Unigram tokenizer.json")
         vocab = _sentencepiece(spm) if spm is not None else _unigram(src)
         vocab.add_eos = True  # T5 encoders see `text </s>`
-    elif (src / "tokenizer.json").is_file():
-        vocab = _bpe(src, cfg)
-    elif spm is not None:
+    elif spm is not None and (not (src / "tokenizer.json").is_file() or _is_sentencepiece(src)):
+        # Llama 2, TinyLlama, Mistral, Gemma, Phi-3: the sentencepiece model is the vocab; the
+        # tokenizer.json beside it adds the tokens transformers appended (Phi-3's chat markers)
         vocab = _sentencepiece(spm)
         vocab.add_bos = True
+        _add_json_tokens(vocab, src)
+    elif (src / "tokenizer.json").is_file():
+        vocab = _bpe(src, cfg)
     else:
         raise ExportError(f"no tokenizer in {src}: copy tokenizer.json or tokenizer.model into it")
     _apply_config(vocab, cfg)
