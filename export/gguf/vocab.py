@@ -218,6 +218,10 @@ def _sentencepiece(path: Path) -> Vocab:
     proto = pb.ModelProto()
     proto.ParseFromString(path.read_bytes())
     unigram = proto.trainer_spec.model_type == pb.TrainerSpec.UNIGRAM
+    if unigram and proto.trainer_spec.byte_fallback:
+        # llama.cpp's Unigram (UGM) tokenizer maps unknown characters to <unk>, never to <0xNN> pieces
+        raise ExportError(f"{path} is a Unigram sentencepiece model with byte fallback, which llama.cpp's "
+                          "Unigram tokenizer does not do: export it to ONNX instead (`edgesplit export onnx`)")
     # sentencepiece piece types map 1:1 onto GGUF token types (NORMAL=1 ... BYTE=6)
     vocab = Vocab("t5" if unigram else "llama", [p.piece for p in proto.pieces], [int(p.type) for p in proto.pieces],
                   scores=[float(p.score) for p in proto.pieces])
