@@ -83,8 +83,13 @@ class TokenizerParity:
                 "mismatches": len(self.mismatches)}
 
     def describe(self, limit: int = 2) -> str:
-        return "; ".join(f"{m['text'][:60]!r}: source {m['reference'][:12]} vs bundle {m['bundle'][:12]}"
-                         for m in self.mismatches[:limit])
+        """The first `limit` differences, each from the first id where the two sides part."""
+        out = []
+        for m in self.mismatches[:limit]:
+            ref, ours = m["reference"], m["bundle"]
+            at = next((i for i, (a, b) in enumerate(zip(ref, ours, strict=False)) if a != b), min(len(ref), len(ours)))
+            out.append(f"{m['text'][:60]!r}: from id {at} source {ref[at:at + 8]} vs bundle {ours[at:at + 8]}")
+        return "; ".join(out)
 
     def require(self) -> TokenizerParity:
         """Raise ExportError unless every text tokenized the same (the export then writes nothing)."""
