@@ -153,7 +153,8 @@ def _bpe(src: Path, cfg: dict[str, Any]) -> Vocab:
     decoders = decoder.get("decoders", [decoder]) if decoder.get("type") == "Sequence" else [decoder]
     if model.get("type") != "BPE" or "ByteLevel" not in [d.get("type") for d in decoders]:
         raise ExportError(f"{src}/tokenizer.json is a {model.get('type')} tokenizer without a byte-level "
-                          "decoder; only byte-level BPE (or a sentencepiece model file) is supported")
+                          "decoder (a sentencepiece tokenizer): copy its sentencepiece model (tokenizer.model) "
+                          "into the checkpoint; tokenizer.json alone is only supported for byte-level BPE")
     ids = dict(model["vocab"])
     added = {t["content"]: t for t in tj.get("added_tokens", [])}
     ids.update({c: t["id"] for c, t in added.items()})

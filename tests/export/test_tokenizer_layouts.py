@@ -171,6 +171,14 @@ def test_unigram_with_byte_fallback_is_refused_for_gguf(layouts: Layouts, tmp_pa
     assert not (tmp_path / "out").exists()
 
 
+def test_sentencepiece_tokenizer_json_without_its_model_says_what_to_copy(layouts: Layouts, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(layouts.checkpoint("llama2"), src)
+    (src / "tokenizer.model").unlink()
+    with pytest.raises(ExportError, match=r"sentencepiece tokenizer\): copy its sentencepiece model \(tokenizer.model\)"):
+        export_gguf(src, tmp_path / "out", ExportOptions(quant="f32"))
+
+
 def test_phi3_chat_tokens_from_tokenizer_json_reach_the_gguf(layouts: Layouts) -> None:
     from gguf import TokenType
 
@@ -240,6 +248,7 @@ def test_verify_fails_when_the_bundle_tokenizer_is_subtly_different(path: str, l
     bad = run_cli("verify", str(bundle), "--json")
     report = json.loads(bad.stdout)
     assert bad.returncode == 1 and report["hashes_ok"] and report["tokenizer_parity"]["passed"] is False
+    assert report["passed"] is False
     assert report["tokenizer_parity"]["mismatches"] >= 1 and report["tokenizer_parity"]["remeasured"]
 
 
