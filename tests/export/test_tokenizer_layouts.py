@@ -262,3 +262,30 @@ def test_smollm2_gguf_to_onnx_keeps_digit_splitting(default_gguf: Path) -> None:
         result = tokparity.compare(llama, lambda t: list(tok.encode(t, add_special_tokens=False)),
                                    tokparity.probe_texts(specials) + ("lazy  0958", "  0"), ("llama.cpp", "bundle"))
     assert result.passed, result.describe()
+
+
+def _swap_two_pieces(gguf: Path, text: str) -> None:
+    """Swap the ids of a long piece of `text` and another piece of its byte length, in place."""
+    from gguf import GGUFReader
+
+    field = GGUFReader(gguf, "r+").fields["tokenizer.ggml.tokens"]
+    pieces = [bytes(field.parts[i]) for i in field.data]
+    with tokparity.llama_cpp_side(gguf) as (tokenize, _):
+        ids = tokenize(text)
+    pairs = ((a, b) for a in sorted(set(ids), key=lambda i: -len(pieces[i])) for b in range(len(pieces))
+             if b != a and len(pieces[b]) == len(pieces[a]) and not pieces[b].startswith(b"<"))
+    a, b = next(pairs)
+    field.parts[field.data[a]][:], field.parts[field.data[b]][:] = list(pieces[b]), list(pieces[a])
+
+
+def test_verify_fails_when_the_gguf_vocabulary_is_subtly_different(layouts: Layouts, tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(layouts.gguf_bundle("llama2"), bundle)
+    gguf = bundle / "model-f32.gguf"
+    _swap_two_pieces(gguf, PROMPT)
+    manifest = read_manifest(bundle)
+    write_manifest(bundle, manifest.model_copy(update={"files": {**manifest.files, gguf.name: sha256_file(gguf)}}))
+    bad = run_cli("verify", str(bundle), "--json")
+    report = json.loads(bad.stdout.strip().splitlines()[-1])
+    assert bad.returncode == 1 and report["hashes_ok"] and report["passed"] is False
+    assert report["tokenizer_parity"]["mismatches"] >= 1 and report["max_abs_logit_diff"] <= 1e-4  # logits agree
