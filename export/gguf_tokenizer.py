@@ -114,7 +114,9 @@ def transformers_tokenizer(v: SpmVocab) -> Any:
 
     names = {"bos": "bos_token", "eos": "eos_token", "unknown": "unk_token", "padding": "pad_token"}
     kwargs = {names[k]: v.tokens[i] for k, i in (v.special or {}).items()}
-    fast = PreTrainedTokenizerFast(tokenizer_object=build_tokenizer(v), **kwargs)
+    # control pieces as special tokens, so end-of-turn markers (<end_of_turn>, <|im_end|>) stop generation
+    control = [t for t, k in zip(v.tokens, v.types, strict=True) if k == TokenType.CONTROL and t not in kwargs.values()]
+    fast = PreTrainedTokenizerFast(tokenizer_object=build_tokenizer(v), additional_special_tokens=control, **kwargs)
     fast.add_bos_token, fast.add_eos_token = v.add_bos, v.add_eos
     return fast
 

@@ -192,8 +192,12 @@ def test_phi3_chat_tokens_from_tokenizer_json_reach_the_gguf(layouts: Layouts) -
 @pytest.mark.parametrize("name", FROM_GGUF)
 def test_onnx_from_a_sentencepiece_gguf_tokenizes_like_llama_cpp(name: str, layouts: Layouts) -> None:
     bundle, gguf = layouts.onnx_from_gguf(name), layouts.gguf_file(name)
-    record = read_manifest(bundle).extra["tokenizer_parity"]
+    manifest = read_manifest(bundle)
+    record = manifest.extra["tokenizer_parity"]
     assert record["mismatches"] == 0 and record["reference"] == f"llama.cpp:{gguf.name}"
+    tokens = gguf_kv(gguf, "tokenizer.ggml.tokens")
+    assert tokens.index("<|im_end|>") in manifest.extra["runtime"]["eog_token_ids"]  # a control piece ends a turn
+    assert manifest.extra["runtime"]["add_bos"] is True  # as the GGUF says, so prompts start like llama.cpp's
     with tokparity.llama_cpp_side(gguf) as (llama, _), tokparity.tokenizer_json_side(bundle / "tokenizer.json") as (
             ours, _):
         assert ours(PROMPT) == llama(PROMPT)
