@@ -54,7 +54,7 @@ def verifier_for(fmt: str):
 @click.option("--reference", default=None, help="Source checkpoint (HF dir or GGUF) to re-measure parity against.")
 @click.option("--json", "as_json", is_flag=True, help="Print hashes_ok, max_abs_logit_diff, top1_agreement, n_tokens.")
 def verify(bundle, reference, as_json):
-    """Re-check a bundle: file hashes against its manifest, logit parity (and, for GGUF, tokenization) against the source.
+    """Re-check a bundle: file hashes against its manifest, logit parity and tokenization against the source.
 
     Exits non-zero when a hash differs, parity misses the manifest's tolerance or a probe text tokenizes differently.
 
@@ -79,6 +79,12 @@ def verify(bundle, reference, as_json):
         report = {"hashes_ok": False, "error": str(exc)}
     if report["hashes_ok"]:
         report.update(verifier_for(manifest.format)(path, manifest, reference))
+        if "tokenizer_parity" not in report:  # every format: the bundle must tokenize like its source
+            from export.tokparity import verify_bundle as verify_tokenizer
+
+            report.update(verify_tokenizer(path, manifest, reference))
+    if (report.get("tokenizer_parity") or {}).get("passed") is False:
+        report["passed"] = False
     ok = report["hashes_ok"] and report.get("passed", True)
     if as_json:
         click.echo(json.dumps(report))

@@ -1,5 +1,8 @@
 """Tokenizer → GGUF vocab: byte-level BPE or Unigram from tokenizer.json, sentencepiece (BPE or Unigram).
 
+A sentencepiece model file (tokenizer.model / spiece.model) wins over a tokenizer.json that is a
+sentencepiece tokenizer itself (Llama 2, TinyLlama, Mistral, Gemma, Phi-3 ship both).
+
 Special tokens, `add_bos`/`add_eos` and the chat template are carried over from
 tokenizer_config.json (or chat_template.jinja) so the runtime renders prompts like transformers.
 """
@@ -105,6 +108,21 @@ SPLIT_REGEXES: dict[str, str] = {
 PRE_TOKENIZERS = ("gpt-2", "smollm", *sorted(set(SPLIT_REGEXES.values())))
 
 
+def hf_pre_tokenizer(name: str) -> Any | None:
+    """The `tokenizers` pre-tokenizer llama.cpp's pre-tokenizer `name` stands for (None: not in the tables)."""
+    from tokenizers import Regex, pre_tokenizers
+
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=name in ("gpt-2", "smollm"))
+    if name == "gpt-2":
+        return byte_level
+    if name == "smollm":
+        return pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+    regex = next((r for r, n in SPLIT_REGEXES.items() if n == name), None)
+    if regex is None:
+        return None
+    return pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(regex), behavior="isolated"), byte_level])
+
+
 def _pre_tokenizer(tj: dict[str, Any]) -> str:
     """Name llama.cpp's pre-tokenizer that matches tokenizer.json's (see SPLIT_REGEXES)."""
     pre = tj.get("pre_tokenizer") or {}
@@ -135,7 +153,8 @@ def _bpe(src: Path, cfg: dict[str, Any]) -> Vocab:
     decoders = decoder.get("decoders", [decoder]) if decoder.get("type") == "Sequence" else [decoder]
     if model.get("type") != "BPE" or "ByteLevel" not in [d.get("type") for d in decoders]:
         raise ExportError(f"{src}/tokenizer.json is a {model.get('type')} tokenizer without a byte-level "
-                          "decoder; only byte-level BPE (or a sentencepiece model file) is supported")
+                          "decoder (a sentencepiece tokenizer): copy its sentencepiece model (tokenizer.model) "
+                          "into the checkpoint; tokenizer.json alone is only supported for byte-level BPE")
     ids = dict(model["vocab"])
     added = {t["content"]: t for t in tj.get("added_tokens", [])}
     ids.update({c: t["id"] for c, t in added.items()})
@@ -200,6 +219,10 @@ def _sentencepiece(path: Path) -> Vocab:
     proto = pb.ModelProto()
     proto.ParseFromString(path.read_bytes())
     unigram = proto.trainer_spec.model_type == pb.TrainerSpec.UNIGRAM
+    if unigram and proto.trainer_spec.byte_fallback:
+        # llama.cpp's Unigram (UGM) tokenizer maps unknown characters to <unk>, never to <0xNN> pieces
+        raise ExportError(f"{path} is a Unigram sentencepiece model with byte fallback, which llama.cpp's "
+                          "Unigram tokenizer does not do: export it to ONNX instead (`edgesplit export onnx`)")
     # sentencepiece piece types map 1:1 onto GGUF token types (NORMAL=1 ... BYTE=6)
     vocab = Vocab("t5" if unigram else "llama", [p.piece for p in proto.pieces], [int(p.type) for p in proto.pieces],
                   scores=[float(p.score) for p in proto.pieces])
@@ -212,6 +235,34 @@ def _sentencepiece(path: Path) -> Vocab:
     return vocab
 
 
+def _is_sentencepiece(src: Path) -> bool:
+    """tokenizer.json is a sentencepiece tokenizer (Unigram, or BPE with "▁" pieces, not byte-level)."""
+    tj = json.loads((src / "tokenizer.json").read_text())
+    model = tj.get("model") or {}
+    decoders = [d.get("type") for d in _flatten(tj.get("decoder"), "decoders")]
+    return model.get("type") == "Unigram" or (model.get("type") == "BPE" and "ByteLevel" not in decoders)
+
+
+def _add_json_tokens(vocab: Vocab, src: Path) -> None:
+    """tokenizer.json's added tokens: typed CONTROL (special) or USER_DEFINED, appended past the pieces."""
+    tj = json.loads((src / "tokenizer.json").read_text())
+    for added in sorted(tj.get("added_tokens", []), key=lambda t: t["id"]):
+        idx, kind = added["id"], int(TokenType.CONTROL if added.get("special") else TokenType.USER_DEFINED)
+        if idx > len(vocab.tokens):
+            raise ExportError(f"{src}/tokenizer.json adds token {added['content']!r} at id {idx}, past the "
+                              f"{len(vocab.tokens)} pieces of the sentencepiece model: the files do not belong together")
+        if idx == len(vocab.tokens):
+            vocab.tokens.append(added["content"])
+            vocab.types.append(kind)
+            if vocab.scores is not None:
+                vocab.scores.append(0.0)
+        elif vocab.tokens[idx] != added["content"]:
+            raise ExportError(f"{src}: tokenizer.json's token {idx} is {added['content']!r} but the sentencepiece "
+                              f"model's is {vocab.tokens[idx]!r}: the files do not belong together")
+        elif vocab.types[idx] == TokenType.NORMAL:
+            vocab.types[idx] = kind  # llama.cpp splits these out of text, as transformers does added tokens
+
+
 def read_vocab(src: Path, arch_model: str) -> Vocab:
     """The vocab of checkpoint `src`; T5 needs a Unigram tokenizer (spiece.model or tokenizer.json)."""
     src = Path(src)
@@ -222,11 +273,14 @@ def read_vocab(src: Path, arch_model: str) -> Vocab:
             raise ExportError(f"no tokenizer in {src}: T5 needs spiece.model or a Unigram tokenizer.json")
         vocab = _sentencepiece(spm) if spm is not None else _unigram(src)
         vocab.add_eos = True  # T5 encoders see `text </s>`
-    elif (src / "tokenizer.json").is_file():
-        vocab = _bpe(src, cfg)
-    elif spm is not None:
+    elif spm is not None and (not (src / "tokenizer.json").is_file() or _is_sentencepiece(src)):
+        # Llama 2, TinyLlama, Mistral, Gemma, Phi-3: the sentencepiece model is the vocab; the
+        # tokenizer.json beside it adds the tokens transformers appended (Phi-3's chat markers)
         vocab = _sentencepiece(spm)
         vocab.add_bos = True
+        _add_json_tokens(vocab, src)
+    elif (src / "tokenizer.json").is_file():
+        vocab = _bpe(src, cfg)
     else:
         raise ExportError(f"no tokenizer in {src}: copy tokenizer.json or tokenizer.model into it")
     _apply_config(vocab, cfg)

@@ -12,6 +12,7 @@ from typing import Any
 
 from edge.bundle import Manifest
 from edge.errors import ExportError
+from export import tokparity
 from export.bundle import finish_manifest, staging
 
 from . import parity
@@ -33,6 +34,8 @@ def export_onnx(src: Path, out: Path, *, quant: str = "fp32", block_size: int | 
         raise ExportError(f"--block-size must be a power of two >= 16, got {block_size}")
     with staging(Path(out), overwrite=overwrite) as tmp:
         source = load_source(Path(src))
+        save_tokenizer(source.tokenizer, tmp)  # checked first: a wrong tokenizer fails before tracing
+        tokens = tokparity.check_tokenizer_json(source.path, tmp / "tokenizer.json").require()
         if quant in ("int8", "int4", "ternary"):
             untie_lm_head(source.model)  # a tied head exports as Transpose(embedding) and stays float
         ids = parity.parity_ids(source.tokenizer)
@@ -50,7 +53,7 @@ def export_onnx(src: Path, out: Path, *, quant: str = "fp32", block_size: int | 
             quantization=quant, tokenizer="tokenizer.json", chat_template=source.chat_template,
             source=source.describe(), parity=checked,
             extra={"block_size": block_size, "accuracy_level": 4, "ort_mobile": ort_mobile,
-                   "runtime": runtime_facts(source)},
+                   "runtime": runtime_facts(source), "tokenizer_parity": tokens.to_manifest()},
         )
 
 

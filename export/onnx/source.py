@@ -1,8 +1,9 @@
 """Load the export source: a Hugging Face checkpoint directory or a GGUF file.
 
-A GGUF is dequantized through transformers (`from_pretrained(dir, gguf_file=...)`) and its
-tokenizer fixed as FINDINGS.md describes (no added BOS, `<|im_end|>` as EOS, no copied
-`tokenizer.model`).
+A GGUF is dequantized through transformers (`from_pretrained(dir, gguf_file=...)`). A
+sentencepiece ("llama") vocabulary is rebuilt by export.gguf_tokenizer as llama.cpp tokenizes it; other
+vocabularies come from transformers, fixed as FINDINGS.md describes (no added BOS, `<|im_end|>`
+as EOS, no copied `tokenizer.model`). Either way export checks it against llama.cpp (tokparity).
 """
 
 from __future__ import annotations
@@ -106,11 +107,23 @@ def _load_gguf(path: Path) -> Source:
         model = arch.auto_class().from_pretrained(path.parent, gguf_file=path.name, dtype="float32")
     except (OSError, ValueError, RuntimeError) as exc:
         raise ExportError(f"transformers could not dequantize {path}: {exc}") from None
-    tokenizer = _load_tokenizer(path.parent, gguf_file=path.name)
-    _fix_gguf_tokenizer(tokenizer)
+    tokenizer = _gguf_tokenizer(path)
     template = meta.chat_template or tokenizer.chat_template
     tokenizer.chat_template = template
     return Source(path, "gguf", arch, model.eval(), tokenizer, template, _file_digest(path))
+
+
+def _gguf_tokenizer(path: Path) -> Any:
+    """The GGUF's tokenizer as llama.cpp runs it: rebuilt (sentencepiece) or fixed (byte-level BPE)."""
+    from export.gguf_tokenizer import fix_pre_tokenizer, read_gguf_spm, transformers_tokenizer
+
+    spm = read_gguf_spm(path)
+    if spm is not None:
+        return transformers_tokenizer(spm)
+    tokenizer = _load_tokenizer(path.parent, gguf_file=path.name)
+    _fix_gguf_tokenizer(tokenizer)
+    fix_pre_tokenizer(tokenizer, path)
+    return tokenizer
 
 
 def _fix_gguf_tokenizer(tokenizer: Any) -> None:

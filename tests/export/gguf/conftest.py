@@ -122,7 +122,8 @@ def train_unigram_spm(out: Path) -> Path:
                                    hard_vocab_limit=False, minloglevel=2)
     out.mkdir(parents=True, exist_ok=True)
     (out / "spiece.model").write_bytes(buf.getvalue())
-    T5Tokenizer(vocab_file=str(out / "spiece.model"), extra_ids=0, legacy=False).save_pretrained(out)
+    # legacy, as released T5 tokenizers: "▁" after a special token too, as llama.cpp's T5 tokenizer does
+    T5Tokenizer(vocab_file=str(out / "spiece.model"), extra_ids=0, legacy=True).save_pretrained(out)
     return out
 
 
