@@ -8,6 +8,7 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -157,6 +158,8 @@ DAMAGE = {
                        "line 1: not UTF-8"),
     "bad body_b64": (lambda led: _write(led, [*_lines(led)[:4], _lines(led)[4].replace(b'"body_b64":"', b'"body_b64":"!')]),
                      "line 5: body_b64 is not valid base64"),
+    "same values, other spacing": (lambda led: _write(led, [json.dumps(json.loads(_lines(led)[0])).encode(),
+                                                            *_lines(led)[1:]]), "line 1: not in the exact form"),
     "empty line": (lambda led: _write(led, [_lines(led)[0], b"", *_lines(led)[1:]]), "line 2: an empty line"),
     "deep nesting": (lambda led: _write(led, [*_lines(led), b"[" * 100_000]), "line 6: not valid JSON"),
 }
@@ -201,22 +204,28 @@ def test_an_old_unkeyed_ledger_says_so_and_can_be_replaced(_isolated_home):
 
 
 WRITER = """
-import sys
+import sys, time
+from pathlib import Path
 from cloud_bridge.ledger import Ledger
+start = Path(sys.argv[3])
+while not start.exists():  # all writers begin together, so their appends overlap
+    time.sleep(0.005)
 for i in range(int(sys.argv[2])):
     Ledger().append("http://127.0.0.1:9/v1/x", f'{{"w": "{sys.argv[1]}", "i": {i}}}'.encode(), "concurrent")
 """
 
 
 def test_concurrent_writers_keep_the_ledger_valid(_isolated_home):
-    n = 25
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, w, str(n)]) for w in "ab"]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    n, writers, start = 30, "abcd", _isolated_home / "start"
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, w, str(n), str(start)]) for w in writers]
+    time.sleep(1.0)  # let them import; a slow start only means less overlap, never a wrong result
+    start.touch()
+    assert [p.wait(timeout=300) for p in procs] == [0] * len(writers)
     led = Ledger()
     report = led.verify()
-    assert report.ok and report.entries == 2 * n, report
+    assert report.ok and report.entries == len(writers) * n, report
     bodies = sorted(json.loads(body_bytes(e))["w"] + str(json.loads(body_bytes(e))["i"]) for e in led.entries())
-    assert bodies == sorted(f"{w}{i}" for w in "ab" for i in range(n))
+    assert bodies == sorted(f"{w}{i}" for w in writers for i in range(n))
 
 
 def test_cli_show_verify_and_reset(ledger):
