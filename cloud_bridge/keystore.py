@@ -46,10 +46,14 @@ class KeyStore:
             raise StateProblem(str(exc)) from None
 
     def create_key(self) -> bytes:
+        """A new key and an empty state file; the key another process just made, if it won the race."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_bytes(KEY_BYTES)
-        write_private(self.key_path, key)
-        self._write(key, {})
+        with self._locked():
+            if self.key_path.exists():
+                return read_key(self.key_path)
+            key = secrets.token_bytes(KEY_BYTES)
+            write_private(self.key_path, key)
+            self._write(key, {})
         return key
 
     def records(self, key: bytes) -> dict[str, Record]:

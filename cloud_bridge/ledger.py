@@ -132,8 +132,10 @@ class Ledger:
                     os.replace(p, kept[-1])
             try:
                 key = self.keystore.key()
-            except StateProblem:
-                key = None  # a lost key cannot vouch for anything: start over with a new one
+            except StateProblem:  # a lost key cannot vouch for anything: start over with a new one
+                if not self.keystore.key_path.exists():
+                    self.keystore.state_path.unlink(missing_ok=True)
+                key = None
             key = key or self.keystore.create_key()
             self.keystore.remember(key, self.path, None)
         return kept

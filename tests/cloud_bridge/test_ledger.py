@@ -242,3 +242,11 @@ def test_cli_show_verify_and_reset(ledger):
     assert bad.returncode == 2 and "error:" in bad.stderr and "tampered" in bad.stderr
     assert run_cli("ledger", "reset", input="n\n").returncode != 0  # asks first; no answer, no reset
     assert not ledger.verify().ok
+
+
+def test_reset_after_the_key_was_lost_starts_over(ledger):
+    KeyStore().key_path.unlink()
+    _blocked(ledger)
+    assert len(ledger.reset()) == 2
+    ledger.append(URL, b"{}", "after the reset")
+    assert ledger.verify().ok and ledger.verify().entries == 1
