@@ -79,6 +79,20 @@ class _Scan:
         return (self.macs[-1] or GENESIS) if self.macs else GENESIS
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A prefix of a ledger file that verified in this process: its length, digest and chain."""
+
+    length: int
+    digest: bytes
+    key: bytes
+    lid: str | None
+    macs: list[str | None]
+
+
+_VERIFIED: dict[str, _Verified] = {}  # resolved ledger path -> its verified prefix
+
+
 class Ledger:
     def __init__(self, path: str | Path | None = None, keystore: KeyStore | None = None) -> None:
         if path is None:
@@ -181,8 +195,9 @@ class Ledger:
         return scan
 
     def _scan_lines(self, scan: _Scan, data: bytes) -> None:
-        lines = split_lines(data)
-        scan.count = len(lines)
+        offset = self._resume(scan, data)
+        lines = split_lines(data[offset:], first=len(scan.macs) + 1)
+        scan.count = len(scan.macs) + len(lines)
         if any(ln.problem == UNKEYED for ln in lines):
             scan.keyed = False
             scan.problems.append(f"{self.path}: {UNKEYED}")
@@ -190,17 +205,31 @@ class Ledger:
         if scan.key is None and lines and not scan.problems:
             scan.problems.append(f"there is no ledger key ({self.keystore.key_path}): this ledger cannot be "
                                  "authenticated (written on another device, or the key was deleted)")
-        firsts = [ln.entry.get("lid") for ln in lines if ln.entry]
-        scan.lid = firsts[0] if firsts and isinstance(firsts[0], str) else None
-        prev: str | None = GENESIS
-        for i, ln in enumerate(lines):
+        if scan.lid is None:
+            firsts = [ln.entry.get("lid") for ln in lines if ln.entry]
+            scan.lid = firsts[0] if firsts and isinstance(firsts[0], str) else None
+        prev: str | None = scan.last
+        for ln in lines:
             found = [ln.problem] if ln.problem else []
             if ln.entry is not None and not found and scan.key is not None:
-                found = entry_problems(scan.key, i, ln.entry, prev, scan.lid)
+                found = entry_problems(scan.key, ln.number - 1, ln.entry, prev, scan.lid)
             scan.problems += [f"line {ln.number}: {p}" for p in found]
             mac = ln.entry.get("mac") if ln.entry is not None and not ln.problem else None
             prev = mac if isinstance(mac, str) else None
             scan.macs.append(prev)
+        if not scan.problems and scan.key is not None:
+            _VERIFIED[str(self.path.resolve())] = _Verified(len(data), hashlib.sha256(data).digest(), scan.key,
+                                                            scan.lid, list(scan.macs))
+
+    def _resume(self, scan: _Scan, data: bytes) -> int:
+        """Skip the prefix this process already verified when its bytes are unchanged (same key):
+        an append then checks only the new lines, not the whole ledger again."""
+        done = _VERIFIED.get(str(self.path.resolve()))
+        if (done is None or scan.key is None or done.key != scan.key or len(data) < done.length
+                or hashlib.sha256(data[:done.length]).digest() != done.digest):
+            return 0
+        scan.lid, scan.macs = done.lid, list(done.macs)
+        return done.length
 
     def _head_problems(self, scan: _Scan, head: bytes | None, have_file: bool) -> list[str]:
         name = self.head_path.name

@@ -110,16 +110,16 @@ class Line:
     problem: str | None = None
 
 
-def split_lines(data: bytes) -> list[Line]:
-    """Every line of the ledger file, parsed; a last line without `\\n` was cut short."""
+def split_lines(data: bytes, first: int = 1) -> list[Line]:
+    """Every line of `data` (numbered from `first`), parsed; a last line without `\\n` was cut short."""
     parts = data.split(b"\n")
     tail = parts.pop()  # b"" when the file ends with a newline
     lines = []
-    for n, raw in enumerate(parts, 1):
+    for n, raw in enumerate(parts, first):
         entry, problem = parse_object(raw) if raw else (None, "an empty line")
         lines.append(Line(n, entry, problem))
     if tail:
-        lines.append(Line(len(parts) + 1, None, f"cut short ({len(tail)} bytes without an end of line)"))
+        lines.append(Line(len(parts) + first, None, f"cut short ({len(tail)} bytes without an end of line)"))
     return lines
 
 
