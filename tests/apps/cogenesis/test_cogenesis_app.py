@@ -5,6 +5,7 @@ damaged ledger stops sending with a clear error."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -36,7 +37,6 @@ def _cut_the_ledger() -> None:
 @pytest.fixture(scope="module")
 def server(default_engine):
     app = create_app(engines={"default": default_engine}, apps={"cogenesis": "apps.cogenesis.server"})
-    app.state.engine = default_engine  # TEMP until run_on_model is on main
     with serve(app) as root, httpx.Client(base_url=root, timeout=300) as client:
         yield client
 
@@ -115,6 +115,16 @@ def test_route_with_a_damaged_ledger_sends_nothing(server, fake_cloud, monkeypat
     assert resp.status_code == 409, resp.text
     assert "edgesplit ledger verify" in resp.json()["error"]["message"]
     assert fake_cloud.received == []
+
+
+def test_route_runs_on_the_servers_own_models(server):
+    """The route borrows the server's model by name (no Engine of its own): an unknown name is the
+    server's 404, and the module has no engine to load."""
+    import apps.cogenesis.server as module
+
+    resp = server.post(WRITE, json={"instruction": "Say hi", "mode": "off", "model": "no-such-model", "max_tokens": 2})
+    assert resp.status_code == 404, resp.text
+    assert not hasattr(module, "_engine") and "Engine.load" not in Path(module.__file__).read_text()
 
 
 def test_route_write_off_and_validation(server, fake_cloud, monkeypatch):
