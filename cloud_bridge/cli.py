@@ -1,4 +1,4 @@
-"""`edgesplit redact`, `edgesplit ledger show|verify` and `edgesplit vault rotate-key`."""
+"""`edgesplit redact`, `edgesplit ledger show|verify|reset` and `edgesplit vault rotate-key`."""
 
 from __future__ import annotations
 
@@ -48,23 +48,29 @@ def redact(source: Path, as_json: bool, profile_file: Path | None) -> None:
 
 @click.group()
 def ledger() -> None:
-    """The outbound ledger: every byte this device sent to a cloud endpoint.
+    """The outbound ledger: every byte this device sent to a cloud endpoint, MAC'd with a device key.
 
     \b
     Examples:
       edgesplit ledger show
       edgesplit ledger show --json --last 5
       edgesplit ledger verify
+      edgesplit ledger reset --yes
     """
+
+
+_FILE = click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Ledger file (default $EDGESPLIT_HOME/ledger.jsonl).")
 
 
 @ledger.command("show")
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as a JSON list.")
 @click.option("--last", type=int, default=None, help="Only the last N entries.")
-@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Ledger file (default $EDGESPLIT_HOME/ledger.jsonl).")
+@_FILE
 def show(as_json: bool, last: int | None, path: Path | None) -> None:
     """List what was sent: when, to which endpoint, why, and the exact body.
+
+    Lines that are not JSON objects are left out; `edgesplit ledger verify` names them.
 
     \b
     Examples:
@@ -80,33 +86,63 @@ def show(as_json: bool, last: int | None, path: Path | None) -> None:
         click.echo("the ledger is empty: nothing has left this device")
     for e in entries:
         click.echo(f"#{e.get('seq')} {e.get('ts')} {e.get('method')} {e.get('endpoint')}\n"
-                   f"  why: {e.get('purpose')}\n  {len(body_bytes(e))} bytes: "
-                   f"{body_bytes(e).decode('utf-8', 'replace')}")
+                   f"  why: {e.get('purpose')}\n  {_body_text(e)}")
+
+
+def _body_text(entry: dict) -> str:
+    try:
+        body = body_bytes(entry)
+    except ValueError as exc:
+        return f"body unreadable: {exc}"
+    return f"{len(body)} bytes: {body.decode('utf-8', 'replace')}"
 
 
 @ledger.command("verify")
-@click.option("--json", "as_json", is_flag=True, help="Print {ok, entries, problems}.")
-@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Ledger file (default $EDGESPLIT_HOME/ledger.jsonl).")
+@click.option("--json", "as_json", is_flag=True, help="Print {ok, entries, keyed, problems}.")
+@_FILE
 def verify(as_json: bool, path: Path | None) -> None:
-    """Check the hash chain: an edited, deleted or reordered entry fails (exit code 2).
+    """Check every entry's MAC, the chain, the head and the key store's record (exit code 2 on a problem).
+
+    An edited, forged, deleted, reordered or cut entry, a chain recomputed without the device's
+    key, a deleted ledger and an old unkeyed ledger all fail. While it fails nothing is sent.
 
     \b
     Examples:
       edgesplit ledger verify --json
     """
-    report = Ledger(path).verify()
+    led = Ledger(path)
+    report = led.verify()
     if as_json:
         _echo_json(report.to_dict())
     else:
         for p in report.problems:
             click.echo(p)
         if report.ok:
-            click.echo(f"ok: {report.entries} entries, hash chain intact")
+            click.echo(f"ok: {report.entries} entries, every MAC and the head verify")
     if not report.ok:
         if as_json:
             sys.exit(2)
-        raise LedgerError(f"the ledger was tampered with: {len(report.problems)} problem(s) found")
+        raise LedgerError(f"the ledger fails verification (tampered with or damaged): {len(report.problems)} "
+                          f"problem(s) above; nothing is sent until `edgesplit ledger reset` starts a new one")
+
+
+@ledger.command("reset")
+@click.confirmation_option(prompt="Archive the current ledger and start a new keyed one?",
+                           help="Do not ask for confirmation.")
+@_FILE
+def reset(path: Path | None) -> None:
+    """Keep the current ledger files as *.old and start a new keyed ledger (e.g. after a failed verify).
+
+    Nothing is deleted: the old files stay beside the new ledger for inspection.
+
+    \b
+    Examples:
+      edgesplit ledger reset --yes
+    """
+    kept = Ledger(path).reset()
+    for p in kept:
+        click.echo(f"kept {p}")
+    click.echo("a new keyed ledger starts with the next send")
 
 
 @click.group()

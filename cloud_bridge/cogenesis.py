@@ -11,7 +11,8 @@
 - `off` (default): nothing leaves the device.
 
 A cloud failure never escapes: the local model answers and the result says
-`cloud_used: false, cloud_error: "..."`. Before any request, the outbound text is checked against
+`cloud_used: false, cloud_error: "..."`. A ledger that fails verification is not a cloud failure:
+`LedgerDamagedError` is raised (nothing was sent) so the user sees it and inspects the ledger. Before any request, the outbound text is checked against
 every private value known in the conversation; a hit cancels the request.
 """
 
@@ -25,7 +26,7 @@ import numpy as np
 from edge import Engine
 
 from .client import CloudClient, Policy
-from .errors import CloudError, LedgerError
+from .errors import CloudError, LedgerDamagedError, LedgerError
 from .fusion import Schedule, TokenMap, fuse, pick, tokenizers_match
 from .pii import Detector
 from .pseudonym import Pseudonymizer
@@ -135,6 +136,8 @@ class CoGenesis:
                 opts: CollabOptions) -> CollabResult:
         try:
             outline = self.request_outline(redacted, opts)
+        except LedgerDamagedError:
+            raise
         except CLOUD_FAILURES as exc:
             res.cloud_error = str(exc)
             return self._local(res, instruction, context, None, opts)
@@ -189,6 +192,8 @@ class CoGenesis:
             self.guard(prefix)
             top = self.client.top_logprobs(cloud_prompt + prefix, opts.top_k,  # type: ignore[union-attr]
                                            "cogenesis logits: next-token logprobs for a context-free prompt")
+        except LedgerDamagedError:
+            raise
         except CLOUD_FAILURES as exc:
             res.cloud_error = str(exc)
             return None

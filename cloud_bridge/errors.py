@@ -20,5 +20,12 @@ class LedgerError(EdgeError):
     """The outbound ledger cannot be written or read."""
 
 
+class LedgerDamagedError(LedgerError):
+    """The outbound ledger fails verification: nothing is sent until it is inspected and reset."""
+
+    http_status = 409
+    kind = "ledger_damaged"
+
+
 class ProfileFileError(EdgeError):
     """A personal-entities profile file that is missing or malformed."""

@@ -31,7 +31,7 @@ import numpy as np
 from edge import Engine
 
 from .client import CloudClient
-from .errors import CloudError, LedgerError
+from .errors import CloudError, LedgerDamagedError, LedgerError
 
 PROBES = (
     "Hello, world! The quick brown fox jumps over the lazy dog.",
@@ -100,6 +100,8 @@ def tokenizers_match(engine: Engine, client: CloudClient) -> tuple[bool, str]:
     try:
         remote = fingerprint([client.tokenize(p, "cogenesis logits: tokenizer check (fixed probe string)")
                               for p in PROBES])
+    except LedgerDamagedError:
+        raise  # a damaged ledger is the user's to see, not a reason to try another mode
     except (CloudError, LedgerError) as exc:
         return False, f"cannot compare tokenizers ({exc})"
     local = local_fingerprint(engine)

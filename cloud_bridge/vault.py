@@ -36,7 +36,7 @@ def default_dir() -> Path:
     return edgesplit_home()
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically with mode 0600 (never briefly world-readable)."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -90,7 +90,7 @@ class Vault:
             self._finish_rotation(pending)
         if not self.key_path.exists() and create:
             self.dir.mkdir(parents=True, exist_ok=True)
-            _write_private(self.key_path, secrets.token_bytes(KEY_BYTES))
+            write_private(self.key_path, secrets.token_bytes(KEY_BYTES))
         return read_key(self.key_path)
 
     def _finish_rotation(self, pending: Path) -> None:
@@ -113,7 +113,7 @@ class Vault:
     def _save_all(self, data: dict[str, dict], key: bytes | None = None) -> None:
         key = key or self._key(create=True)
         self.dir.mkdir(parents=True, exist_ok=True)
-        _write_private(self.path, encrypt(key, json.dumps(data, ensure_ascii=False).encode("utf-8")))
+        write_private(self.path, encrypt(key, json.dumps(data, ensure_ascii=False).encode("utf-8")))
 
     def get(self, conversation: str) -> dict | None:
         return self.load_all().get(conversation)
@@ -137,6 +137,6 @@ class Vault:
         pending = self.key_path.with_name("vault.key.new")
         new_key = secrets.token_bytes(KEY_BYTES)
         self.dir.mkdir(parents=True, exist_ok=True)
-        _write_private(pending, new_key)
+        write_private(pending, new_key)
         self._save_all(data, new_key)
         os.replace(pending, self.key_path)

@@ -2,7 +2,7 @@
 
 It answers with its own Engine (a second instance of the default model): streaming or plain
 `/v1/chat/completions`, `/v1/completions` with `logprobs`, and llama.cpp-style `/tokenize`.
-`mode` switches on a fault: "stall" (10 s before answering), "http500", "badjson", "truncated"
+`mode` switches on a fault: "stall" (no answer for 60 s, or until `reset`), "http500", "badjson", "truncated"
 (a stream cut before [DONE]), "tokmismatch" (a different tokenizer), or "echo" (the outline is
 the user's message itself, without running the model: for fast corpus-wide checks).
 """
@@ -22,6 +22,7 @@ class FakeCloud:
         self.engine = engine
         self.mode = "ok"
         self.received: list[tuple[str, bytes]] = []
+        self.headers: list[dict[str, str]] = []  # per request, as received
         # per request: was it already the newest ledger entry when it arrived? (ledger BEFORE send)
         self.logged_first: list[bool] = []
         self.release = threading.Event()
@@ -46,7 +47,7 @@ class FakeCloud:
     def reset(self, mode: str = "ok") -> None:
         self.release.set()  # let a stalled handler of the previous test go
         self.release = threading.Event()
-        self.mode, self.received, self.logged_first = mode, [], []
+        self.mode, self.received, self.logged_first, self.headers = mode, [], [], []
 
     def bodies(self) -> list[bytes]:
         return [b for _, b in self.received]
@@ -85,19 +86,23 @@ def _handler(cloud: FakeCloud) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up first (a stalled answer after its timeout)
 
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             cloud.received.append((self.path, body))
+            cloud.headers.append(dict(self.headers.items()))
             entries = Ledger().entries()
             cloud.logged_first.append(bool(entries) and body_bytes(entries[-1]) == body)
             if cloud.mode == "stall":
-                cloud.release.wait(10)
+                cloud.release.wait(60)
                 return self._send(503, b'{"error": {"message": "stalled"}}')
             if cloud.mode == "http500":
                 return self._send(500, b'{"error": {"message": "internal error"}}')

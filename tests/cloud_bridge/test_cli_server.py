@@ -50,3 +50,18 @@ def test_ledger_routes_and_page():
     red = client.post("/v1/apps/privacy/redact", json={"text": "mail bob@example.org"}).json()
     assert red["text"] == "mail <EMAIL_1>"
     assert PAGE.is_file() and "ledger" in PAGE.read_text()
+
+
+def test_ledger_routes_report_damage_by_line():
+    led = Ledger()
+    led.append("https://cloud.example/v1/chat/completions", b'{"x": 1}', "test")
+    led.path.write_bytes(led.path.read_bytes()[:-5] + b"\xff\n[1]\n")
+    app = FastAPI()
+    app.include_router(router, prefix="/v1/apps/privacy")
+    client = TestClient(app)
+    resp = client.get("/v1/apps/privacy/ledger")
+    assert resp.status_code == 200
+    problems = resp.json()["verify"]["problems"]
+    assert resp.json()["verify"]["ok"] is False and resp.json()["entries"] == []
+    assert problems[0].startswith("line 1: not UTF-8 (byte 0xff") and problems[1] == "line 2: not a JSON object (a list)"
+    assert client.get("/v1/apps/privacy/ledger/verify").json()["ok"] is False

@@ -3,11 +3,6 @@ wrapped in an ASGI middleware that records every request body it receives."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-import time
-
 import pytest
 
 from cloud_bridge.client import CloudClient, CloudConfig
@@ -15,11 +10,10 @@ from cloud_bridge.cogenesis import CoGenesis, CollabOptions
 from cloud_bridge.entities import entities_from_dict
 from cloud_bridge.ledger import Ledger, body_bytes
 from cloud_bridge.pii import Detector
+from edge.server.app import create_app  # a broken server module must fail here, not skip
 
+from .realserver import serve
 from .test_cogenesis import leaks
-
-create_app = pytest.importorskip("edge.server.app").create_app
-uvicorn = pytest.importorskip("uvicorn")
 
 
 class Recorder:
@@ -48,18 +42,8 @@ class Recorder:
 @pytest.fixture(scope="module")
 def edgesplit_cloud(cloud_engine):
     recorder = Recorder(create_app(engines={"default": cloud_engine}, apps={}))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield recorder, f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(recorder) as root:
+        yield recorder, f"{root}/v1"
 
 
 def test_logits_against_the_edgesplit_server(edgesplit_cloud, default_engine, corpus):
