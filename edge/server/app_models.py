@@ -63,6 +63,12 @@ class CancellableEngine:
         assert result is not None  # the last chunk always carries the result
         return result
 
+    def next_token_logprobs(self, prompt, top_k: int = 20):
+        self._check()  # collaboration steps token by token: each step is a point to stop at
+        return self._engine.next_token_logprobs(prompt, top_k)
+
+    logprobs = next_token_logprobs
+
     def _check(self) -> None:
         if self._cancelled.is_set():
             raise RequestCancelledError("the request was cancelled (client gone or --timeout)")
