@@ -56,8 +56,8 @@ def check_span(kind: str, start: datetime, end: datetime) -> None:
 class Budget:
     """The accumulator memory one import may use; `take` raises a clear error past `limit` bytes."""
 
-    def __init__(self, limit: int = MAX_BYTES) -> None:
-        self.limit, self.used = limit, 0
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit, self.used = MAX_BYTES if limit is None else limit, 0
 
     def take(self, nbytes: int, what: str) -> None:
         self.used += nbytes
