@@ -2,8 +2,10 @@
 
     POST /import?filename=export.zip[&format=apple&tz=...]   body: the export file's bytes
          -> {"summary": {...}, "days": [...]}
-    POST /assess?filename=...[&model=true&seed=0]            body: the export file's bytes -> the report
-    GET  /demo?days=42[&model=false]                          a report on SYNTHETIC data
+    POST /assess?filename=...[&use_model=true&model=NAME&seed=0]   body: the export file's bytes -> the report
+    GET  /demo?days=42[&use_model=false]                      a report on SYNTHETIC data
+`model` names one of the server's models (default: the server's default); the model work runs on
+that model's worker (`edge.server.app_models.run_on_model`: its queue, timeout and cancellation).
 `PAGE` is the dashboard (plain HTML/JS/SVG, no network beyond these routes). Uploads are streamed
 to a temporary file that is deleted after the request; nothing is kept on the server.
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,7 +29,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from edge import EdgeError, Engine
+from edge import EdgeError
+from edge.server.app_models import run_on_model
 
 from .importers import import_file
 from .report import build_report
@@ -41,20 +43,6 @@ MAX_IMPORTS = 2  # uploads streaming or being parsed at once
 DISK_MARGIN = 256 << 20  # free space to leave on the temporary disk
 _active = 0  # uploads in flight; touched only on the event loop
 router = APIRouter(tags=["health"])
-_lock = threading.Lock()  # one generation at a time on the shared engine
-_engine: Engine | None = None
-
-
-def _get_engine(request: Request) -> Engine:
-    global _engine
-    shared = getattr(request.app.state, "engine", None)
-    if isinstance(shared, Engine):
-        return shared
-    if _engine is None:
-        _engine = Engine.load("default")
-    return _engine
-
-
 def _error(exc: EdgeError) -> JSONResponse:
     return JSONResponse({"error": {"message": str(exc), "type": exc.kind}}, status_code=exc.http_status)
 
@@ -127,25 +115,25 @@ async def import_route(request: Request, filename: str = "export.xml", format: s
         return _error(exc)
 
 
-def _report(request: Request, result: ImportResult, model: bool, seed: int) -> dict:
-    if not model:
-        return build_report(result, None, seed)
-    with _lock:
-        return build_report(result, _get_engine(request), seed)
+async def _report(request: Request, result: ImportResult, use_model: bool, model: str | None, seed: int) -> dict:
+    if not use_model:
+        return await run_in_threadpool(build_report, result, None, seed)
+    return await run_on_model(request, lambda engine: build_report(result, engine, seed), model=model)
 
 
 @router.post("/assess")
 async def assess_route(request: Request, filename: str = "export.xml", format: str | None = None,
-                       tz: str | None = None, model: bool = True, seed: int = 0):
+                       tz: str | None = None, use_model: bool = True, model: str | None = None, seed: int = 0):
     try:
         result = await _import(request, filename, format, tz)
-        return await run_in_threadpool(_report, request, result, model, seed)
+        return await _report(request, result, use_model, model, seed)
     except EdgeError as exc:
         return _error(exc)
 
 
 @router.get("/demo")
-async def demo_route(request: Request, days: int = 42, model: bool = False, seed: int = 0):
+async def demo_route(request: Request, days: int = 42, use_model: bool = False, model: str | None = None,
+                     seed: int = 0):
     from .synth import generate
     from .synth_formats import write_csv
 
@@ -153,7 +141,7 @@ async def demo_route(request: Request, days: int = 42, model: bool = False, seed
         with tempfile.TemporaryDirectory() as tmp:
             history, _ = generate(days, seed=seed)
             result = await run_in_threadpool(import_file, write_csv(Path(tmp) / "demo.csv", history), "csv")
-        report = await run_in_threadpool(_report, request, result, model, seed)
+        report = await _report(request, result, use_model, model, seed)
         return {**report, "synthetic": True}
     except EdgeError as exc:
         return _error(exc)

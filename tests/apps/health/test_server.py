@@ -16,6 +16,7 @@ import pytest
 from apps.health import server as health_server
 from apps.health import synth_formats as sf
 from apps.health.server import PAGE
+from edge import Engine
 from tests.server.conftest import LiveServer
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -56,8 +57,12 @@ def test_import_route(http, export_zip, history):
     assert "Anna" not in res.text
 
 
-def test_assess_route_with_model(http, export_zip):
-    res = http.post(f"{API}/assess?filename=export.zip&model=true", content=export_zip)
+def test_assess_route_with_model(http, export_zip, monkeypatch):
+    def no_own_engine(*args, **kwargs):
+        raise AssertionError("the health app loaded an Engine of its own inside the server")
+
+    monkeypatch.setattr(Engine, "load", no_own_engine)  # the work must run on the server's model
+    res = http.post(f"{API}/assess?filename=export.zip&use_model=true", content=export_zip)
     assert res.status_code == 200, res.text
     report = res.json()
     assert set(report["predictions"]) == {"readiness", "fatigue", "stress", "sleep_quality"}
@@ -66,8 +71,13 @@ def test_assess_route_with_model(http, export_zip):
     assert len(report["events"]) == 5 and "Anna" not in res.text
 
 
+def test_an_unknown_model_is_a_clear_404(http, export_zip):
+    res = http.post(f"{API}/assess?filename=export.zip&model=no-such-model", content=export_zip)
+    assert res.status_code == 404 and res.json()["error"]["type"] == "model_not_found"
+
+
 def test_demo_and_errors(http):
-    demo = http.get(f"{API}/demo?days=42&model=false").json()
+    demo = http.get(f"{API}/demo?days=42&use_model=false").json()
     assert demo["synthetic"] is True and demo["events"]
     res = http.post(f"{API}/import?filename=export.zip", content=b"PK\x03\x04garbage")
     assert res.status_code == 400 and "not a readable zip" in res.json()["error"]["message"]
