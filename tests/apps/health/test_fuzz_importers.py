@@ -81,7 +81,7 @@ def odd_date(rng: random.Random, data: bytes) -> bytes:
 
 def encoding(rng: random.Random, data: bytes) -> bytes:
     text = data.decode("utf-8", "replace")
-    return rng.choice([lambda: text.encode("utf-16"), lambda: text.replace("e", "é").encode("cp1252"),
+    return rng.choice([lambda: text.encode("utf-16"), lambda: text.replace("e", "é").encode("cp1252", "replace"),
                        lambda: b"\xff\xfe\x00" + data, lambda: data.replace(b",", b"\x00,", 3),
                        lambda: data.replace(b"\n", b"\r", 5), lambda: text.encode("utf-32")])()
 
