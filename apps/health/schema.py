@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 HrvKind = Literal["SDNN", "RMSSD"]
+MAX_WARNINGS = 50
 
 #: the measured fields of a day, in the order the JSON output lists them
 METRICS: tuple[str, ...] = (
@@ -112,9 +113,17 @@ class ImportResult:
     private: PrivateEntities = field(default_factory=PrivateEntities)
     records: int = 0
     skipped: int = 0
+    warnings_dropped: int = 0  # warnings past MAX_WARNINGS: counted, not kept
+
+    def warn(self, message: str, file: str = "", line: int | None = None) -> None:
+        """Keep the first MAX_WARNINGS warnings and count the rest (a bad file can have millions)."""
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.append(ImportWarning(message, file, line))
+        else:
+            self.warnings_dropped += 1
 
     def summary(self) -> dict:
         """What the import did, without private entities (safe to show or send)."""
         return {"format": self.format, "days": len(self.days), "records": self.records,
                 "skipped": self.skipped, "partial": self.partial,
-                "warnings": [str(w) for w in self.warnings]}
+                "warnings": [str(w) for w in self.warnings], "warnings_dropped": self.warnings_dropped}

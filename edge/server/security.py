@@ -55,6 +55,8 @@ class BodyLimitMiddleware:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             return await _reply(scope, receive, send, 413, too_large)
+        if limit > self.max_bytes:  # an app's big uploads stream through, counted, never held in memory
+            return await _streamed(self.app, scope, receive, send, limit, too_large)
         # read the (small) body up front, counting bytes, then replay it to the app
         messages: list[Message] = []
         size = 0
@@ -73,6 +75,35 @@ class BodyLimitMiddleware:
             return messages.pop(0) if messages else await receive()
 
         await self.app(scope, replay, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _streamed(app: ASGIApp, scope: Scope, receive: Receive, send: Send, limit: int, too_large: dict) -> None:
+    """Pass the body through as it arrives; past `limit` the app's next read fails and the client gets 413."""
+    size, started = 0, False
+
+    async def counted() -> Message:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise _BodyTooLarge
+        return message
+
+    async def tracked(message: Message) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await app(scope, counted, tracked)
+    except _BodyTooLarge:
+        if not started:
+            await _reply(scope, receive, send, 413, too_large)
 
 
 class BearerAuthMiddleware:

@@ -3,7 +3,9 @@
 `MinuteSeries` spreads interval totals (steps, energy) over the minutes of each local day, one
 array per source. The daily total is the sum over minutes of the *largest* source in each minute:
 an iPhone and a Watch that count the same walk overlap in time and are never added together,
-while minutes only one device saw still count. Memory grows with days x sources, not records.
+while minutes only one device saw still count. Memory grows with days x sources, not records,
+and every day array is charged to the import's `limits.Budget`; a record longer than its kind can
+be (`limits.MAX_SPAN`) is refused with a ValueError before any work, so the caller can skip it.
 """
 
 from __future__ import annotations
@@ -14,17 +16,25 @@ from datetime import date, datetime, timedelta
 import numpy as np
 
 from ..schema import DayRecord
+from .limits import Budget, check_day, check_span
 
 MINUTES = 1440
+ARRAY_BYTES = MINUTES * 4 + 200  # one float32 day array and its dict slots
+DAY_BYTES = 400  # a point-reading or sleep accumulator for one day and source
 
 
 class MinuteSeries:
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "steps", budget: Budget | None = None) -> None:
+        self.kind, self.budget = kind, budget or Budget()
         self._days: dict[date, dict[str, np.ndarray]] = defaultdict(dict)
 
     def add(self, source: str, start: datetime, end: datetime, value: float) -> None:
-        """Spread `value` evenly over [start, end) in local time (the datetimes' own offsets)."""
+        """Spread `value` evenly over [start, end) in local time (the datetimes' own offsets).
+
+        ValueError (before any work) for a span longer than `MAX_SPAN[kind]` or outside the date window.
+        """
         start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
+        check_span(self.kind, start, end)
         if end <= start:  # an instant: all in its minute
             end = start + timedelta(seconds=1)
         rate = value / (end - start).total_seconds()
@@ -35,10 +45,15 @@ class MinuteSeries:
             self._spread(source, cur, stop, rate)
             cur = stop
 
-    def _spread(self, source: str, start: datetime, stop: datetime, rate: float) -> None:
-        arr = self._days[start.date()].get(source)
+    def _array(self, day: date, source: str) -> np.ndarray:
+        arr = self._days[day].get(source)
         if arr is None:
-            arr = self._days[start.date()][source] = np.zeros(MINUTES, dtype=np.float32)
+            self.budget.take(ARRAY_BYTES, f"{self.kind} per minute")
+            arr = self._days[day][source] = np.zeros(MINUTES, dtype=np.float32)
+        return arr
+
+    def _spread(self, source: str, start: datetime, stop: datetime, rate: float) -> None:
+        arr = self._array(start.date(), source)
         midnight = datetime.combine(start.date(), datetime.min.time())
         s = (start - midnight).total_seconds()
         e = (stop - midnight).total_seconds()
@@ -53,9 +68,8 @@ class MinuteSeries:
     def set_minute(self, source: str, when: datetime, value: float) -> None:
         """A per-minute reading (Fitbit intraday): set, so a repeated timestamp is not added twice."""
         when = when.replace(tzinfo=None)
-        arr = self._days[when.date()].get(source)
-        if arr is None:
-            arr = self._days[when.date()][source] = np.zeros(MINUTES, dtype=np.float32)
+        check_day(when)
+        arr = self._array(when.date(), source)
         arr[when.hour * 60 + when.minute] = value
 
     def totals(self) -> dict[date, tuple[float, str]]:
@@ -75,20 +89,27 @@ def _merged(names: list[str], winner: str) -> str:
 
 
 class Readings:
-    """Point readings per day (resting HR, HRV, SpO2): the daily value is the mean."""
+    """Point readings per day (resting HR, HRV, SpO2): the daily value is the mean.
 
-    def __init__(self) -> None:
-        self._days: dict[date, list[tuple[float, str]]] = defaultdict(list)
+    Kept as running sums, so memory grows with days and sources, not with readings.
+    """
+
+    def __init__(self, budget: Budget | None = None) -> None:
+        self.budget = budget or Budget()
+        self._days: dict[date, tuple[float, int, set[str]]] = {}
 
     def add(self, day: date, value: float, source: str) -> None:
-        self._days[day].append((value, source))
+        check_day(day)
+        total, n, sources = self._days.get(day) or (0.0, 0, set())
+        if not n:
+            self.budget.take(DAY_BYTES, "daily readings")
+        if source not in sources:
+            self.budget.take(DAY_BYTES, "daily readings")
+            sources.add(source)
+        self._days[day] = (total + value, n + 1, sources)
 
     def means(self) -> dict[date, tuple[float, str]]:
-        out = {}
-        for day, vals in self._days.items():
-            sources = sorted({s for _, s in vals})
-            out[day] = (sum(v for v, _ in vals) / len(vals), ", ".join(sources))
-        return out
+        return {day: (total / n, ", ".join(sorted(sources))) for day, (total, n, sources) in self._days.items()}
 
 
 class SleepNights:
@@ -98,15 +119,25 @@ class SleepNights:
     most staged sleep (a Watch over an iPhone's in-bed estimate).
     """
 
-    def __init__(self) -> None:
-        self._nights: dict[date, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(
-            lambda: defaultdict(float)))
+    def __init__(self, budget: Budget | None = None) -> None:
+        self.budget = budget or Budget()
+        self._nights: dict[date, dict[str, dict[str, float]]] = defaultdict(dict)
+
+    def _night(self, day: date, source: str) -> dict[str, float]:
+        check_day(day)
+        night = self._nights[day].get(source)
+        if night is None:
+            self.budget.take(DAY_BYTES, "sleep nights")
+            night = self._nights[day][source] = defaultdict(float)
+        return night
 
     def add(self, day: date, source: str, stage: str, minutes: float) -> None:
-        self._nights[day][source][stage] += minutes
+        self._night(day, source)[stage] += minutes
 
     def set_summary(self, day: date, source: str, stages: dict[str, float]) -> None:
-        self._nights[day][source] = defaultdict(float, stages)
+        night = self._night(day, source)
+        night.clear()
+        night.update(stages)
 
     def best(self) -> dict[date, tuple[dict[str, float], str]]:
         out = {}

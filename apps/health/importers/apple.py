@@ -6,6 +6,9 @@ warning names its line. Root `HealthData`; `Me` holds the date of birth; each `R
 sourceName, unit, startDate, endDate, value, with dates like `2021-12-11 18:04:47 -0700`.
 Values are assigned to the local day of the record's own offset. Steps and energy from an iPhone
 and a Watch are deduplicated by time overlap (see `accumulate.MinuteSeries`), never summed.
+Hostile files are bounded (`limits`): a DTD that declares entities (billion laughs, external
+entities) is refused, as is one token over `MAX_TOKEN` bytes; records longer than their type can
+be are skipped with a warning; the accumulators share one memory budget.
 """
 
 from __future__ import annotations
@@ -20,15 +23,17 @@ from typing import IO, TYPE_CHECKING
 from xml.parsers import expat
 
 from ..errors import HealthImportError
-from ..schema import RANGES, DayRecord, ImportResult, ImportWarning
+from ..schema import RANGES, DayRecord, ImportResult
 from .accumulate import MinuteSeries, Readings, SleepNights, build_days, fill_sleep
+from .limits import Budget, check_member, check_output, check_span
 
 if TYPE_CHECKING:
     from . import Probe
 
 FORMAT = "apple"
 CHUNK = 1 << 20
-MAX_WARNINGS = 50
+MAX_TOKEN = 16 << 20  # bytes between two elements: a Record is ~300 bytes, a DTD ~10 KB
+MAX_NAME = 200  # characters of a sourceName searched for an owner's name
 # (metric, unit -> factor); cumulative metrics are spread over minutes and deduplicated
 CUMULATIVE = {
     "HKQuantityTypeIdentifierStepCount": ("steps", {"count": 1.0}),
@@ -84,18 +89,26 @@ class _Reader:
     def __init__(self, file: str) -> None:
         self.file = file
         self.result = ImportResult(FORMAT, [])
-        self.cumulative = {m: MinuteSeries() for m, _ in CUMULATIVE.values()}
-        self.readings = {m: Readings() for m, _ in READINGS.values()}
-        self.sleep = SleepNights()
+        self.budget = Budget()
+        self.cumulative = {m: MinuteSeries(m, self.budget) for m, _ in CUMULATIVE.values()}
+        self.readings = {m: Readings(self.budget) for m, _ in READINGS.values()}
+        self.sleep = SleepNights(self.budget)
         self.unknown: Counter[str] = Counter()
         self.parser = expat.ParserCreate()
         self.parser.StartElementHandler = self.start
+        self.parser.EntityDeclHandler = self.entity
+        self.last_event = 0  # byte index of the last element seen
+
+    def entity(self, name: str, *_: object) -> None:
+        # real exports declare no entities; expanding them is how billion-laughs files blow up
+        raise HealthImportError(f"{self.file}:{self.parser.CurrentLineNumber}: the XML declares an entity "
+                                f"({name!r}); Apple Health exports never do, so this file is not one")
 
     def warn(self, message: str, line: int | None = None) -> None:
-        if len(self.result.warnings) < MAX_WARNINGS:
-            self.result.warnings.append(ImportWarning(message, self.file, line))
+        self.result.warn(message, self.file, line)
 
     def start(self, tag: str, attrs: dict[str, str]) -> None:
+        self.last_event = self.parser.CurrentByteIndex
         if tag == "Record":
             self.record(attrs)
         elif tag == "Me":
@@ -109,7 +122,7 @@ class _Reader:
         if kind in CUMULATIVE or kind in READINGS or kind == SLEEP_TYPE:
             try:
                 self.known(kind, a)
-            except (KeyError, ValueError) as exc:
+            except (KeyError, ValueError, OverflowError) as exc:
                 self.result.skipped += 1
                 self.warn(f"{kind.removeprefix('HKQuantityTypeIdentifier')} record skipped: {exc}", line)
             return
@@ -123,6 +136,7 @@ class _Reader:
         src = self.source(a.get("sourceName", "unknown"))
         start, end = parse_date(a["startDate"]), parse_date(a["endDate"])
         if kind == SLEEP_TYPE:
+            check_span("sleep", start, end)
             stage = SLEEP_VALUES.get(a.get("value", ""))
             if stage is None:
                 raise ValueError(f"unknown sleep value {a.get('value')!r}")
@@ -143,21 +157,28 @@ class _Reader:
         if kind in CUMULATIVE:
             self.cumulative[metric].add(src, start, end, value)
         else:
+            check_span("reading", start, end)
             self.readings[metric].add(start.date(), value, src)
 
     def source(self, name: str) -> str:
         if name not in self.result.private.device_names:
+            self.budget.take(len(name) + 200, "device names")
             self.result.private.device_names.add(name)
-            for pattern in OWNER:
-                m = pattern.search(name)
+            for pattern in OWNER:  # on a prefix: the lazy pattern is quadratic in the length
+                m = pattern.search(name[:MAX_NAME])
                 if m:
                     self.result.private.names.add(m.group("name").strip())
         return name
 
     def feed(self, stream: IO[bytes]) -> None:
+        fed = 0
         try:
             while chunk := stream.read(CHUNK):
                 self.parser.Parse(chunk, False)
+                fed += len(chunk)
+                if fed - self.last_event > MAX_TOKEN:  # expat buffers a token whole: bound it
+                    raise HealthImportError(f"{self.file}:{self.parser.CurrentLineNumber}: over {MAX_TOKEN >> 20} "
+                                            "MiB without an XML element; not an Apple Health export")
             self.parser.Parse(b"", True)
         except expat.ExpatError as exc:
             line = exc.lineno
@@ -193,6 +214,7 @@ class _Reader:
             if n > 1:
                 self.warn(f"{n} records of unknown type {kind!r} skipped in all")
         self.result.days = build_days(days)
+        check_output(self.result.days, self.file)
         return self.result
 
 
@@ -212,6 +234,7 @@ def read(path: Path, tz: str | None = None) -> ImportResult:
                 if member is None:
                     raise HealthImportError(f"{path.name} has no export.xml: is it an Apple Health export?")
                 reader.file = f"{path.name}/{member}"
+                check_member(zf.getinfo(member), path.name)
                 with zf.open(member) as stream:
                     reader.feed(stream)
         except zipfile.BadZipFile as exc:

@@ -15,7 +15,9 @@ Columns (all but `date` optional, any order; empty or `NA` = missing):
 
 A unit goes in brackets after the name: `sleep_asleep_min [h]`. An unknown unit is an error; an
 unknown column or a value outside the plausible range (usually a wrong unit) is a warning that
-names the line, and the value is left missing: the import is then marked partial.
+names the line, and the value is left missing: the import is then marked partial. The file must
+be UTF-8 (a BOM is fine); a field over `MAX_FIELD` characters or a date outside the plausible
+window (`limits`) is a clear error or a counted skip, never a traceback.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import HealthImportError
-from ..schema import METRICS, RANGES, DayRecord, ImportResult, ImportWarning
+from ..schema import METRICS, RANGES, DayRecord, ImportResult
 from .accumulate import fill_sleep
+from .limits import Budget, check_day, check_output
 
 if TYPE_CHECKING:
     from . import Probe
@@ -44,6 +47,8 @@ UNITS: dict[str, dict[str, float]] = {
 }
 HEADER = re.compile(r"^\s*(?P<name>[A-Za-z_0-9]+)\s*(?:\[(?P<unit>[^\]]*)\])?\s*$")
 INTS = ("steps", "mood", "fatigue")
+MAX_FIELD = 128 << 10  # csv's own field limit: nothing in a daily table comes near it
+DAY_BYTES = 1200  # one DayRecord with its source map
 
 
 def detect(probe: Probe) -> bool:
@@ -59,8 +64,8 @@ def _columns(header: list[str], result: ImportResult, file: str) -> dict[int, tu
             cols[i] = (name, 1.0)
             continue
         if not m or name not in UNITS:
-            result.warnings.append(ImportWarning(f"unknown column {raw!r} ignored (known: date, "
-                                                 f"{', '.join(m for m in METRICS)})", file, 1))
+            result.warn(f"unknown column {raw!r} ignored (known: date, "
+                                                 f"{', '.join(m for m in METRICS)})", file, 1)
             result.partial = True
             continue
         unit = (m["unit"] or next(iter(UNITS[name]))).strip()
@@ -77,11 +82,15 @@ def _columns(header: list[str], result: ImportResult, file: str) -> dict[int, tu
 def _row(line: int, row: list[str], cols: dict[int, tuple[str, float]], result: ImportResult, file: str
          ) -> DayRecord | None:
     values = {name: (row[i].strip() if i < len(row) else "", f) for i, (name, f) in cols.items()}
+    text = values.pop("date")[0]
     try:
-        rec = DayRecord(date.fromisoformat(values.pop("date")[0]).isoformat())
-    except ValueError:
-        result.warnings.append(ImportWarning(f"row skipped: date {row[0]!r} is not YYYY-MM-DD", file, line))
+        day = date.fromisoformat(text)
+        check_day(day)
+    except ValueError as exc:
+        reason = exc if "outside" in str(exc) else "it is not YYYY-MM-DD"
+        result.warn(f"row skipped: date {text[:40]!r}: {reason}", file, line)
         return None
+    rec = DayRecord(day.isoformat())
     kind = values.pop("hrv_kind", ("", 1.0))[0].upper()
     sleep: dict[str, float] = {}
     for name, (text, factor) in values.items():
@@ -90,7 +99,7 @@ def _row(line: int, row: list[str], cols: dict[int, tuple[str, float]], result: 
         try:
             value = float(text) * factor
         except ValueError:
-            result.warnings.append(ImportWarning(f"{name}={text!r} is not a number; left missing", file, line))
+            result.warn(f"{name}={text[:40]!r} is not a number; left missing", file, line)
             result.partial = True
             continue
         lo, hi = RANGES[name]
@@ -99,9 +108,9 @@ def _row(line: int, row: list[str], cols: dict[int, tuple[str, float]], result: 
         if name == "sleep_asleep_min" and factor == 1.0 and 0 < value < 24:
             lo, hi = 24, RANGES[name][1]  # a whole night under 24 minutes is almost surely hours
         if not lo <= value <= hi:
-            result.warnings.append(ImportWarning(
-                f"{name}={text} is outside {lo:g}-{hi:g} {next(iter(UNITS[name]))} (wrong unit? declare it as "
-                f"'{name} [{'|'.join(UNITS[name])}]'); left missing", file, line))
+            result.warn(
+                f"{name}={text[:40]} is outside {lo:g}-{hi:g} {next(iter(UNITS[name]))} (wrong unit? declare it as "
+                f"'{name} [{'|'.join(UNITS[name])}]'); left missing", file, line)
             result.partial = True
             continue
         if name.startswith("sleep_"):
@@ -122,25 +131,41 @@ def _sleep(rec: DayRecord, sleep: dict[str, float]) -> None:
 
 
 def read(path: Path, tz: str | None = None) -> ImportResult:
-    result, days = ImportResult(FORMAT, []), {}
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        header = next(reader, None)
-        if not header:
-            raise HealthImportError(f"{path.name} is empty: expected a header row starting with 'date'")
-        cols = _columns(header, result, path.name)
-        for row in reader:
-            if not any(c.strip() for c in row):
-                continue
-            result.records += 1
-            rec = _row(reader.line_num, row, cols, result, path.name)
-            if rec is None:
-                result.skipped += 1
-                result.partial = True
-            elif rec.date in days:
-                result.warnings.append(ImportWarning(f"second row for {rec.date}; the first is kept", path.name,
-                                                     reader.line_num))
-            else:
-                days[rec.date] = rec
+    result = ImportResult(FORMAT, [])
+    line = 1
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+            days = _rows(reader, result, path.name)
+            line = reader.line_num
+    except UnicodeDecodeError as exc:
+        raise HealthImportError(f"{path.name} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                                f"{exc.start} of a block): save the CSV as UTF-8 and import it again") from None
+    except csv.Error as exc:
+        raise HealthImportError(f"{path.name}:{line + 1}: not a readable CSV ({exc}); a daily table has short "
+                                f"fields (at most {MAX_FIELD >> 10} KiB)") from None
     result.days = [days[d] for d in sorted(days)]
+    check_output(result.days, path.name)
     return result
+
+
+def _rows(reader, result: ImportResult, file: str) -> dict[str, DayRecord]:
+    header = next(reader, None)
+    if not header:
+        raise HealthImportError(f"{file} is empty: expected a header row starting with 'date'")
+    cols, days, budget = _columns(header, result, file), {}, Budget()
+    for row in reader:
+        if not any(c.strip() for c in row):
+            continue
+        result.records += 1
+        rec = _row(reader.line_num, row, cols, result, file)
+        if rec is None:
+            result.skipped += 1
+            result.partial = True
+        elif rec.date in days:
+            result.warn(f"second row for {rec.date}; the first is kept", file,
+                                                 reader.line_num)
+        else:
+            budget.take(DAY_BYTES, "days")
+            days[rec.date] = rec
+    return days

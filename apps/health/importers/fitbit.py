@@ -14,6 +14,8 @@ are moved to the wearer's zone: `tz`, else Profile.csv's `timezone`, else UTC wi
 Files overlap (a reading can appear twice): per-minute readings are set, not added; sleep logs
 are keyed by logId. A resting HR of 0 is "not measured". Without a resting-HR file for a day, it
 is estimated as the 5th percentile of that day's confident (confidence >= 2) heart-rate readings.
+Only the files named above are read, one at a time, each bounded in size (`limits`); a bad
+entry or file is skipped with a counted warning, a date outside the plausible window too.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
@@ -33,8 +36,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 
 from ..errors import HealthImportError
-from ..schema import RANGES, DayRecord, ImportResult, ImportWarning
+from ..schema import RANGES, DayRecord, ImportResult
 from .accumulate import MinuteSeries, fill_sleep
+from .limits import MAX_JSON_BYTES, Budget, check_day, check_member, check_output
 
 if TYPE_CHECKING:
     from . import Probe
@@ -47,6 +51,16 @@ KINDS = {"steps": "steps_", "resting_heart_rate": "resting_heart_rate", "heart_r
 JSON_FILE = re.compile(r"^(?P<kind>[a-z_]+)-\d{4}-\d{2}-\d{2}\.json$")
 HRV_FILE = re.compile(r"^Heart Rate Variability Summary - .*\.csv$")
 SPO2_FILE = re.compile(r"^Daily SpO2 - .*\.csv$")
+PROFILE = "Profile.csv"
+MAX_STEPS_PER_MIN = 400.0  # sprinting cadence is ~200
+ENTRY_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError, csv.Error)
+SECONDS = 86_400
+
+
+def wanted(name: str) -> bool:
+    """Whether a file (by its base name) is one this importer reads."""
+    m = JSON_FILE.match(name)
+    return bool((m and m["kind"] in KINDS) or HRV_FILE.match(name) or SPO2_FILE.match(name) or name == PROFILE)
 
 
 def detect(probe: Probe) -> bool:
@@ -56,20 +70,33 @@ def detect(probe: Probe) -> bool:
     return bool(probe.suffix == ".json" and (m := JSON_FILE.match(probe.path.name)) and m["kind"] in KINDS)
 
 
-def _files(path: Path) -> Iterator[tuple[str, bytes]]:
+def _files(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """(name, read) for each file this importer reads; `read` refuses one over MAX_JSON_BYTES."""
     if path.is_dir():
         for p in sorted(path.rglob("*")):
-            if p.is_file():
-                yield str(p.relative_to(path)), p.read_bytes()
+            if p.is_file() and wanted(p.name):
+                yield str(p.relative_to(path)), lambda p=p: _read_file(p)
     elif path.suffix.lower() == ".zip":
         try:
             with zipfile.ZipFile(path) as zf:
-                for name in sorted(zf.namelist()):
-                    yield name, zf.read(name)
-        except zipfile.BadZipFile as exc:
+                for info in sorted(zf.infolist(), key=lambda i: i.filename):
+                    if not info.is_dir() and wanted(PurePosixPath(info.filename).name):
+                        yield info.filename, lambda i=info, z=zf: _read_member(z, i, path.name)
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
             raise HealthImportError(f"{path.name} is not a readable zip file ({exc}); download it again") from None
     else:
-        yield path.name, path.read_bytes()
+        yield path.name, lambda: _read_file(path)
+
+
+def _read_file(p: Path) -> bytes:
+    if p.stat().st_size > MAX_JSON_BYTES:
+        raise ValueError(f"{p.stat().st_size >> 20} MiB is over the {MAX_JSON_BYTES >> 20} MiB a Fitbit file can be")
+    return p.read_bytes()
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive: str) -> bytes:
+    check_member(info, archive, MAX_JSON_BYTES)
+    return zf.read(info)
 
 
 def parse_stamp(text: str) -> datetime:
@@ -81,34 +108,47 @@ class _Reader:
     def __init__(self, tz: str | None) -> None:
         self.result = ImportResult(FORMAT, [])
         self.tz_name = tz
-        self.steps = MinuteSeries()
+        self.budget = Budget()
+        self.steps = MinuteSeries("steps", self.budget)
         self.rhr: dict[date, float] = {}
-        self.hr: dict[date, dict[datetime, int]] = defaultdict(dict)
+        self.hr: dict[date, np.ndarray] = {}  # bpm per second of the local day (0 = none): set, not added
         self.sleep: dict[str, dict] = {}
         self.hrv: dict[date, float] = {}
         self.spo2: dict[date, float] = {}
 
     def warn(self, message: str, file: str, line: int | None = None) -> None:
-        self.result.warnings.append(ImportWarning(message, file, line))
+        self.result.warn(message, file, line)
 
     def zone(self) -> ZoneInfo:
         try:
             return ZoneInfo(self.tz_name or "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise HealthImportError(f"unknown time zone {self.tz_name!r}: use an IANA name such as "
                                     "Europe/Berlin") from None
 
     def read_all(self, path: Path) -> None:
-        files = list(_files(path))
-        for name, data in files:  # the profile first: it carries the time zone
-            if PurePosixPath(name).name == "Profile.csv":
-                self.profile(name, data)
+        for name, read in _files(path):  # the profile first: it carries the time zone
+            if PurePosixPath(name).name == PROFILE:
+                self.guard(name, lambda read=read, name=name: self.profile(name, read()))
         if self.tz_name is None:
             self.warn("no time zone given and no Profile.csv: intraday stamps are taken as UTC "
                       "(pass --tz)", path.name)
         zone = self.zone()
-        for name, data in files:
-            self.one(PurePosixPath(name).name, data, zone)
+        for name, read in _files(path):
+            base = PurePosixPath(name).name
+            if base != PROFILE:
+                self.guard(base, lambda read=read, base=base: self.one(base, read(), zone))
+
+    def guard(self, name: str, fn: Callable[[], None]) -> None:
+        """Run one file's reader; a bad file is skipped with a warning, the import goes on."""
+        try:
+            fn()
+        except json.JSONDecodeError as exc:
+            self.result.partial = True
+            self.warn(f"not valid JSON ({exc.msg}); file skipped", name, exc.lineno)
+        except ENTRY_ERRORS as exc:
+            self.result.partial = True
+            self.warn(f"unexpected content ({exc!r:.200}); rest of file skipped", name)
 
     def profile(self, name: str, data: bytes) -> None:
         rows = list(csv.DictReader(io.StringIO(data.decode("utf-8", "replace"))))
@@ -122,54 +162,70 @@ class _Reader:
 
     def one(self, name: str, data: bytes, zone: ZoneInfo) -> None:
         m = JSON_FILE.match(name)
-        try:
-            if m and m["kind"] in KINDS:
-                entries = json.loads(data)
-                self.result.records += len(entries)
-                getattr(self, KINDS[m["kind"]])(entries, zone, name)
-            elif HRV_FILE.match(name):
-                self.daily_csv(name, data, "rmssd", self.hrv)
-            elif SPO2_FILE.match(name):
-                self.daily_csv(name, data, "average_value", self.spo2)
-        except json.JSONDecodeError as exc:
-            self.result.partial = True
-            self.warn(f"not valid JSON ({exc.msg}); file skipped", name, exc.lineno)
-        except (KeyError, TypeError, ValueError) as exc:
-            self.result.partial = True
-            self.warn(f"unexpected content ({exc!r}); rest of file skipped", name)
+        if m and m["kind"] in KINDS:
+            entries = json.loads(data)
+            if not isinstance(entries, list):
+                raise TypeError(f"a list of entries was expected, not {type(entries).__name__}")
+            self.result.records += len(entries)
+            getattr(self, KINDS[m["kind"]])(entries, zone, name)
+        elif HRV_FILE.match(name):
+            self.daily_csv(name, data, "rmssd", self.hrv, "hrv_ms")
+        elif SPO2_FILE.match(name):
+            self.daily_csv(name, data, "average_value", self.spo2, "spo2_pct")
 
     def steps_(self, entries: list, zone: ZoneInfo, name: str) -> None:
         for e in entries:
-            self.steps.set_minute(SRC, parse_stamp(e["dateTime"]).astimezone(zone), float(e["value"]))
+            value = float(e["value"])
+            if not 0 <= value <= MAX_STEPS_PER_MIN:
+                raise ValueError(f"{value:g} steps in one minute")
+            self.steps.set_minute(SRC, parse_stamp(e["dateTime"]).astimezone(zone), value)
 
     def resting_heart_rate(self, entries: list, zone: ZoneInfo, name: str) -> None:
         for e in entries:
             v = e["value"]
             if v.get("date") and float(v.get("value") or 0) > 0:  # 0.0 = not measured
+                lo, hi = RANGES["resting_hr"]
+                if not lo <= float(v["value"]) <= hi:
+                    raise ValueError(f"resting heart rate {v['value']!r} is outside {lo:g}-{hi:g}")
                 self.rhr[datetime.strptime(v["date"], "%m/%d/%y").date()] = float(v["value"])
 
     def heart_rate(self, entries: list, zone: ZoneInfo, name: str) -> None:
         for e in entries:
             v = e["value"]
-            if int(v.get("confidence", 0)) >= 2 and int(v["bpm"]) > 0:
+            if int(v.get("confidence", 0)) >= 2 and 0 < int(v["bpm"]) < 256:
                 when = parse_stamp(e["dateTime"]).astimezone(zone)
-                self.hr[when.date()][when] = int(v["bpm"])
+                self._hr_day(when.date())[when.hour * 3600 + when.minute * 60 + when.second] = int(v["bpm"])
+
+    def _hr_day(self, day: date) -> np.ndarray:
+        arr = self.hr.get(day)
+        if arr is None:
+            self.budget.take(SECONDS, "heart rate per second")
+            arr = self.hr[day] = np.zeros(SECONDS, dtype=np.uint8)
+        return arr
 
     def sleep_(self, entries: list, zone: ZoneInfo, name: str) -> None:
         for e in entries:
+            if not isinstance(e, dict):
+                raise TypeError(f"a sleep log is an object, not {type(e).__name__}")
+            self.budget.take(len(e) * 100 + 200, "sleep logs")
             self.sleep[str(e.get("logId", id(e)))] = e
 
-    def daily_csv(self, name: str, data: bytes, column: str, into: dict[date, float]) -> None:
+    def daily_csv(self, name: str, data: bytes, column: str, into: dict[date, float], metric: str) -> None:
         rows = csv.DictReader(io.StringIO(data.decode("utf-8", "replace")))
         if column not in (rows.fieldnames or []):
-            raise ValueError(f"column {column!r} missing; header is {rows.fieldnames}")
+            raise ValueError(f"column {column!r} missing; header is {rows.fieldnames!r:.200}")
+        lo, hi = RANGES[metric]
         for i, row in enumerate(rows, start=2):
             try:
-                into[datetime.fromisoformat(row["timestamp"]).date()] = float(row[column])
+                day, value = datetime.fromisoformat(row["timestamp"]).date(), float(row[column])
+                check_day(day)
+                if not lo <= value <= hi:
+                    raise ValueError(f"{metric} {value:g} is outside {lo:g}-{hi:g}")
+                into[day] = value
                 self.result.records += 1
-            except (TypeError, ValueError):
+            except (TypeError, ValueError) as exc:
                 self.result.skipped += 1
-                self.warn(f"row skipped: {row!r:.80}", name, i)
+                self.warn(f"row skipped ({exc}): {row!r:.80}", name, i)
 
     def finish(self) -> ImportResult:
         days: dict[date, DayRecord] = {}
@@ -181,10 +237,10 @@ class _Reader:
             day(d).set("steps", round(total), SRC)
         for d, bpm in self.rhr.items():
             day(d).set("resting_hr", round(bpm, 1), SRC)
-        for d, readings in self.hr.items():
+        for d, per_second in self.hr.items():
+            readings = per_second[per_second > 0]
             if d not in self.rhr and len(readings) >= 60:
-                day(d).set("resting_hr", round(float(np.percentile(list(readings.values()), 5)), 1),
-                           f"{SRC}/heart_rate (estimate)")
+                day(d).set("resting_hr", round(float(np.percentile(readings, 5)), 1), f"{SRC}/heart_rate (estimate)")
         self._sleep(day)
         for d, v in self.hrv.items():
             day(d).set("hrv_ms", round(v, 1), SRC)
@@ -193,26 +249,48 @@ class _Reader:
         for d, v in self.spo2.items():
             day(d).set("spo2_pct", round(v, 1) if lo <= v <= hi else None, SRC)
         self.result.days = [days[d] for d in sorted(days)]
+        check_output(self.result.days, "the Fitbit export")
         return self.result
 
     def _sleep(self, day: Callable[[date], DayRecord]) -> None:
-        nights: dict[date, list[dict]] = defaultdict(list)
+        nights: dict[date, list[tuple[dict, dict[str, float]]]] = defaultdict(list)
         for log in self.sleep.values():
-            nights[date.fromisoformat(log["dateOfSleep"])].append(log)
+            try:
+                night = date.fromisoformat(log["dateOfSleep"])
+                check_day(night)
+                nights[night].append((log, _log_stages(log)))
+            except ENTRY_ERRORS as exc:
+                self.result.skipped += 1
+                self.result.partial = True
+                self.warn(f"sleep log {str(log.get('logId'))[:40]} skipped ({exc!r:.120})", "sleep")
         for d, logs in nights.items():
-            main = [g for g in logs if g.get("mainSleep", True)] or logs
+            main = [(g, st) for g, st in logs if g.get("mainSleep", True)] or logs
             stages: dict[str, float] = defaultdict(float)
-            for log in main:
-                summary = (log.get("levels") or {}).get("summary") or {}
-                if "deep" in summary:
-                    for stage, key in (("deep", "deep"), ("light", "light"), ("rem", "rem")):
-                        stages[stage] += float(summary.get(key, {}).get("minutes", 0))
-                else:
-                    stages["unspecified"] += float(log["minutesAsleep"])
-                stages["awake"] += float(log.get("minutesAwake", 0))
-            if len(main) == 1 and main[0].get("efficiency") is not None:
-                stages["efficiency"] = float(main[0]["efficiency"])
+            for _, st in main:
+                for k, v in st.items():
+                    if k != "efficiency":  # a percentage: taken from a lone log below, never summed
+                        stages[k] += v
+            if len(main) == 1 and "efficiency" in main[0][1]:
+                stages["efficiency"] = main[0][1]["efficiency"]
             fill_sleep(day(d), stages, SRC)
+
+
+def _log_stages(log: dict) -> dict[str, float]:
+    """A sleep log's stage minutes (and efficiency); ValueError for an impossible one."""
+    out: dict[str, float] = defaultdict(float)
+    summary = (log.get("levels") or {}).get("summary") or {}
+    if "deep" in summary:
+        for stage in ("deep", "light", "rem"):
+            out[stage] += float((summary.get(stage) or {}).get("minutes", 0))
+    else:
+        out["unspecified"] += float(log["minutesAsleep"])
+    out["awake"] += float(log.get("minutesAwake", 0))
+    if log.get("efficiency") is not None:
+        out["efficiency"] = float(log["efficiency"])
+    for k, v in out.items():
+        if not 0 <= v <= (100 if k == "efficiency" else 1440):
+            raise ValueError(f"{k} {v:g} is impossible for one night")
+    return out
 
 
 def read(path: Path, tz: str | None = None) -> ImportResult:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from apps.health import synth_formats as sf
 from apps.health.synth import generate
+from tests.conftest import run_cli
 
 END = date(2024, 3, 31)
 
@@ -83,3 +85,15 @@ def history():
 def history14():
     """14 synthetic days with an illness planted (the benchmark's shape)."""
     return generate(14, ("illness",), seed=3, end=END)
+
+
+@pytest.fixture(scope="session")
+def cli_assess(history14, tmp_path_factory):
+    """`edgesplit health assess --json` and `ask` with the real model through the real entry point,
+    once per session (the suite's slowest health work): tests share the finished processes."""
+    folder = tmp_path_factory.mktemp("cli-assess")
+    data = sf.write_csv(folder / "w.csv", history14[0])
+    env = {"EDGESPLIT_HOME": str(folder / "home")}
+    return {"assess": run_cli("health", "assess", str(data), "--json", env=env, timeout=1800),
+            "ask": run_cli("health", "ask", str(data), "How is my heart rate?", "--json", "--max-tokens", "8",
+                           env=env, timeout=1800)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import sys
 
@@ -10,6 +12,7 @@ import pytest
 from apps.health import synth_formats as sf
 from apps.health.coach import (
     ask,
+    cloud_bridge_hook,
     eligible_tips,
     for_cloud,
     needs_general_knowledge,
@@ -56,38 +59,59 @@ def test_routing(q, general):
     assert needs_general_knowledge(q) is general
 
 
-def test_cloud_gets_only_a_redacted_question_without_numbers(report, imported, default_engine):
-    sent = []
+@pytest.fixture(scope="module")
+def fake_cloud(default_engine):
+    """A real OpenAI-compatible HTTP server on 127.0.0.1 that records what it receives (echo mode)."""
+    from tests.cloud_bridge.fakecloud import FakeCloud
 
-    def cloud(text: str) -> str:
-        sent.append(text)
-        return "general answer"
+    cloud = FakeCloud(default_engine).start()
+    cloud.reset("echo")
+    yield cloud
+    cloud.stop()
 
+
+def test_cloud_gets_only_a_redacted_question_without_numbers(report, imported, default_engine, fake_cloud,
+                                                             monkeypatch):
+    monkeypatch.setenv("EDGESPLIT_CLOUD_URL", fake_cloud.url)
+    fake_cloud.reset("echo")
     q = "Why would a Jonas-like sleeper born 1984-03-02 see HRV of 32.5 ms drop, like Anna?"
-    out = ask(default_engine, report, q, cloud=cloud, private=imported.private)
-    assert out["route"] == "cloud" and out["answer"] == "general answer"
-    (text,) = sent
+    out = ask(default_engine, report, q, cloud=cloud_bridge_hook(imported.private), private=imported.private)
+    assert out["route"] == "cloud" and out["answer"].startswith("- ")
+    ((path, body),) = fake_cloud.received  # one request, over HTTP, through cloud_bridge
+    assert path == "/v1/chat/completions"
+    text = json.loads(body)["messages"][-1]["content"]
     assert not any(ch.isdigit() for ch in text)
-    assert "Anna" not in text and "[private]" in text
+    assert "Anna" not in text and "1984" not in text and "32.5" not in text
+    assert "[private]" in out["sent"] and "HRV" in text
     assert for_cloud("Anna’s Apple Watch says 97", imported.private) == "[private] says [number]"
 
 
-def test_personal_question_stays_local_and_grounded(report, default_engine):
-    calls = []
-    out = ask(default_engine, report, "How did I sleep last week?", cloud=calls.append, max_tokens=16)
-    assert calls == [] and out["route"] == "local"
+def test_personal_question_stays_local_and_grounded(report, imported, default_engine, fake_cloud, monkeypatch):
+    monkeypatch.setenv("EDGESPLIT_CLOUD_URL", fake_cloud.url)
+    fake_cloud.reset("echo")
+    out = ask(default_engine, report, "How did I sleep last week?", cloud=cloud_bridge_hook(imported.private),
+              max_tokens=16)
+    assert fake_cloud.received == [] and out["route"] == "local"
     assert out["facts"] and out["facts"] == relevant_facts(report, "How did I sleep last week?")
     assert unsupported_numbers(out["answer"], report) == []
 
 
-def test_cloud_off_by_default_and_failure_falls_back(report, default_engine):
+def test_cloud_off_by_default_and_failure_falls_back(report, imported, default_engine, fake_cloud, monkeypatch):
+    fake_cloud.reset("echo")
     assert ask(default_engine, report, "Why does HRV drop when you are ill?", max_tokens=8)["route"] == "local"
-
-    def down(text: str) -> str:
-        raise ConnectionError("no route")
-
-    out = ask(default_engine, report, "Why does HRV drop when you are ill?", cloud=down, max_tokens=8)
+    assert fake_cloud.received == []
+    with socket.socket() as s:  # a port nobody listens on: the cloud is down
+        s.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    monkeypatch.setenv("EDGESPLIT_CLOUD_URL", down)
+    out = ask(default_engine, report, "Why does HRV drop when you are ill?", cloud=cloud_bridge_hook(imported.private),
+              max_tokens=8)
     assert out["route"] == "local" and "cloud unavailable" in out["note"]
+    fake_cloud.reset("http500")
+    monkeypatch.setenv("EDGESPLIT_CLOUD_URL", fake_cloud.url)
+    out = ask(default_engine, report, "Why does HRV drop when you are ill?", cloud=cloud_bridge_hook(imported.private),
+              max_tokens=8)
+    assert out["route"] == "local" and "cloud unavailable" in out["note"] and fake_cloud.received
 
 
 def test_cloud_bridge_not_imported_by_the_app():

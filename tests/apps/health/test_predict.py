@@ -36,43 +36,55 @@ def test_parse_answer_keeps_only_in_range(text, want):
     assert parse_answer(text) == want
 
 
-class ScriptedEngine:
-    """Fills template fields from a script, recording seeds: exercises the resampling logic only."""
+class Recording:
+    """The real engine, recording each generation's keywords and text (nothing is replaced)."""
 
-    def __init__(self, answers: list[list[str]]):
-        self.values = [v for answer in answers for v in answer]
-        self.seeds: list[int] = []
+    def __init__(self, engine):
+        self.engine, self.calls, self.texts = engine, [], []
 
     def render(self, messages):
-        return "PROMPT\n"
+        return self.engine.render(messages)
 
     def generate(self, prompt, **kw):
-        self.seeds.append(kw["seed"])
-        return type("R", (), {"text": self.values.pop(0)})()
+        result = self.engine.generate(prompt, **kw)
+        self.calls.append(kw)
+        self.texts.append(result.text)
+        return result
 
 
-def test_out_of_range_is_resampled_then_uncertain(timeline):
-    eng = ScriptedEngine([["12", "2", "2", "3"], ["8", "9", "1", "1"]])
-    preds = predict(eng, timeline, seed=5, tries=3)
-    assert len(eng.seeds) == 8 and eng.seeds[0] != eng.seeds[4]  # a second draw, on another seed
-    assert preds["readiness"].value == 8 and preds["readiness"].attempts == 2
-    assert preds["fatigue"].value == 2 and preds["fatigue"].attempts == 1
-    eng = ScriptedEngine([["x", "", "11", "0"]] * 2)
-    preds = predict(eng, timeline, tries=2)
-    assert all(p.value == "uncertain" and p.attempts == 2 for p in preds.values())
+def test_real_model_predictions_are_parsed_from_its_constrained_output(default_engine, timeline):
+    eng = Recording(default_engine)
+    preds = predict(eng, timeline, seed=5)
+    assert len(eng.calls) == 4 and all("json_schema" in kw for kw in eng.calls)  # one constrained call a field
+    for (key, (lo, hi)), text in zip(TARGETS.items(), eng.texts, strict=True):
+        assert preds[key].value == int(text.strip())  # what the model wrote, under its integer grammar
+        assert lo <= preds[key].value <= hi and preds[key].attempts == 1
 
 
-def test_without_a_grammar_engine_the_template_is_parsed(timeline):
-    class NoGrammar(ScriptedEngine):
-        def generate(self, prompt, **kw):
-            if "json_schema" in kw:
-                from edge import EdgeError
-                raise EdgeError("backend cannot constrain output")
-            assert kw["stop"] == ("\n",)
-            return super().generate(prompt, **kw)
+class NoGrammar(Recording):
+    """The real model behind a backend without a grammar engine: a schema request is refused."""
 
-    preds = predict(NoGrammar([["7 out of 10", "2", "3", "4"]]), timeline)
-    assert {k: p.value for k, p in preds.items()} == {"readiness": 7, "fatigue": 2, "stress": 3, "sleep_quality": 4}
+    def generate(self, prompt, **kw):
+        if "json_schema" in kw:
+            from edge import EdgeError
+            raise EdgeError("backend cannot constrain output")
+        return super().generate(prompt, **kw)
+
+
+def test_without_a_grammar_engine_the_real_model_fills_the_template_unconstrained(default_engine, timeline):
+    eng = NoGrammar(default_engine)
+    preds = predict(eng, timeline, seed=2, tries=2)
+    assert eng.calls and all(kw["stop"] == ("\n",) for kw in eng.calls)
+    for key, (lo, hi) in TARGETS.items():
+        p = preds[key]
+        if p.value == "uncertain":  # out of range or unparsable on every try: resampled, then given up
+            assert p.attempts == 2
+        else:
+            assert isinstance(p.value, int) and lo <= p.value <= hi and 1 <= p.attempts <= 2
+    # a second try happens only when the first left a field out, and draws on another seed
+    seeds = sorted({kw["seed"] for kw in eng.calls})
+    assert len(eng.calls) == 4 * (1 + any(p.attempts == 2 for p in preds.values()))
+    assert len(seeds) == len(eng.calls)
 
 
 def test_fifty_seeded_runs_parse_and_are_in_range(default_engine, timeline):
