@@ -15,10 +15,15 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import ModelFormatError
+from .gguf_hparams import HParamError, check_hparams
 
 ENCODER_DECODER_ARCHS = {"t5"}
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
+_UINT32 = 4
+MAX_KEPT_ARRAY = 4096  # numeric arrays up to this length are kept (per-layer head counts...)
+MAX_DIMS = 4  # GGML_MAX_DIMS
+MAX_NAME = 63  # GGML_MAX_NAME - 1: llama.cpp refuses longer tensor names
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,10 @@ class _Cursor:
         size = struct.calcsize(_SCALARS[etype])
         if self.pos + size * count > len(self.buf):
             raise struct.error("array past end of file")
-        self.pos += size * count
-        return None  # numeric arrays (scores, token types) are not needed here
+        start, self.pos = self.pos, self.pos + size * count
+        if count > MAX_KEPT_ARRAY:  # scores and token types of a vocabulary are not needed here
+            return None
+        return struct.unpack_from(f"<{count}{_SCALARS[etype][1]}", self.buf, start)  # per-layer hparams
 
 
 class _StringArray:
@@ -110,7 +117,11 @@ def _parse(path: Path) -> GGUFMeta:
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
         try:
             return _read(path, buf, size)
-        except (struct.error, ValueError, IndexError, OverflowError) as exc:
+        except HParamError as exc:
+            raise ModelFormatError(f"{path} has an invalid hyper-parameter: {exc}; llama.cpp would abort on it: "
+                                   "re-export the model") from None
+        except (struct.error, ValueError, IndexError, KeyError, OverflowError, ZeroDivisionError,
+                MemoryError) as exc:
             raise ModelFormatError(f"{path} is not a valid GGUF file ({exc}); it may be truncated or "
                                    "corrupt: re-download or re-export it") from None
 
@@ -125,23 +136,29 @@ def _read(path: Path, buf, size: int) -> GGUFMeta:
     version, n_tensors, n_kv = c.unpack("<I"), c.unpack("<Q"), c.unpack("<Q")
     if version not in (2, 3):
         raise ModelFormatError(f"{path}: GGUF version {version} is not supported (2 or 3; big-endian files are not)")
-    kv: dict = {}
+    kv, types = {}, {}
     for _ in range(n_kv):
         key, vtype = c.string(), c.unpack("<I")
-        kv[key] = c.value(vtype)
+        kv[key], types[key] = c.value(vtype), vtype
+    align = _alignment(kv, types)
     end = 0
     infos = []
     for _ in range(n_tensors):
         name, n_dims = c.string(), c.unpack("<I")
+        if n_dims > MAX_DIMS or len(name.encode()) > MAX_NAME:
+            raise ValueError(f"tensor {name[:40]!r} has {n_dims} dimensions or a name over {MAX_NAME} bytes")
         dims = [c.unpack("<Q") for _ in range(n_dims)]
         ttype, offset = c.unpack("<I"), c.unpack("<Q")
         block, tsize = GGML_QUANT_SIZES[GGMLQuantizationType(ttype)]
         n = 1
         for d in dims:
             n *= d
+        if dims and dims[0] % block:
+            raise ValueError(f"tensor {name!r}: row of {dims[0]} is not a multiple of its block size {block}")
+        if offset % align:
+            raise ValueError(f"tensor {name!r}: offset {offset} is not a multiple of the alignment {align}")
         infos.append(TensorInfo(name, n, n // block * tsize))
         end = max(end, offset + n // block * tsize)
-    align = int(kv.get("general.alignment", 32))
     data_start = (c.pos + align - 1) // align * align
     if not infos or data_start + end > size:
         raise ModelFormatError(f"{path} is truncated: tensor data needs {data_start + end} bytes, file has "
@@ -149,10 +166,21 @@ def _read(path: Path, buf, size: int) -> GGUFMeta:
     return _meta(path, kv, tuple(infos))
 
 
+def _alignment(kv: dict, types: dict) -> int:
+    """general.alignment as llama.cpp reads it: a uint32 power of two (32 when absent)."""
+    if "general.alignment" not in kv:
+        return 32
+    align = kv["general.alignment"]
+    if types["general.alignment"] != _UINT32 or align <= 0 or align & (align - 1):
+        raise ValueError(f"general.alignment {align!r:.40} is not a uint32 power of two")
+    return align
+
+
 def _meta(path: Path, kv: dict, tensors: tuple[TensorInfo, ...]) -> GGUFMeta:
     arch = kv.get("general.architecture")
     if not isinstance(arch, str):
         raise ModelFormatError(f"{path} has no general.architecture key; it is not a model GGUF")
+    check_hparams(arch, kv)
     tokens = kv.get("tokenizer.ggml.tokens")
 
     def token(key: str) -> str:

@@ -20,7 +20,8 @@ from typing import Any
 
 from ..engine import Chunk, Engine, GenerationResult, Prompt
 from ..errors import EdgeError, ModelNotFoundError, ProfileError
-from ..models import list_models, resolve
+from ..gguf_probe import probe_gguf
+from ..models import DEFAULT_NAME, list_models, resolve
 from ..options import RuntimeOptions
 from ..sampling import SamplingParams
 from .errors import InternalServerError, QueueFullError, RequestTimeoutError
@@ -32,7 +33,14 @@ Loader = Callable[[str, str | None, int | None], Engine]
 
 
 def load_engine(ref: str, profile: str | None, threads: int | None = None) -> Engine:
-    """Engine.load with the profile's options, `threads` overriding its thread count."""
+    """Engine.load with the profile's options, `threads` overriding its thread count.
+
+    A GGUF other than the packaged default is first loaded once in a child process
+    (`edge.gguf_probe`): llama.cpp aborts on some malformed files, which must not end the server.
+    """
+    model = resolve(ref)
+    if model.format == "gguf" and model.name != DEFAULT_NAME:
+        probe_gguf(model.weights_file)
     try:
         options = None
         if threads:
@@ -42,7 +50,7 @@ def load_engine(ref: str, profile: str | None, threads: int | None = None) -> En
                 from ..profiles import apply_profile
 
                 options = apply_profile(profile, None, None)[1].with_(n_threads=threads)
-        return Engine.load(ref, profile=profile, options=options)
+        return Engine.load(model, profile=profile, options=options)
     except ModuleNotFoundError as exc:
         if exc.name != "edge.profiles":
             raise
