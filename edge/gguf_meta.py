@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from .chat import check_template
 from .errors import ModelFormatError
 from .gguf_hparams import HParamError, check_hparams
 
@@ -181,6 +182,11 @@ def _meta(path: Path, kv: dict, tensors: tuple[TensorInfo, ...]) -> GGUFMeta:
     if not isinstance(arch, str):
         raise ModelFormatError(f"{path} has no general.architecture key; it is not a model GGUF")
     check_hparams(arch, kv)
+    template = kv.get("tokenizer.chat_template")
+    if template is not None:
+        if not isinstance(template, str):
+            raise ValueError("tokenizer.chat_template is not a string")
+        check_template(template)  # llama-cpp-python compiles it at load, raising a bare Jinja error
     tokens = kv.get("tokenizer.ggml.tokens")
 
     def token(key: str) -> str:

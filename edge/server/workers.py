@@ -81,6 +81,36 @@ class Job:
         self.cancelled.set()
 
 
+@contextmanager
+def abort_on(engine: Engine, cancelled: threading.Event) -> Iterator[None]:
+    """Make llama.cpp give up a running decode (a long prompt's prefill) once `cancelled` is set.
+
+    Between tokens the worker checks the flag itself; inside one llama_decode only ggml's abort
+    callback, polled between graph nodes, can stop it. Backends without a llama.cpp context
+    (ONNX Runtime) stop at the next token as before.
+    """
+    ctx = _llama_context(engine)
+    if ctx is None:
+        yield
+        return
+    import llama_cpp
+
+    callback = llama_cpp.ggml_abort_callback(lambda _data: cancelled.is_set())
+    llama_cpp.llama_set_abort_callback(ctx, callback, None)
+    try:
+        yield
+    finally:
+        llama_cpp.llama_set_abort_callback(ctx, llama_cpp.ggml_abort_callback(0), None)
+        del callback  # kept alive until here: llama.cpp holds only its address
+
+
+def _llama_context(engine: Engine):
+    """The llama_context pointer of a llama-cpp-python backend (`Llama._ctx.ctx`), else None."""
+    llm = getattr(engine.backend, "_llm", None)
+    ctx = getattr(getattr(llm, "_ctx", None), "ctx", None)
+    return ctx or None
+
+
 class ModelWorker:
     """A model, its Engine (loaded on first use) and the thread that runs its jobs in order."""
 
@@ -170,18 +200,21 @@ class ModelWorker:
         job.started_at = time.perf_counter()
         try:
             engine = self.ensure_loaded()
-            stream = engine.stream(job.prompt, params=job.params)
-            try:
-                for chunk in stream:
-                    if job.cancelled.is_set():
-                        break
-                    job.emit(chunk)
-            finally:
-                stream.close()  # stops llama.cpp at once when the job was cancelled
+            with abort_on(engine, job.cancelled):
+                stream = engine.stream(job.prompt, params=job.params)
+                try:
+                    for chunk in stream:
+                        if job.cancelled.is_set():
+                            break
+                        job.emit(chunk)
+                finally:
+                    stream.close()  # stops llama.cpp at once when the job was cancelled
         except EdgeError as exc:
             job.emit(exc)
-        except Exception as exc:  # a bug: keep the worker alive, report a 500
-            log.exception("generation on %s failed", self.name)
+        except Exception as exc:
+            if job.cancelled.is_set():  # llama.cpp aborted a decode for a cancelled job: nobody waits
+                return
+            log.exception("generation on %s failed", self.name)  # a bug: keep the worker alive, report a 500
             job.emit(InternalServerError(f"generation failed: {type(exc).__name__}: {exc}"))
 
     def close(self, timeout: float = 10.0) -> None:
@@ -304,6 +337,13 @@ class Run:
 
     async def next(self) -> Chunk | None:
         """The next chunk, or None when the job is done; raises the job's EdgeError."""
+        try:
+            return await self._next()
+        except BaseException:  # a timeout, the client gone, or this task cancelled: stop the worker too
+            self.job.cancel()
+            raise
+
+    async def _next(self) -> Chunk | None:
         while True:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
