@@ -25,6 +25,12 @@ _UINT32 = 4
 MAX_KEPT_ARRAY = 4096  # numeric arrays up to this length are kept (per-layer head counts...)
 MAX_DIMS = 4  # GGML_MAX_DIMS
 MAX_NAME = 63  # GGML_MAX_NAME - 1: llama.cpp refuses longer tensor names
+TENSOR_ALIGNMENT = 32  # ggml's; tensor data must start on such a boundary
+TOKEN_TYPES = "tokenizer.ggml.token_type"
+BYTE_TOKEN = 6  # LLAMA_TOKEN_TYPE_BYTE
+# tokenizer models whose llama.cpp vocabulary can decode <0xXX> byte tokens; others abort on one
+BYTE_TOKENIZERS = {"llama", "gpt2", "hybriddna", "whitespace", "t5", "gemma4"}
+NON_WEIGHT_TYPES = {24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64"}  # ggml cannot matmul these: SIGSEGV
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ class _Cursor:
         self.pos += n
         return s
 
-    def value(self, vtype: int, want_strings: bool = False):
+    def value(self, vtype: int, keep_array: bool = False):
         if vtype in _SCALARS:
             return self.unpack(_SCALARS[vtype])
         if vtype == _STRING:
@@ -93,7 +99,7 @@ class _Cursor:
         if self.pos + size * count > len(self.buf):
             raise struct.error("array past end of file")
         start, self.pos = self.pos, self.pos + size * count
-        if count > MAX_KEPT_ARRAY:  # scores and token types of a vocabulary are not needed here
+        if count > MAX_KEPT_ARRAY and not keep_array:  # e.g. a vocabulary's scores: not needed here
             return None
         return struct.unpack_from(f"<{count}{_SCALARS[etype][1]}", self.buf, start)  # per-layer hparams
 
@@ -140,7 +146,7 @@ def _read(path: Path, buf, size: int) -> GGUFMeta:
     kv, types = {}, {}
     for _ in range(n_kv):
         key, vtype = c.string(), c.unpack("<I")
-        kv[key], types[key] = c.value(vtype), vtype
+        kv[key], types[key] = c.value(vtype, keep_array=key == TOKEN_TYPES), vtype
     align = _alignment(kv, types)
     end = 0
     infos = []
@@ -150,6 +156,8 @@ def _read(path: Path, buf, size: int) -> GGUFMeta:
             raise ValueError(f"tensor {name[:40]!r} has {n_dims} dimensions or a name over {MAX_NAME} bytes")
         dims = [c.unpack("<Q") for _ in range(n_dims)]
         ttype, offset = c.unpack("<I"), c.unpack("<Q")
+        if ttype in NON_WEIGHT_TYPES:
+            raise ValueError(f"tensor {name!r} has type {NON_WEIGHT_TYPES[ttype]}, which llama.cpp cannot compute with")
         block, tsize = GGML_QUANT_SIZES[GGMLQuantizationType(ttype)]
         n = 1
         for d in dims:
@@ -168,13 +176,36 @@ def _read(path: Path, buf, size: int) -> GGUFMeta:
 
 
 def _alignment(kv: dict, types: dict) -> int:
-    """general.alignment as llama.cpp reads it: a uint32 power of two (32 when absent)."""
+    """general.alignment as llama.cpp reads it: a uint32 power of two (32 when absent).
+
+    Below ggml's TENSOR_ALIGNMENT (32) the mmapped tensors are misaligned and llama.cpp asserts.
+    """
     if "general.alignment" not in kv:
-        return 32
+        return TENSOR_ALIGNMENT
     align = kv["general.alignment"]
-    if types["general.alignment"] != _UINT32 or align <= 0 or align & (align - 1):
-        raise ValueError(f"general.alignment {align!r:.40} is not a uint32 power of two")
+    if types["general.alignment"] != _UINT32 or align < TENSOR_ALIGNMENT or align & (align - 1):
+        raise ValueError(f"general.alignment {align!r:.40} is not a uint32 power of two >= {TENSOR_ALIGNMENT}")
     return align
+
+
+def _check_tokens(tokens: object) -> None:
+    """llama.cpp asserts that every token string is distinct (empty ones become `[EMPTY_i]`)."""
+    if not isinstance(tokens, _StringArray):
+        return  # absent or of the wrong type: llama.cpp refuses that with an exception
+    seen: set[bytes] = set()
+    buf = tokens.buf
+    for i, start in enumerate(tokens.starts):
+        n = struct.unpack_from("<Q", buf, start)[0]
+        word = buf[start + 8 : start + 8 + n] or f"[EMPTY_{i}]".encode()
+        if word in seen:
+            raise ValueError(f"tokenizer.ggml.tokens repeats the token {bytes(word)[:40]!r} (at index {i})")
+        seen.add(word)
+
+
+def _check_byte_tokens(model: object, types: object) -> None:
+    if isinstance(types, tuple) and model not in BYTE_TOKENIZERS and BYTE_TOKEN in types:
+        raise ValueError(f"tokenizer {model!r:.40} has byte tokens (token_type 6), which llama.cpp aborts on; "
+                         f"byte tokens need one of {', '.join(sorted(BYTE_TOKENIZERS))}")
 
 
 def _meta(path: Path, kv: dict, tensors: tuple[TensorInfo, ...]) -> GGUFMeta:
@@ -182,6 +213,8 @@ def _meta(path: Path, kv: dict, tensors: tuple[TensorInfo, ...]) -> GGUFMeta:
     if not isinstance(arch, str):
         raise ModelFormatError(f"{path} has no general.architecture key; it is not a model GGUF")
     check_hparams(arch, kv)
+    _check_tokens(kv.get("tokenizer.ggml.tokens"))
+    _check_byte_tokens(kv.get("tokenizer.ggml.model"), kv.get(TOKEN_TYPES))
     template = kv.get("tokenizer.chat_template")
     if template is not None:
         if not isinstance(template, str):
@@ -204,7 +237,7 @@ def _meta(path: Path, kv: dict, tensors: tuple[TensorInfo, ...]) -> GGUFMeta:
         n_tensors=len(tensors),
         encoder_decoder=arch in ENCODER_DECODER_ARCHS,
         name=kv.get("general.name"),
-        kv={k: v for k, v in kv.items() if v is not None and not isinstance(v, _StringArray)},
+        kv={k: v for k, v in kv.items() if v is not None and not isinstance(v, _StringArray) and k != TOKEN_TYPES},
         tensors=tensors,
     )
 

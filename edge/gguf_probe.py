@@ -61,7 +61,7 @@ def _run_child(path: Path, timeout: float) -> str | None:
     """None when the child loaded and decoded; else what went wrong, as a message for the user."""
     try:
         proc = subprocess.run(_child_command(path), capture_output=True, text=True, errors="replace", timeout=timeout,
-                              stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONFAULTHANDLER": ""})
+                              stdin=subprocess.DEVNULL, env={**os.environ, "GGML_NO_BACKTRACE": "1"})  # no gdb attach on abort
     except subprocess.TimeoutExpired:
         return f"llama.cpp did not load {path} within {timeout:g} s in a test process; check the file"
     if proc.returncode == 0:
