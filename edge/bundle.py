@@ -20,6 +20,7 @@ SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 16 << 20  # a manifest lists files and a few numbers: kilobytes
 MAX_DEPTH = 64  # of nested JSON in a manifest (`extra`); json and pydantic recurse per level
+MAX_FILES = 4096  # a bundle holds a few model files; more is not one edgesplit wrote
 MAX_NAME_BYTES, MAX_PATH_BYTES = 255, 1024  # per path component (NAME_MAX), per entry
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -60,12 +61,12 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def _depth(obj: object) -> int:
     """Nesting depth of decoded JSON, without recursion."""
-    deepest, stack = 0, [(obj, 1)]
+    deepest, stack = 0, [(obj, 1)] if isinstance(obj, dict | list) else []
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict) else node))
+        deepest = max(deepest, depth)
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((v, depth + 1) for v in children if isinstance(v, dict | list))
     return deepest
 
 
@@ -114,6 +115,8 @@ def read_manifest(bundle: Path) -> Manifest:
             f"{path} has schema_version {manifest.schema_version}; this edgesplit reads up to "
             f"{SCHEMA_VERSION}: upgrade edgesplit"
         )
+    if len(manifest.files) > MAX_FILES:
+        raise BundleIntegrityError(f"{path} lists {len(manifest.files)} files (at most {MAX_FILES}); re-export the bundle")
     for name, digest in manifest.files.items():
         _check_entry(path, name, digest)
     return manifest
