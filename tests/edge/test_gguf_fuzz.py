@@ -223,7 +223,7 @@ def fuzz(tmp: Path, seed: int, budget_s: float, max_inputs: int = MAX_INPUTS) ->
                 continue
             outcome = child.run(path)
             counts[outcome.split()[0]] += 1
-            if outcome.startswith(("crash", "hang")):
+            if outcome.startswith(("crash", "hang", "unclean")):  # unclean: a traceback / HTTP 500
                 failures.append(f"llama.cpp {outcome} on a file the pre-check accepted [{what}]")
     finally:
         child.close()

@@ -171,3 +171,73 @@ def test_timed_out_request_frees_its_worker(serve_process):
         nxt = client.post("/v1/completions", json={"prompt": "Hi", "max_tokens": 1})
         assert nxt.status_code == 200, nxt.text
     _alive(srv.url)
+
+
+# -- after a fuzz run and a load test: alive, and memory back where it was ---------------------------
+def _hostile_bodies(rng) -> list[tuple[str, bytes]]:
+    """Seeded malformed requests: wrong types, extremes, surrogates, deep JSON, unknown models."""
+    base = json.dumps(chat_body(max_tokens=4))
+    values = ["null", "true", "-1", "0", "1e400", "18446744073709551616", '"x"', "[]", "{}", '"\\ud800"',
+              '"' + "x" * 200_000 + '"', "[" * 5000 + "]" * 5000, "NaN", '{"$ref": "#"}']
+    fields = ["max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "model", "messages", "n",
+              "response_format", "stream", "logprobs", "top_logprobs", "logit_bias", "prompt"]
+    out = []
+    for _ in range(300):
+        body = base[:-1] + f', "{rng.choice(fields)}": {rng.choice(values)}}}'
+        if rng.random() < 0.1:
+            body = body[: rng.randrange(len(body))]  # cut mid-JSON
+        out.append((rng.choice(["/v1/chat/completions", "/v1/completions", "/tokenize"]), body.encode()))
+    return out
+
+
+def _rss(pid: int) -> int:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss
+
+
+def _health_within(url: str, timeout_s: float = 1.0, tries: int = 3) -> bool:
+    """/health answers inside `timeout_s` (the issue's liveness bound) in one of a few tries."""
+    for _ in range(tries):
+        try:
+            if httpx.get(url + "/health", timeout=timeout_s).status_code == 200:
+                return True
+        except httpx.TimeoutException:
+            continue
+    return False
+
+
+def _load(url: str, n: int = 24) -> list[int]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> int:
+        body = chat_body(f"Count to {i % 5 + 2}.", max_tokens=8, stream=bool(i % 2))
+        return httpx.post(url + "/v1/chat/completions", json=body, timeout=300).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, range(n)))
+
+
+@pytest.mark.slow
+def test_alive_and_rss_steady_after_fuzz_and_load(serve_process):
+    import random
+
+    srv = serve_process("--header-timeout", "2", "--body-timeout", "2", "--max-queue", "4")
+    pid, port = srv.proc.pid, int(srv.url.rsplit(":", 1)[1])
+    assert set(_load(srv.url, 8)) <= {200, 429}  # warm: model loaded, caches and pools allocated
+    before = _rss(pid)
+    statuses = []
+    with httpx.Client(base_url=srv.url, timeout=120) as client:
+        for path, body in _hostile_bodies(random.Random(1414)):
+            statuses.append(client.post(path, content=body, headers={"Content-Type": "application/json"}).status_code)
+    socks = [_half_sent(port, kind) for kind in ("headers", "body") for _ in range(50)]
+    loaded = _load(srv.url)
+    for s in socks:
+        s.close()
+    print(f"hostile requests: {len(statuses)} statuses {sorted(set(statuses))}; load {sorted(set(loaded))}")
+    assert 500 not in statuses and set(loaded) <= {200, 429}
+    assert srv.proc.poll() is None
+    assert _health_within(srv.url), "/health did not answer within 1 s"
+    after = _rss(pid)
+    print(f"RSS before {before / 2**20:.1f} MiB, after {after / 2**20:.1f} MiB")
+    assert after <= before * 1.10, f"RSS grew from {before >> 20} MiB to {after >> 20} MiB"
