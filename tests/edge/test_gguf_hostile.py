@@ -223,3 +223,58 @@ def test_truncated_and_garbled_headers_are_clean_errors(tmp_path):
         path.write_bytes(data[:cut])
         with pytest.raises(ModelFormatError):
             read_gguf_meta(path)
+
+
+# -- edgesplit verify -------------------------------------------------------------------------------
+def _tiny_bundle(root: Path, source: dict | None = None) -> Path:
+    import json
+
+    from edge.bundle import sha256_file
+
+    root.mkdir(parents=True, exist_ok=True)
+    gguf = tiny_llama().write(root / "model.gguf")
+    manifest = {"format": "gguf", "architecture": "llama", "quantization": "f32", "created_with": "test",
+                "files": {"model.gguf": sha256_file(gguf)}, "source": source or {}}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def test_verify_without_source_path_asks_for_reference(tmp_path, monkeypatch):
+    from tests.conftest import run_cli
+
+    bundle = _tiny_bundle(tmp_path / "b")
+    monkeypatch.chdir(tmp_path)  # the old code took the current directory as the reference
+    proc = run_cli("verify", str(bundle), timeout=300)
+    assert proc.returncode == 2 and "--reference" in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("case", ["block_count_1000", "rms_eps_negative", "alignment_0"])
+def test_verify_reference_is_prechecked(case, tmp_path):
+    from tests.conftest import run_cli
+
+    bundle = _tiny_bundle(tmp_path / "b")
+    ref = HOSTILE[case](tiny_llama()).write(tmp_path / f"{case}.gguf")
+    proc = run_cli("verify", str(bundle), "--reference", str(ref), timeout=300)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert str(ref) in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_broken_chat_template_is_refused_at_load(tmp_path):
+    path = tiny_llama().set("tokenizer.chat_template", STR, "{% for m in messages %}").write(tmp_path / "t.gguf")
+    with pytest.raises(ModelFormatError, match="chat template is broken"):
+        read_gguf_meta(path)
+
+
+@pytest.mark.parametrize("template", ["{{ 1 / 0 }}", "{{ messages[7].content }}", "{{ messages|map('nope')|list }}",
+                                      "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}"])
+def test_chat_template_failing_at_render_is_a_clean_error(template, tmp_path):
+    from edge import Engine, RuntimeOptions
+
+    path = tiny_llama().set("tokenizer.chat_template", STR, template).write(tmp_path / "t.gguf")
+    engine = Engine.load(str(path), options=RuntimeOptions(n_threads=1, n_ctx=64))
+    try:
+        with pytest.raises(ModelFormatError, match="chat template is broken"):
+            engine.generate([{"role": "user", "content": "hi"}], max_tokens=1)
+    finally:
+        engine.close()
