@@ -235,6 +235,6 @@ def test_gguf_fuzz_never_crashes_llamacpp(tmp_path):
     report = fuzz(tmp_path, SEED, BUDGET_S)
     counts = report["counts"]
     print(f"gguf fuzz seed {SEED}: {counts}")
-    assert counts["inputs"] >= 50, counts  # enough to mean something even on a slow machine
+    assert counts["inputs"] >= 30, counts  # enough to mean something even on a slow machine
     assert counts.get("ok", 0) > 0 and counts.get("refused_by_precheck", 0) > 0, counts
     assert not report["failures"], "\n".join(report["failures"][:20])
