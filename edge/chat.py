@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, ModelFormatError
 
 ROLES = ("system", "user", "assistant", "tool")
 # Used when a model carries no template (base models, T5): plain role-prefixed turns.
@@ -33,6 +33,12 @@ def check_messages(messages: Sequence[dict]) -> list[dict]:
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
         if not isinstance(content, str):
             raise InvalidRequestError(f"message {i} content must be a string")
+        if not content.isascii():
+            try:
+                content.encode("utf-8")
+            except UnicodeEncodeError as exc:  # a lone surrogate (JSON "\\ud800", undecodable argv bytes)
+                raise InvalidRequestError(f"message {i} content is not valid Unicode (a lone surrogate at "
+                                          f"position {exc.start}): send UTF-8 text") from None
         out.append({"role": m["role"], "content": content})
     if not any(m["content"].strip() for m in out):
         raise InvalidRequestError("all messages are empty: nothing to answer")
@@ -52,14 +58,28 @@ def _compile(template: str):
     env.globals["raise_exception"] = raise_exception
     try:
         return env.from_string(template)
-    except TemplateError as exc:
-        raise InvalidRequestError(f"the model's chat template does not compile: {exc}") from None
+    except (TemplateError, RecursionError, MemoryError) as exc:
+        raise ModelFormatError(f"the model's chat template is broken (it does not compile: {str(exc)[:200]}); "
+                               "fix tokenizer.chat_template in the model, or send a raw prompt to "
+                               "/v1/completions") from None
+
+
+def check_template(template: str) -> None:
+    """Raise ModelFormatError if `template` does not compile (checked when a model is read)."""
+    _compile(template)
 
 
 def render(messages: Sequence[dict], template: str | None, *, bos_token: str = "", eos_token: str = "",
            add_generation_prompt: bool = True) -> str:
     """Render `messages` (checked) with `template` (or the plain fallback)."""
     msgs = check_messages(messages)
-    return _compile(template or FALLBACK_TEMPLATE).render(
-        messages=msgs, bos_token=bos_token, eos_token=eos_token, add_generation_prompt=add_generation_prompt
-    )
+    compiled = _compile(template or FALLBACK_TEMPLATE)
+    try:
+        return compiled.render(messages=msgs, bos_token=bos_token, eos_token=eos_token,
+                               add_generation_prompt=add_generation_prompt)
+    except (InvalidRequestError, MemoryError):
+        raise
+    except Exception as exc:  # the template's own bug (undefined names, 1/0, runaway recursion)
+        raise ModelFormatError(f"the model's chat template is broken: rendering failed with "
+                               f"{type(exc).__name__}: {str(exc)[:200]}; fix tokenizer.chat_template in the "
+                               "model, or send a raw prompt to /v1/completions") from None

@@ -14,11 +14,23 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from .chat import check_template
 from .errors import ModelFormatError
+from .gguf_hparams import HParamError, check_hparams
 
 ENCODER_DECODER_ARCHS = {"t5"}
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
+_UINT32 = 4
+MAX_KEPT_ARRAY = 4096  # numeric arrays up to this length are kept (per-layer head counts...)
+MAX_DIMS = 4  # GGML_MAX_DIMS
+MAX_NAME = 63  # GGML_MAX_NAME - 1: llama.cpp refuses longer tensor names
+TENSOR_ALIGNMENT = 32  # ggml's; tensor data must start on such a boundary
+TOKEN_TYPES = "tokenizer.ggml.token_type"
+BYTE_TOKEN = 6  # LLAMA_TOKEN_TYPE_BYTE
+# tokenizer models whose llama.cpp vocabulary can decode <0xXX> byte tokens; others abort on one
+BYTE_TOKENIZERS = {"llama", "gpt2", "hybriddna", "whitespace", "t5", "gemma4"}
+NON_WEIGHT_TYPES = {24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64"}  # ggml cannot matmul these: SIGSEGV
 
 
 @dataclass(frozen=True)
@@ -65,7 +77,7 @@ class _Cursor:
         self.pos += n
         return s
 
-    def value(self, vtype: int, want_strings: bool = False):
+    def value(self, vtype: int, keep_array: bool = False):
         if vtype in _SCALARS:
             return self.unpack(_SCALARS[vtype])
         if vtype == _STRING:
@@ -86,8 +98,10 @@ class _Cursor:
         size = struct.calcsize(_SCALARS[etype])
         if self.pos + size * count > len(self.buf):
             raise struct.error("array past end of file")
-        self.pos += size * count
-        return None  # numeric arrays (scores, token types) are not needed here
+        start, self.pos = self.pos, self.pos + size * count
+        if count > MAX_KEPT_ARRAY and not keep_array:  # e.g. a vocabulary's scores: not needed here
+            return None
+        return struct.unpack_from(f"<{count}{_SCALARS[etype][1]}", self.buf, start)  # per-layer hparams
 
 
 class _StringArray:
@@ -110,7 +124,11 @@ def _parse(path: Path) -> GGUFMeta:
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
         try:
             return _read(path, buf, size)
-        except (struct.error, ValueError, IndexError, OverflowError) as exc:
+        except HParamError as exc:
+            raise ModelFormatError(f"{path} has an invalid hyper-parameter: {exc}; llama.cpp would abort on it: "
+                                   "re-export the model") from None
+        except (struct.error, ValueError, IndexError, KeyError, OverflowError, ZeroDivisionError,
+                MemoryError) as exc:
             raise ModelFormatError(f"{path} is not a valid GGUF file ({exc}); it may be truncated or "
                                    "corrupt: re-download or re-export it") from None
 
@@ -125,23 +143,31 @@ def _read(path: Path, buf, size: int) -> GGUFMeta:
     version, n_tensors, n_kv = c.unpack("<I"), c.unpack("<Q"), c.unpack("<Q")
     if version not in (2, 3):
         raise ModelFormatError(f"{path}: GGUF version {version} is not supported (2 or 3; big-endian files are not)")
-    kv: dict = {}
+    kv, types = {}, {}
     for _ in range(n_kv):
         key, vtype = c.string(), c.unpack("<I")
-        kv[key] = c.value(vtype)
+        kv[key], types[key] = c.value(vtype, keep_array=key == TOKEN_TYPES), vtype
+    align = _alignment(kv, types)
     end = 0
     infos = []
     for _ in range(n_tensors):
         name, n_dims = c.string(), c.unpack("<I")
+        if n_dims > MAX_DIMS or len(name.encode()) > MAX_NAME:
+            raise ValueError(f"tensor {name[:40]!r} has {n_dims} dimensions or a name over {MAX_NAME} bytes")
         dims = [c.unpack("<Q") for _ in range(n_dims)]
         ttype, offset = c.unpack("<I"), c.unpack("<Q")
+        if ttype in NON_WEIGHT_TYPES:
+            raise ValueError(f"tensor {name!r} has type {NON_WEIGHT_TYPES[ttype]}, which llama.cpp cannot compute with")
         block, tsize = GGML_QUANT_SIZES[GGMLQuantizationType(ttype)]
         n = 1
         for d in dims:
             n *= d
+        if dims and dims[0] % block:
+            raise ValueError(f"tensor {name!r}: row of {dims[0]} is not a multiple of its block size {block}")
+        if offset % align:
+            raise ValueError(f"tensor {name!r}: offset {offset} is not a multiple of the alignment {align}")
         infos.append(TensorInfo(name, n, n // block * tsize))
         end = max(end, offset + n // block * tsize)
-    align = int(kv.get("general.alignment", 32))
     data_start = (c.pos + align - 1) // align * align
     if not infos or data_start + end > size:
         raise ModelFormatError(f"{path} is truncated: tensor data needs {data_start + end} bytes, file has "
@@ -149,10 +175,51 @@ def _read(path: Path, buf, size: int) -> GGUFMeta:
     return _meta(path, kv, tuple(infos))
 
 
+def _alignment(kv: dict, types: dict) -> int:
+    """general.alignment as llama.cpp reads it: a uint32 power of two (32 when absent).
+
+    Below ggml's TENSOR_ALIGNMENT (32) the mmapped tensors are misaligned and llama.cpp asserts.
+    """
+    if "general.alignment" not in kv:
+        return TENSOR_ALIGNMENT
+    align = kv["general.alignment"]
+    if types["general.alignment"] != _UINT32 or align < TENSOR_ALIGNMENT or align & (align - 1):
+        raise ValueError(f"general.alignment {align!r:.40} is not a uint32 power of two >= {TENSOR_ALIGNMENT}")
+    return align
+
+
+def _check_tokens(tokens: object) -> None:
+    """llama.cpp asserts that every token string is distinct (empty ones become `[EMPTY_i]`)."""
+    if not isinstance(tokens, _StringArray):
+        return  # absent or of the wrong type: llama.cpp refuses that with an exception
+    seen: set[bytes] = set()
+    buf = tokens.buf
+    for i, start in enumerate(tokens.starts):
+        n = struct.unpack_from("<Q", buf, start)[0]
+        word = buf[start + 8 : start + 8 + n] or f"[EMPTY_{i}]".encode()
+        if word in seen:
+            raise ValueError(f"tokenizer.ggml.tokens repeats the token {bytes(word)[:40]!r} (at index {i})")
+        seen.add(word)
+
+
+def _check_byte_tokens(model: object, types: object) -> None:
+    if isinstance(types, tuple) and model not in BYTE_TOKENIZERS and BYTE_TOKEN in types:
+        raise ValueError(f"tokenizer {model!r:.40} has byte tokens (token_type 6), which llama.cpp aborts on; "
+                         f"byte tokens need one of {', '.join(sorted(BYTE_TOKENIZERS))}")
+
+
 def _meta(path: Path, kv: dict, tensors: tuple[TensorInfo, ...]) -> GGUFMeta:
     arch = kv.get("general.architecture")
     if not isinstance(arch, str):
         raise ModelFormatError(f"{path} has no general.architecture key; it is not a model GGUF")
+    check_hparams(arch, kv)
+    _check_tokens(kv.get("tokenizer.ggml.tokens"))
+    _check_byte_tokens(kv.get("tokenizer.ggml.model"), kv.get(TOKEN_TYPES))
+    template = kv.get("tokenizer.chat_template")
+    if template is not None:
+        if not isinstance(template, str):
+            raise ValueError("tokenizer.chat_template is not a string")
+        check_template(template)  # llama-cpp-python compiles it at load, raising a bare Jinja error
     tokens = kv.get("tokenizer.ggml.tokens")
 
     def token(key: str) -> str:
@@ -170,7 +237,7 @@ def _meta(path: Path, kv: dict, tensors: tuple[TensorInfo, ...]) -> GGUFMeta:
         n_tensors=len(tensors),
         encoder_decoder=arch in ENCODER_DECODER_ARCHS,
         name=kv.get("general.name"),
-        kv={k: v for k, v in kv.items() if v is not None and not isinstance(v, _StringArray)},
+        kv={k: v for k, v in kv.items() if v is not None and not isinstance(v, _StringArray) and k != TOKEN_TYPES},
         tensors=tensors,
     )
 

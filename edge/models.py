@@ -73,13 +73,17 @@ def resolve(ref: str | os.PathLike, *, verify: bool = True) -> ModelRef:
         raise ModelNotFoundError("empty model reference: use `default`, a .gguf path or a bundle directory")
     if text == DEFAULT_NAME:
         return ModelRef(DEFAULT_NAME, default_model_path(), "gguf")
-    path = Path(text).expanduser()
-    if not path.exists() and (models_dir() / text).exists():
-        path = models_dir() / text
-    if path.is_dir():
-        return _bundle(path, verify)
-    if path.is_file():
-        return _single_file(path)
+    try:
+        path = Path(text).expanduser()
+        if not path.exists() and (models_dir() / text).exists():
+            path = models_dir() / text
+        if path.is_dir():
+            return _bundle(path, verify)
+        if path.is_file():
+            return _single_file(path)
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
+        raise ModelNotFoundError(f"model {text[:80]!r}... cannot be a file or bundle name "
+                                 f"({getattr(exc, 'strerror', None) or exc}); see `edgesplit models`") from None
     if "/" in text and not text.startswith((".", "/", "~")) and text.count("/") == 1:
         raise ModelNotFoundError(
             f"{text!r} looks like a model hub id; edgesplit never downloads weights. Download the "
@@ -127,17 +131,24 @@ def list_models() -> list[dict]:
         rows.append({"name": DEFAULT_NAME, "format": "gguf", "path": None, "error": str(exc)})
     root = models_dir()
     for entry in sorted(root.iterdir()) if root.is_dir() else []:
-        if entry.is_dir() and (entry / MANIFEST).is_file():
-            try:
-                m = read_manifest(entry)
-                rows.append({"name": entry.name, "format": m.format, "path": str(entry),
-                             "size_mb": _mb(entry), "quantization": m.quantization,
-                             "architecture": m.architecture})
-            except ModelFormatError as exc:
-                rows.append({"name": entry.name, "format": None, "path": str(entry), "error": str(exc)})
-        elif entry.suffix == ".gguf":
-            rows.append({"name": entry.name, "format": "gguf", "path": str(entry), "size_mb": _mb(entry)})
+        try:
+            row = _row(entry)
+        except (ModelFormatError, OSError) as exc:  # one bad entry is flagged; the others still list
+            row = {"name": entry.name, "format": None, "path": str(entry),
+                   "error": str(exc) if isinstance(exc, ModelFormatError) else f"unreadable: {exc.strerror}"}
+        if row is not None:
+            rows.append(row)
     return rows
+
+
+def _row(entry: Path) -> dict | None:
+    if entry.is_dir() and (entry / MANIFEST).is_file():
+        m = read_manifest(entry)
+        return {"name": entry.name, "format": m.format, "path": str(entry), "size_mb": _mb(entry),
+                "quantization": m.quantization, "architecture": m.architecture}
+    if entry.suffix == ".gguf":
+        return {"name": entry.name, "format": "gguf", "path": str(entry), "size_mb": _mb(entry)}
+    return None
 
 
 def _mb(path: Path) -> float:

@@ -39,10 +39,16 @@ class ServeError(EdgeError):
               help="Largest request body; larger gets HTTP 413.")
 @click.option("--max-tokens-limit", type=click.IntRange(min=1), default=4096, show_default=True,
               help="Most tokens one request may generate (larger max_tokens are clamped).")
+@click.option("--header-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds a client may take to send a request's headers; then the connection is closed.")
+@click.option("--body-timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds a client may take to send a request's body after its headers; then it is closed.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Open connections and running requests at most; more get HTTP 503.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
               default="warning", show_default=True)
 def serve(host, port, models, profile, threads, token, cors_origins, max_queue, max_loaded, timeout, max_body_kb,
-          max_tokens_limit, log_level):
+          max_tokens_limit, header_timeout, body_timeout, max_connections, log_level):
     """Serve models over an OpenAI-compatible HTTP API, with a web UI at the printed URL.
 
     Endpoints: /v1/models, /v1/chat/completions, /v1/completions (streaming SSE,
@@ -61,6 +67,7 @@ def serve(host, port, models, profile, threads, token, cors_origins, max_queue, 
     import uvicorn
 
     from ..server import create_app
+    from ..server.protocol import with_deadlines
     from ..server.security import is_loopback
 
     if not is_loopback(host) and not token:
@@ -73,8 +80,10 @@ def serve(host, port, models, profile, threads, token, cors_origins, max_queue, 
     url = _url(host, sock.getsockname()[1])
     click.echo(f"edgesplit: serving {models[0]} at {url}  (web UI at {url}/, API at {url}/v1; Ctrl-C stops)")
     sys.stdout.flush()
+    # slow or half-sent requests are cut off (edge.server.protocol); uvicorn alone waits forever
     config = uvicorn.Config(app, log_level=log_level, access_log=log_level in ("info", "debug"),
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, http=with_deadlines(header_timeout, body_timeout),
+                            limit_concurrency=max_connections)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown

@@ -9,22 +9,33 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ..errors import InvalidRequestError
 from ..sampling import SamplingParams
 
-Stop = str | Annotated[list[str], Field(max_length=4)] | None
+
+def _utf8(text: str) -> str:
+    """JSON may carry lone surrogates (\\ud800); the model sees UTF-8, which cannot hold them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"text has a lone UTF-16 surrogate at position {exc.start}; send valid Unicode") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_utf8)]
+Stop = Text | Annotated[list[Text], Field(max_length=4)] | None
 
 
 class ContentPart(BaseModel):
     type: str = "text"
-    text: str = ""
+    text: Text = ""
 
 
 class ChatMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPart] | None = None
+    content: Text | list[ContentPart] | None = None
 
     def plain(self) -> dict:
         content = self.content
@@ -65,7 +76,7 @@ class StreamOptions(BaseModel):
 class _Common(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    model: str | None = Field(None, description="A model id from GET /v1/models; default: the server's first")
+    model: Text | None = Field(None, description="A model id from GET /v1/models; default: the server's first")
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
@@ -140,7 +151,7 @@ class ChatCompletionRequest(_Common):
 
 
 class CompletionRequest(_Common):
-    prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)]
+    prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=1)]
     echo: bool = False
     logprobs: int | None = Field(None, ge=0, le=20)
     suffix: str | None = None
@@ -160,6 +171,6 @@ class CompletionRequest(_Common):
 class TokenizeRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    content: str = Field(..., max_length=1_000_000)
+    content: Text = Field(..., max_length=1_000_000)
     add_special: bool = False
-    model: str | None = None
+    model: Text | None = None

@@ -20,7 +20,8 @@ from typing import Any
 
 from ..engine import Chunk, Engine, GenerationResult, Prompt
 from ..errors import EdgeError, ModelNotFoundError, ProfileError
-from ..models import list_models, resolve
+from ..gguf_probe import probe_gguf
+from ..models import DEFAULT_NAME, list_models, resolve
 from ..options import RuntimeOptions
 from ..sampling import SamplingParams
 from .errors import InternalServerError, QueueFullError, RequestTimeoutError
@@ -32,7 +33,14 @@ Loader = Callable[[str, str | None, int | None], Engine]
 
 
 def load_engine(ref: str, profile: str | None, threads: int | None = None) -> Engine:
-    """Engine.load with the profile's options, `threads` overriding its thread count."""
+    """Engine.load with the profile's options, `threads` overriding its thread count.
+
+    A GGUF other than the packaged default is first loaded once in a child process
+    (`edge.gguf_probe`): llama.cpp aborts on some malformed files, which must not end the server.
+    """
+    model = resolve(ref)
+    if model.format == "gguf" and model.name != DEFAULT_NAME:
+        probe_gguf(model.weights_file)
     try:
         options = None
         if threads:
@@ -42,7 +50,7 @@ def load_engine(ref: str, profile: str | None, threads: int | None = None) -> En
                 from ..profiles import apply_profile
 
                 options = apply_profile(profile, None, None)[1].with_(n_threads=threads)
-        return Engine.load(ref, profile=profile, options=options)
+        return Engine.load(model, profile=profile, options=options)
     except ModuleNotFoundError as exc:
         if exc.name != "edge.profiles":
             raise
@@ -82,6 +90,36 @@ class Job:
                 self.emit(chunk)
         finally:
             stream.close()  # stops llama.cpp at once when the job was cancelled
+
+
+@contextmanager
+def abort_on(engine: Engine, cancelled: threading.Event) -> Iterator[None]:
+    """Make llama.cpp give up a running decode (a long prompt's prefill) once `cancelled` is set.
+
+    Between tokens the worker checks the flag itself; inside one llama_decode only ggml's abort
+    callback, polled between graph nodes, can stop it. Backends without a llama.cpp context
+    (ONNX Runtime) stop at the next token as before.
+    """
+    ctx = _llama_context(engine)
+    if ctx is None:
+        yield
+        return
+    import llama_cpp
+
+    callback = llama_cpp.ggml_abort_callback(lambda _data: cancelled.is_set())
+    llama_cpp.llama_set_abort_callback(ctx, callback, None)
+    try:
+        yield
+    finally:
+        llama_cpp.llama_set_abort_callback(ctx, llama_cpp.ggml_abort_callback(0), None)
+        del callback  # kept alive until here: llama.cpp holds only its address
+
+
+def _llama_context(engine: Engine):
+    """The llama_context pointer of a llama-cpp-python backend (`Llama._ctx.ctx`), else None."""
+    llm = getattr(engine.backend, "_llm", None)
+    ctx = getattr(getattr(llm, "_ctx", None), "ctx", None)
+    return ctx or None
 
 
 class ModelWorker:
@@ -172,11 +210,15 @@ class ModelWorker:
     def _run(self, job: Job) -> None:
         job.started_at = time.perf_counter()
         try:
-            job.execute(self.ensure_loaded())
+            engine = self.ensure_loaded()
+            with abort_on(engine, job.cancelled):
+                job.execute(engine)
         except EdgeError as exc:
             job.emit(exc)
-        except Exception as exc:  # a bug: keep the worker alive, report a 500
-            log.exception("generation on %s failed", self.name)
+        except Exception as exc:
+            if job.cancelled.is_set():  # llama.cpp aborted a decode for a cancelled job: nobody waits
+                return
+            log.exception("generation on %s failed", self.name)  # a bug: keep the worker alive, report a 500
             job.emit(InternalServerError(f"generation failed: {type(exc).__name__}: {exc}"))
 
     def close(self, timeout: float = 10.0) -> None:
@@ -299,6 +341,13 @@ class Run:
 
     async def next(self) -> Chunk | None:
         """The next chunk, or None when the job is done; raises the job's EdgeError."""
+        try:
+            return await self._next()
+        except BaseException:  # a timeout, the client gone, or this task cancelled: stop the worker too
+            self.job.cancel()
+            raise
+
+    async def _next(self) -> Chunk | None:
         while True:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:

@@ -7,6 +7,7 @@ from typing import Any
 
 from edge.bundle import Manifest
 from edge.errors import ExportError
+from edge.gguf_probe import probe_gguf
 
 from .parity import MIN_TOP1, TOLERANCE, ParityResult, causal_logits, compare
 from .reference import PARITY_TEXT
@@ -44,7 +45,11 @@ def verify_bundle(path: Path, manifest: Manifest, reference: str | None) -> dict
     Without a reachable reference the manifest's recorded parity is reported (`remeasured` False).
     """
     gguf = _gguf_file(Path(path), manifest)
-    ref = Path(reference) if reference else Path(manifest.source.get("path", ""))
+    source = manifest.source.get("path") or None
+    if reference is None and source is None:  # Path("") would be the current directory
+        raise ExportError(f"bundle {path} records no source checkpoint: pass --reference CHECKPOINT_DIR "
+                          "(or --reference FILE.gguf)")
+    ref = Path(reference or source)
     quant = manifest.quantization
     if reference is None and not ref.is_dir():
         recorded = manifest.parity
@@ -53,8 +58,11 @@ def verify_bundle(path: Path, manifest: Manifest, reference: str | None) -> dict
         result = ParityResult(recorded.max_abs_logit_diff, recorded.top1_agreement, recorded.n_tokens)
         return {**_report(result, quant), "remeasured": False}
     if ref.is_file() and ref.suffix == ".gguf":
+        for file in (gguf, ref):  # llama.cpp aborts on some malformed files: check, then load in a child first
+            probe_gguf(file)
         result = _against_gguf(gguf, ref, manifest)
     elif ref.is_dir():
+        probe_gguf(gguf)
         result = _against_checkpoint(gguf, ref, manifest)
         tokens = tokenizer_parity(ref, gguf)
         report = _report(result, quant)

@@ -26,6 +26,8 @@ def verify_bundle(path: Path, manifest: Manifest, reference: str | None = None) 
     else:
         from .source import load_source
 
+        if not Path(reference).exists():
+            raise ModelFormatError(f"--reference {reference} does not exist: pass the source checkpoint directory")
         source = load_source(Path(reference))
         ids = parity.parity_ids(source.tokenizer)
         ref = parity.torch_logits(source.model, ids, source.arch.encoder_decoder)
