@@ -11,8 +11,9 @@ import json
 import math
 
 from ..errors import SchemaError
-from .limits import MAX_INT_DIGITS, MAX_SCHEMA_DEPTH, MAX_SCHEMA_NODES
+from .limits import MAX_INT_DIGITS, MAX_SCHEMA_DEPTH, MAX_SCHEMA_NODES, MAX_SUBSCHEMAS
 
+_DATA_KEYS = ("enum", "const", "default", "examples")
 _MAX_BITS = int(MAX_INT_DIGITS * math.log2(10)) + 1
 
 
@@ -20,23 +21,28 @@ def scan_document(schema: object) -> str:
     """The schema as JSON text (property order kept), or SchemaError naming the bound it breaks."""
     if not isinstance(schema, dict):
         raise SchemaError(f"a JSON schema must be an object, got {type(schema).__name__}")
-    stack: list[tuple[object, str, int]] = [(schema, "#", 1)]
-    nodes = 0
+    stack: list[tuple[object, str, int, bool]] = [(schema, "#", 1, False)]  # value, path, depth, is data
+    nodes = subschemas = 0
     while stack:
-        value, path, depth = stack.pop()
+        value, path, depth, data = stack.pop()
         nodes += 1
         if nodes > MAX_SCHEMA_NODES:
             raise SchemaError(f"the schema has more than {MAX_SCHEMA_NODES:,} values (MAX_SCHEMA_NODES)")
         if depth > MAX_SCHEMA_DEPTH:
-            raise SchemaError(f"the schema nests deeper than {MAX_SCHEMA_DEPTH} levels (MAX_SCHEMA_DEPTH) at ...{path[-60:]}")
+            raise SchemaError(f"the schema nests deeper than {MAX_SCHEMA_DEPTH} levels (MAX_SCHEMA_DEPTH) "
+                              f"at ...{path[-60:]}")
         _check_scalar(value, path)
         if isinstance(value, dict):
+            subschemas += not data
+            if subschemas > MAX_SUBSCHEMAS:  # jsonschema's own check costs ~0.2 ms per subschema
+                raise SchemaError(f"the schema has more than {MAX_SUBSCHEMAS:,} subschemas (MAX_SUBSCHEMAS)")
             for key, sub in value.items():
                 if not isinstance(key, str):
                     raise SchemaError(f"object keys in a JSON schema must be strings, got {key!r} at {path}")
-                stack.append((sub, f"{path}/{key[:40]}", depth + 1))  # paths stay short
+                # paths stay short; enum/const values are data, not subschemas
+                stack.append((sub, f"{path}/{key[:40]}", depth + 1, data or key in _DATA_KEYS))
         elif isinstance(value, list | tuple):
-            stack.extend((sub, f"{path}/{i}", depth + 1) for i, sub in enumerate(value))
+            stack.extend((sub, f"{path}/{i}", depth + 1, data) for i, sub in enumerate(value))
     return json.dumps(schema)
 
 
