@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+import jsonschema
+
 from ..errors import SchemaError
 from ..sampling import check_json_schema
 from .check import check_grammar
@@ -122,13 +124,16 @@ class _Compiler:
             if key in s:
                 raise SchemaError(f"constrained output does not support `{key}` (at {path})")
         if "$ref" in s:
+            _alone(s, "$ref", path)
             return self.ref(s["$ref"], path, depth)
         if "const" in s or "enum" in s:
             return self.literals(s, path)
         for key in ("anyOf", "oneOf"):
             if key in s:
+                _alone(s, key, path)
                 return alt(*(self.compile(sub, f"{path}/{key}/{i}", depth + 1) for i, sub in enumerate(s[key])))
         if "allOf" in s:
+            _alone(s, "allOf", path)
             if len(s["allOf"]) != 1:
                 raise SchemaError(f"constrained output supports allOf with one schema only (at {path})")
             return self.compile(s["allOf"][0], f"{path}/allOf/0", depth + 1)
@@ -160,6 +165,12 @@ class _Compiler:
         t = s.get("type")
         if t is not None:  # only the values of the declared type(s) satisfy the whole schema
             values = [v for v in values if _has_type(v, t)]
+        rest = {k: v for k, v in s.items() if k not in ANNOTATIONS and k not in ("enum", "const", "type")}
+        if rest:  # other keywords beside the values: keep the values that satisfy them too
+            defs = {k: self.root[k] for k in ("$defs", "definitions") if k in self.root}
+            others = {k: v for k, v in s.items() if k not in ("enum", "const")} | defs
+            check = jsonschema.validators.validator_for(self.root)(others)
+            values = [v for v in values if check.is_valid(v)]
         if not values:
             raise SchemaError(f"enum/const at {path} leaves no value that satisfies the schema")
         texts = [json.dumps(v) for v in values]
@@ -168,6 +179,18 @@ class _Compiler:
             raise SchemaError(f"enum and const values total more than {MAX_LITERAL_CHARS:,} characters "
                               "(MAX_LITERAL_CHARS)")
         return literal_choice(texts, self)
+
+
+ANNOTATIONS = frozenset(("title", "description", "$comment", "default", "examples", "deprecated", "readOnly",
+                         "writeOnly", "format", "$defs", "definitions", "$schema", "$id", "$anchor"))
+
+
+def _alone(s: dict, key: str, path: str) -> None:
+    """`key` is compiled on its own: a sibling that constrains too would be silently dropped."""
+    extra = sorted(k for k in s if k != key and k not in ANNOTATIONS)
+    if extra:
+        raise SchemaError(f"constrained output does not support {extra} beside `{key}` (at {path}): "
+                          f"move them into the schema(s) that `{key}` refers to")
 
 
 _JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 
+import httpx
 import jsonschema
 import pytest
 
@@ -20,6 +21,7 @@ from edge.constrain.matcher import CompiledGrammar, GrammarMatcher, Vocabulary
 from edge.errors import SchemaError
 from tests.conftest import run_cli
 from tests.edge.llama_grammar_probe import probe
+from tests.server.conftest import ServeProcess, assert_openai_error, chat_body
 
 SELF = {"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/a"}}}
 CYCLES = {
@@ -159,3 +161,33 @@ def test_non_finite_bounds_are_schema_errors(key, value, type_):
 def test_grammars_given_directly_are_checked_the_same_way(grammar):
     with pytest.raises(SchemaError):
         SamplingParams(grammar=grammar)
+
+
+def _schema_body(schema: dict, **extra) -> dict:
+    return chat_body("Write a JSON value.", max_tokens=12, temperature=0,
+                     response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}, **extra)
+
+
+def test_a_real_server_answers_400_for_hostile_schemas_and_keeps_serving():
+    """`edgesplit serve` in a subprocess: a crash would show as a dead process, not a dead pytest."""
+    srv = ServeProcess()
+    try:
+        with httpx.Client(base_url=srv.url, timeout=120) as c:
+            for schema in (SELF, CYCLES["a<->b"], _deep(300)):
+                err = assert_openai_error(c.post("/v1/chat/completions", json=_schema_body(schema)), 400)
+                assert "never finish" in err["message"] or "MAX_SCHEMA_DEPTH" in err["message"]
+            # Python's JSON (and the server's) reads Infinity; the schema check must refuse it
+            raw = json.dumps(_schema_body({"type": "integer", "maximum": float("inf")}))
+            resp = c.post("/v1/chat/completions", content=raw, headers={"content-type": "application/json"})
+            assert "Infinity" in assert_openai_error(resp, 400)["message"]
+            resp = c.post("/v1/chat/completions", json=_schema_body(HUGE_RANGE))
+            assert resp.status_code == 200, resp.text
+            text = resp.json()["choices"][0]["message"]["content"]
+            if resp.json()["choices"][0]["finish_reason"] == "stop":
+                jsonschema.validate(int(text), HUGE_RANGE)
+            assert c.get("/health").status_code == 200
+            resp = c.post("/v1/chat/completions", json=chat_body("Say hello.", max_tokens=8))
+            assert resp.status_code == 200 and isinstance(resp.json()["choices"][0]["message"]["content"], str)
+        assert srv.proc.poll() is None
+    finally:
+        srv.stop()
