@@ -49,8 +49,10 @@ class SamplingParams:
         if any(not isinstance(s, str) or not s for s in stop):
             raise InvalidRequestError("stop sequences must be non-empty strings")
         object.__setattr__(self, "stop", stop)
-        if self.json_schema is not None:
-            check_json_schema(self.json_schema)
+        if self.json_schema is not None:  # compiled (and cached) now, so a bad schema never reaches a worker
+            from .constrain.schema import compile_schema
+
+            compile_schema(self.json_schema)
         if self.grammar is not None:
             _check_grammar(self.grammar, self.json_schema)
 
@@ -60,12 +62,14 @@ class SamplingParams:
 
 
 def _check_grammar(grammar: object, json_schema: dict | None) -> None:
+    from .constrain.check import check_grammar
     from .constrain.grammar import Grammar
 
     if not isinstance(grammar, Grammar):
         raise InvalidRequestError(f"grammar must be an edge.constrain.Grammar, got {type(grammar).__name__}")
     if json_schema is not None:
         raise InvalidRequestError("give either json_schema or grammar, not both")
+    check_grammar(grammar)  # the same safety bounds as compiled schemas, before llama.cpp sees it
 
 
 def check_json_schema(schema: object) -> None:

@@ -243,7 +243,7 @@ class MatcherCache:
 
         if schema is None and grammar is None:
             return None
-        key = json.dumps(schema, sort_keys=True) if schema is not None else ("grammar", id(grammar))
+        key = json.dumps(schema) if schema is not None else ("grammar", id(grammar))
         if key not in self._grammars:
             if self._vocab is None:
                 self._vocab = self._make_vocab()
