@@ -31,7 +31,8 @@ def test_app_route_answers_with_the_served_model_and_its_options(default_gguf, t
     real_load = Engine.load.__func__
 
     def counting_load(cls, *args, **kwargs):
-        loads.append(args[0] if args else kwargs.get("model"))
+        ref = args[0] if args else kwargs.get("model")
+        loads.append(str(getattr(ref, "path", ref)))  # a reference or an already resolved ModelRef
         return real_load(cls, *args, **kwargs)
 
     monkeypatch.setattr(Engine, "load", classmethod(counting_load))
