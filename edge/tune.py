@@ -46,6 +46,7 @@ KV_FLASH = (("f16", True), ("f16", False), ("q8_0", True))  # a quantized KV cac
 
 
 FLOAT_TYPES = ("f32", "f16", "bf16")
+QUALITY_SHARE = 0.4  # of the budget at most for quality scoring; the rest races
 Measure = Callable[[Candidate], float]
 
 
@@ -95,7 +96,7 @@ class TuneResult:
 
     @property
     def tie(self) -> bool:
-        return len(self.tied) > 1
+        return len(self.tied) > 1 or not self.rounds
 
     @property
     def best_path(self) -> Path:
@@ -105,6 +106,9 @@ class TuneResult:
     def verdict(self) -> str:
         assert self.best is not None
         b = self.best
+        if not self.rounds:
+            return (f"tie: no round of decoding fitted in the budget, so no speed is known; chose {b.name} "
+                    "for quality, then simplicity (raise --budget-s)")
         if not self.tie:
             return f"winner: {b.name} ({b.median:.1f} tok/s) is ahead of every other candidate beyond the noise"
         others = ", ".join(c.name for c in self.tied if c is not b)
@@ -273,24 +277,26 @@ class DecodeRunner:
         self.paths, self.prompt, self.gen_tokens, self.deadline = paths, prompt, gen_tokens, deadline
         self.loaded: dict[tuple, object] = {}
 
-    def __call__(self, c: Candidate) -> float:
-
+    def __call__(self, c: Candidate) -> float | None:
+        """tok/s, or None when the deadline came before the measurement could finish."""
         if c.key not in self.loaded:
             opts = RuntimeOptions(n_threads=c.threads, n_ctx=256, kv_type=c.kv_type, flash_attn=c.flash_attn)
             llm = self.loaded[c.key] = bare_llama(ModelRef(c.quant, self.paths[c.quant], "gguf"), opts)
             self._decode(llm, 4)  # warm-up: page the weights in, size the buffers
         return self._decode(self.loaded[c.key], self.gen_tokens)
 
-    def _decode(self, llm, n: int) -> float:
+    def _decode(self, llm, n: int) -> float | None:
         import llama_cpp
 
         stamps: list[float] = []
         llm.reset()  # the same prompt every round: no cached prefix, same positions decoded
         for tok in llm.generate(self.prompt, temp=0.0, top_k=1, min_p=0.0, repeat_penalty=1.0, reset=True):
             stamps.append(time.perf_counter())
-            if len(stamps) >= n or stamps[-1] > self.deadline() or llama_cpp.llama_vocab_is_eog(llm._model.vocab, tok):
+            if stamps[-1] > self.deadline():
+                return None
+            if len(stamps) >= n or llama_cpp.llama_vocab_is_eog(llm._model.vocab, tok):
                 break
-        return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 else 0.0
+        return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 else None
 
     def drop(self, c: Candidate) -> None:
         llm = self.loaded.pop(c.key, None)
@@ -342,17 +348,28 @@ def tune(model: str | ModelRef, config: TuneConfig | None = None, profile: str |
         vocab = llama_cpp.Llama(str(src), vocab_only=True, verbose=False)
     ids = vocab.tokenize(NATURAL_TEXT.encode(), add_bos=True)
     vocab.close()
-    quality = _Quality(src, ids, edgesplit_home() / "cache" / "tune")
-    for c in result.candidates:
-        c.top1 = quality.top1(result.paths[c.quant], c.kv_type, c.flash_attn)
+    _score(result, _Quality(src, ids, edgesplit_home() / "cache" / "tune"), clock)
     _race(result, clock, ids[:16], measure)
     result.elapsed_s = clock.elapsed()
     return result
 
 
+def _score(result: TuneResult, quality: _Quality, clock: _Clock) -> None:
+    """Quality of every candidate, within QUALITY_SHARE of the budget (cached scores cost nothing);
+    the source's own weights with the base settings come first, so they are always scored."""
+    r = result.base.runtime
+    first = sorted(result.candidates, key=lambda c: (c.quant != result.source_quant, c.kv_type != r.kv_type,
+                                                      c.flash_attn != r.flash_attn))
+    for i, c in enumerate(first):
+        if i and clock.elapsed() > QUALITY_SHARE * clock.budget:
+            c.top1, c.dropped = float("nan"), "quality not scored within the budget"
+            continue
+        c.top1 = quality.top1(result.paths[c.quant], c.kv_type, c.flash_attn)
+
+
 def _race(result: TuneResult, clock: _Clock, prompt: list[int], measure: Measure | None) -> None:
     cfg = result.config
-    entrants = [c for c in result.candidates if c.top1 >= cfg.min_top1]
+    entrants = [c for c in result.candidates if c.top1 >= cfg.min_top1]  # NaN (not scored) never is
     for c in result.candidates:
         if c.top1 < cfg.min_top1:
             c.dropped = f"quality: top-1 {c.top1:.3f} < {cfg.min_top1}"
@@ -365,10 +382,8 @@ def _race(result: TuneResult, clock: _Clock, prompt: list[int], measure: Measure
                             on_drop=runner.drop)
     finally:
         runner.close()
-    measured = [c for c in log.alive if c.samples]
-    if not measured:
-        raise EdgeError(f"not one round fitted in {cfg.budget_s:.0f} s: raise --budget-s")
-    result.best, result.tied = choose(measured, _prefer(result.source_quant, result.base))
+    # no complete round: no speed can be told apart, so all tie and quality, then simplicity, decides
+    result.best, result.tied = choose(log.alive, _prefer(result.source_quant, result.base))
     result.rounds, result.stopped = log.rounds, log.stopped
 
 

@@ -88,25 +88,39 @@ def _drop_dominated(alive: list[Candidate], dropped: list[Candidate], rnd: int, 
     return keep
 
 
-def race(candidates: list[Candidate], measure: Callable[[Candidate], float], affords: Callable[[float], bool],
-         max_rounds: int = 12, min_gain: float = MIN_GAIN, on_drop: Callable[[Candidate], None] | None = None) -> RaceLog:
+def _round(alive: list[Candidate], k: int, measure: Callable[[Candidate], float | None],
+           affords: Callable[[float], bool]) -> bool:
+    """One measurement of each candidate, rotated by `k` so none always runs first; a round the
+    budget cuts short is taken back whole, so every candidate keeps the same number of rounds."""
+    order = alive[k % len(alive):] + alive[:k % len(alive)]
+    for i, c in enumerate(order):
+        speed = measure(c) if affords(0.0) else None
+        if speed is None:
+            for done in order[:i]:
+                done.samples.pop()
+            return False
+        c.samples.append(speed)
+    return True
+
+
+def race(candidates: list[Candidate], measure: Callable[[Candidate], float | None],
+         affords: Callable[[float], bool], max_rounds: int = 12, min_gain: float = MIN_GAIN,
+         on_drop: Callable[[Candidate], None] | None = None) -> RaceLog:
     """Interleaved rounds until one candidate is left (after MIN_ROUNDS), `max_rounds`, or the budget.
 
-    `affords(seconds)` says whether another round of about that length fits the budget.
+    `affords(seconds)` says whether that much more work fits the budget; `measure` returns None
+    when the budget cut its measurement short.
     """
     log = RaceLog(list(candidates), [])
     last_round = 0.0
     while log.rounds < max_rounds:
         if log.rounds >= MIN_ROUNDS and len(log.alive) == 1:
             log.stopped = "one candidate left"
-            break
-        if not affords(last_round):
-            log.stopped = f"budget spent after {log.rounds} rounds"
-            break
+            return log
         t0 = time.perf_counter()
-        k = log.rounds % len(log.alive)
-        for c in log.alive[k:] + log.alive[:k]:  # rotated: no candidate always runs first
-            c.samples.append(measure(c))
+        if not affords(last_round) or not _round(log.alive, log.rounds, measure, affords):
+            log.stopped = f"budget spent after {log.rounds} rounds"
+            return log
         log.rounds += 1
         last_round = time.perf_counter() - t0
         before = set(map(id, log.alive))
@@ -114,8 +128,7 @@ def race(candidates: list[Candidate], measure: Callable[[Candidate], float], aff
         for c in log.dropped:
             if id(c) in before and on_drop is not None:
                 on_drop(c)
-    else:
-        log.stopped = f"{max_rounds} rounds"
+    log.stopped = f"{max_rounds} rounds"
     return log
 
 

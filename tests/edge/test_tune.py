@@ -54,9 +54,14 @@ def test_race_declares_a_winner_only_beyond_the_noise():
     assert choose(log.alive, prefer=lambda c: (c.top1,)) == (b, [a, b])
     # fewer than MIN_ROUNDS rounds within the budget: nobody can be ahead beyond the noise
     c, d = Candidate("q4_1", 2, "f16", True), Candidate("q4_1", 1, "f16", True, top1=1.0)
-    rounds = iter([True, True, False])
-    log = race([c, d], jittered(lambda x: 3.0 if x is c else 1.0), lambda _s: next(rounds))
+    log = race([c, d], jittered(lambda x: 3.0 if x is c else 1.0), lambda _s: min(len(c.samples), len(d.samples)) < 2)
     assert log.rounds == 2 and "budget" in log.stopped and choose(log.alive, lambda x: (x.top1,)) == (d, [c, d])
+
+
+def test_a_round_the_budget_cuts_short_is_taken_back_whole():
+    c, d = Candidate("q4_1", 2, "f16", True), Candidate("q4_1", 1, "f16", True)
+    log = race([c, d], lambda x: None if x is d and len(x.samples) == 2 else 10.0, lambda _s: True)
+    assert log.rounds == 2 and len(c.samples) == len(d.samples) == 2 and "budget" in log.stopped
 
 
 def test_tune_races_on_the_default_model_and_reports_the_tie(monkeypatch):
@@ -95,8 +100,9 @@ def test_tune_default_within_budget_writes_a_profile_run_uses(tmp_path):
     res = json.loads(p.stdout)
     assert res["elapsed_s"] <= budget and res["candidates"] and not res["requantized"]
     best = res["best"]
-    raced = [c for c in res["candidates"] if c["rounds"] and not c["dropped"]]
-    assert best in raced and all(c["top1"] >= 0.9 for c in raced)
+    finalists = [c for c in res["candidates"] if not c["dropped"]]
+    assert best in finalists and all(c["top1"] >= 0.9 for c in finalists)
+    assert all(c["rounds"] == res["rounds"] for c in finalists)  # interleaved: the same rounds for each
     assert best["decode_tok_s_min"] <= best["decode_tok_s"] <= best["decode_tok_s_max"]  # the spread is kept
     prof = parse_profile(out)
     assert prof.runtime.threads == best["threads"] and prof.runtime.kv_type == best["kv_type"]
