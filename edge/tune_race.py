@@ -88,13 +88,34 @@ def _drop_dominated(alive: list[Candidate], dropped: list[Candidate], rnd: int, 
     return keep
 
 
+class _Timer:
+    """How long a measurement takes: each candidate's last one; for a first one (a model load and
+    warm-up included) the longest first one so far."""
+
+    def __init__(self) -> None:
+        self.last: dict[int, float] = {}
+        self.first = 0.0
+
+    def estimate(self, c: Candidate) -> float:
+        return self.last.get(id(c), self.first)
+
+    def timed(self, c: Candidate, measure: Callable[[Candidate], float | None]) -> float | None:
+        t0 = time.perf_counter()
+        speed = measure(c)
+        took = time.perf_counter() - t0
+        if id(c) not in self.last:
+            self.first = max(self.first, took)
+        self.last[id(c)] = took
+        return speed
+
+
 def _round(alive: list[Candidate], k: int, measure: Callable[[Candidate], float | None],
-           affords: Callable[[float], bool]) -> bool:
+           affords: Callable[[float], bool], timer: _Timer) -> bool:
     """One measurement of each candidate, rotated by `k` so none always runs first; a round the
     budget cuts short is taken back whole, so every candidate keeps the same number of rounds."""
     order = alive[k % len(alive):] + alive[:k % len(alive)]
     for i, c in enumerate(order):
-        speed = measure(c) if affords(0.0) else None
+        speed = timer.timed(c, measure) if affords(timer.estimate(c)) else None
         if speed is None:
             for done in order[:i]:
                 done.samples.pop()
@@ -111,18 +132,16 @@ def race(candidates: list[Candidate], measure: Callable[[Candidate], float | Non
     `affords(seconds)` says whether that much more work fits the budget; `measure` returns None
     when the budget cut its measurement short.
     """
-    log = RaceLog(list(candidates), [])
-    last_round = 0.0
+    log, timer = RaceLog(list(candidates), []), _Timer()
     while log.rounds < max_rounds:
         if log.rounds >= MIN_ROUNDS and len(log.alive) == 1:
             log.stopped = "one candidate left"
             return log
-        t0 = time.perf_counter()
-        if not affords(last_round) or not _round(log.alive, log.rounds, measure, affords):
+        if not affords(sum(map(timer.estimate, log.alive))) or not _round(log.alive, log.rounds, measure, affords,
+                                                                          timer):
             log.stopped = f"budget spent after {log.rounds} rounds"
             return log
         log.rounds += 1
-        last_round = time.perf_counter() - t0
         before = set(map(id, log.alive))
         log.alive = _drop_dominated(log.alive, log.dropped, log.rounds, min_gain)
         for c in log.dropped:
