@@ -109,6 +109,9 @@ class TuneResult:
         if not self.rounds:
             return (f"tie: no round of decoding fitted in the budget, so no speed is known; chose {b.name} "
                     "for quality, then simplicity (raise --budget-s)")
+        if not any(c.samples for c in self.candidates if c is not b):
+            return (f"only {b.name} raced ({b.median:.1f} tok/s): the others failed or missed quality scoring "
+                    "within the budget")
         if not self.tie:
             return f"winner: {b.name} ({b.median:.1f} tok/s) is ahead of every other candidate beyond the noise"
         others = ", ".join(c.name for c in self.tied if c is not b)
@@ -219,8 +222,8 @@ def _logits(path: Path, ids: list[int], kv_type: str, flash: bool) -> np.ndarray
 
     kv = {"f32": 0, "f16": 1, "q8_0": 8}[kv_type]
     n = max(64, len(ids) + 8)
-    threads = physical_cores()
-    llm = llama_cpp.Llama(str(path), logits_all=True, n_ctx=n, n_batch=n, n_threads=threads, n_threads_batch=threads,
+    # one thread: llama.cpp's spinning barrier collapses on an oversubscribed host, and this runs once
+    llm = llama_cpp.Llama(str(path), logits_all=True, n_ctx=n, n_batch=n, n_threads=1, n_threads_batch=1,
                           type_k=kv, type_v=kv, flash_attn=flash, verbose=False)
     try:
         llm.eval(ids)
@@ -259,7 +262,7 @@ class _Quality:
         key = self._key(path, kv_type, flash)
         if key not in self.scores:  # quality does not depend on threads: one pass per weights × KV
             if self._reference is None:
-                self._reference = causal_logits(self.source, self.ids, threads=physical_cores())
+                self._reference = causal_logits(self.source, self.ids, threads=1)
             got = _logits(path, self.ids, kv_type, flash)
             self.scores[key] = compare(got, self._reference).top1_agreement
             self.cache.parent.mkdir(parents=True, exist_ok=True)
