@@ -254,6 +254,24 @@ class _Quality:
         st = path.stat()
         return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{kv_type}|{flash}|{self.source.name}|{self.stamp}"
 
+    def reference(self, causal_logits: Callable[..., np.ndarray]) -> np.ndarray:
+        """The source's logits, kept beside the scores so a later tune need not compute them again."""
+        import hashlib
+
+        if self._reference is None:
+            tag = hashlib.sha256(self._key(self.source, "f32", False).encode()).hexdigest()[:16]
+            saved = self.cache.with_name(f"reference-{tag}.npy")
+            try:
+                self._reference = np.load(saved)
+            except (OSError, ValueError):
+                self._reference = causal_logits(self.source, self.ids, threads=1)
+                self.cache.parent.mkdir(parents=True, exist_ok=True)
+                np.save(saved, self._reference)
+        return self._reference
+
+    def known(self, path: Path, kv_type: str, flash: bool) -> bool:
+        return self._key(path, kv_type, flash) in self.scores
+
     def top1(self, path: Path, kv_type: str, flash: bool) -> float:
         import json
 
@@ -261,10 +279,8 @@ class _Quality:
 
         key = self._key(path, kv_type, flash)
         if key not in self.scores:  # quality does not depend on threads: one pass per weights × KV
-            if self._reference is None:
-                self._reference = causal_logits(self.source, self.ids, threads=1)
             got = _logits(path, self.ids, kv_type, flash)
-            self.scores[key] = compare(got, self._reference).top1_agreement
+            self.scores[key] = compare(got, self.reference(causal_logits)).top1_agreement
             self.cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.cache.with_suffix(".part")
             tmp.write_text(json.dumps(self.scores, indent=0))
@@ -365,7 +381,8 @@ def _score(result: TuneResult, quality: _Quality, clock: _Clock) -> None:
                                                       c.flash_attn != r.flash_attn))
     longest = 0.0  # the slowest scoring pass so far: the next may take as long
     for i, c in enumerate(first):
-        if i and clock.elapsed() + longest > QUALITY_SHARE * clock.budget:
+        known = quality.known(result.paths[c.quant], c.kv_type, c.flash_attn)
+        if i and not known and clock.elapsed() + longest > QUALITY_SHARE * clock.budget:
             c.top1, c.dropped = float("nan"), "quality not scored within the budget"
             continue
         t0 = time.perf_counter()
