@@ -47,6 +47,7 @@ KV_FLASH = (("f16", True), ("f16", False), ("q8_0", True))  # a quantized KV cac
 
 FLOAT_TYPES = ("f32", "f16", "bf16")
 QUALITY_SHARE = 0.4  # of the budget at most for quality scoring; the rest races
+QUALITY_NOISE = 0.03  # top-1 agreements this close are a tie (8 of ~260 natural-text tokens)
 Measure = Callable[[Candidate], float]
 
 
@@ -116,7 +117,7 @@ class TuneResult:
             return f"winner: {b.name} ({b.median:.1f} tok/s) is ahead of every other candidate beyond the noise"
         others = ", ".join(c.name for c in self.tied if c is not b)
         return (f"tie: {b.name} ({b.median:.1f} tok/s) is within the noise of {others}; "
-                f"chosen for higher quality, then simplicity")
+                f"chosen for quality (within {QUALITY_NOISE}), then simplicity")
 
 
 class _Clock:
@@ -296,12 +297,15 @@ class DecodeRunner:
         self.paths, self.prompt, self.gen_tokens, self.deadline = paths, prompt, gen_tokens, deadline
         self.loaded: dict[tuple, object] = {}
 
-    def __call__(self, c: Candidate) -> float | None:
-        """tok/s, or None when the deadline came before the measurement could finish."""
+    def load(self, c: Candidate) -> None:
         if c.key not in self.loaded:
             opts = RuntimeOptions(n_threads=c.threads, n_ctx=256, kv_type=c.kv_type, flash_attn=c.flash_attn)
             llm = self.loaded[c.key] = bare_llama(ModelRef(c.quant, self.paths[c.quant], "gguf"), opts)
             self._decode(llm, 4)  # warm-up: page the weights in, size the buffers
+
+    def __call__(self, c: Candidate) -> float | None:
+        """tok/s, or None when the deadline came before the measurement could finish."""
+        self.load(c)
         return self._decode(self.loaded[c.key], self.gen_tokens)
 
     def _decode(self, llm, n: int) -> float | None:
@@ -330,13 +334,14 @@ class DecodeRunner:
 
 # -- the tuner ----------------------------------------------------------------------------------
 def _prefer(src_quant: str, base: Profile) -> Callable[[Candidate], tuple]:
-    """Among tied candidates: higher quality, then the source's own type, then the fewest changes
-    from the base profile's settings, then fewer threads (cores left for the rest of the system)."""
+    """Among candidates tied in speed and quality: the source's own type, then the fewest changes
+    from the base profile's settings, then fewer threads (cores left for the rest of the system),
+    then quality."""
     r = base.runtime
 
     def key(c: Candidate) -> tuple:
         changes = (c.kv_type != r.kv_type) + (c.flash_attn != r.flash_attn)
-        return (round(c.top1, 3), c.quant == src_quant, -changes, -c.threads)
+        return (c.quant == src_quant, -changes, -c.threads, c.top1)
 
     return key
 
@@ -401,13 +406,31 @@ def _race(result: TuneResult, clock: _Clock, prompt: list[int], measure: Measure
                         "lower --min-top1 or tune fewer lossy types")
     runner = DecodeRunner(result.paths, prompt, cfg.gen_tokens, lambda: clock.t0 + clock.budget - clock.reserve)
     try:
+        if measure is None:  # loads are not measurements: done first, so round times are decode only
+            entrants = _load_all(runner, entrants, clock)
         log: RaceLog = race(entrants, measure or runner, clock.affords, max_rounds=cfg.max_rounds,
                             on_drop=runner.drop)
     finally:
         runner.close()
     # no complete round: no speed can be told apart, so all tie and quality, then simplicity, decides
-    result.best, result.tied = choose(log.alive, _prefer(result.source_quant, result.base))
+    _, tied = choose(log.alive, prefer=lambda _c: ())
+    top = max(c.top1 for c in tied)
+    good = [c for c in tied if c.top1 >= top - QUALITY_NOISE]  # quality is measured too: ties within its noise
+    result.best, result.tied = max(good, key=_prefer(result.source_quant, result.base)), tied
     result.rounds, result.stopped = log.rounds, log.stopped
+
+
+def _load_all(runner: DecodeRunner, entrants: list[Candidate], clock: _Clock) -> list[Candidate]:
+    loaded, longest = [], 0.0
+    for c in entrants:
+        if loaded and not clock.affords(longest):
+            c.dropped = "not loaded within the budget"
+            continue
+        t0 = time.perf_counter()
+        runner.load(c)
+        longest = max(longest, time.perf_counter() - t0)
+        loaded.append(c)
+    return loaded
 
 
 # -- the profile --------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from edge import Engine
 from edge.errors import InvalidRequestError
 from edge.models import resolve
 from edge.profiles import detect, parse_profile
-from edge.tune import TuneConfig, _toml, plan_quants, tune
+from edge.tune import QUALITY_NOISE, TuneConfig, _toml, plan_quants, tune
 from edge.tune_race import MIN_ROUNDS, Candidate, choose, race
 from tests.conftest import run_cli
 
@@ -75,7 +75,9 @@ def test_tune_races_on_the_default_model_and_reports_the_tie(monkeypatch):
     slow = [c for c in res.candidates if c.threads == 1]
     assert all(c.dropped and len(c.samples) == MIN_ROUNDS for c in slow)
     assert res.tie and {(c.threads, c.flash_attn) for c in res.tied} == {(2, True), (2, False)}
-    assert res.best.top1 == max(c.top1 for c in res.tied) and 0.5 < res.best.top1 <= 1.0  # real quality
+    assert res.best.top1 >= max(c.top1 for c in res.tied) - QUALITY_NOISE and 0.5 < res.best.top1 <= 1.0
+    if abs(res.tied[0].top1 - res.tied[1].top1) <= QUALITY_NOISE:  # tied in quality too: the simpler one
+        assert res.best.flash_attn == res.base.runtime.flash_attn
     assert res.verdict().startswith("tie:") and res.rounds == 5
 
 
