@@ -37,11 +37,17 @@ def test_toml_values_and_config_validation():
 def test_race_drops_the_slow_candidate_early_and_ties_identical_ones():
     same_a, same_b = Candidate("q4_1", 2, "f16", True, top1=1.0), Candidate("q4_1", 2, "f16", True, top1=1.0)
     slow = Candidate("q4_1", 1, "f16", True, top1=1.0)
-    log = race([slow, same_a, same_b], jittered(lambda c: 0.5 if c is slow else 1.0), lambda _s: True, max_rounds=6)
+    log = race([slow, same_a, same_b], jittered(lambda c: 0.8 if c is slow else 1.0), lambda _s: True, max_rounds=6)
     assert log.dropped == [slow] and len(slow.samples) == MIN_ROUNDS and "round 3" in slow.dropped
     assert len(same_a.samples) == len(same_b.samples) == 6  # the budget went to the contenders
     best, tied = choose(log.alive, prefer=lambda c: (c.top1,))
     assert best in (same_a, same_b) and tied == [same_a, same_b]
+
+
+def test_a_grossly_slower_candidate_goes_after_two_rounds():
+    fast, crawl = Candidate("q4_1", 1, "f16", True), Candidate("q4_1", 2, "f16", True)
+    log = race([fast, crawl], jittered(lambda c: 0.25 if c is crawl else 1.0), lambda _s: True, max_rounds=6)
+    assert log.dropped == [crawl] and len(crawl.samples) == 2 and log.stopped == "one candidate left"
 
 
 def test_race_declares_a_winner_only_beyond_the_noise():
@@ -54,7 +60,7 @@ def test_race_declares_a_winner_only_beyond_the_noise():
     assert choose(log.alive, prefer=lambda c: (c.top1,)) == (b, [a, b])
     # fewer than MIN_ROUNDS rounds within the budget: nobody can be ahead beyond the noise
     c, d = Candidate("q4_1", 2, "f16", True), Candidate("q4_1", 1, "f16", True, top1=1.0)
-    log = race([c, d], jittered(lambda x: 3.0 if x is c else 1.0), lambda _s: min(len(c.samples), len(d.samples)) < 2)
+    log = race([c, d], jittered(lambda x: 1.2 if x is c else 1.0), lambda _s: min(len(c.samples), len(d.samples)) < 2)
     assert log.rounds == 2 and "budget" in log.stopped and choose(log.alive, lambda x: (x.top1,)) == (d, [c, d])
 
 
@@ -70,7 +76,7 @@ def test_tune_races_on_the_default_model_and_reports_the_tie(monkeypatch):
 
     monkeypatch.setattr("edge.tune.quantize", no_quantize)
     cfg = TuneConfig(budget_s=600, threads=(1, 2), kv_flash=(("f16", True), ("f16", False)), max_rounds=5)
-    res = tune("default", cfg, measure=jittered(lambda c: 0.4 if c.threads == 1 else 1.0))
+    res = tune("default", cfg, measure=jittered(lambda c: 0.8 if c.threads == 1 else 1.0))
     assert res.plan.types == ["q4_1"] and set(res.paths) == {"q4_1"} and "no re-quantization" in res.plan.note
     slow = [c for c in res.candidates if c.threads == 1]
     assert all(c.dropped and len(c.samples) == MIN_ROUNDS for c in slow)
