@@ -63,8 +63,9 @@ def tune(model, out, budget_s, profile, threads, quants, requantize, min_top1, a
     if as_json:
         echo_json({"profile": prof.name, "path": str(path), "model_path": str(result.best_path),
                    "elapsed_s": round(result.elapsed_s, 2), "budget_s": budget_s, "rounds": result.rounds,
-                   "stopped": result.stopped, "weights": result.plan.note, "requantized": result.plan.types
-                   != [result.source_quant], "tie": result.tie, "verdict": result.verdict(),
+                   "stopped": result.stopped, "weights": result.plan.note,
+                   "made_types": [q for q in result.plan.types if q != result.source_quant],
+                   "requantized": cfg.requantize and len(result.plan.types) > 1, "tie": result.tie, "verdict": result.verdict(),
                    "tied": [c.name for c in result.tied], "best": best.as_dict(),
                    "candidates": [c.as_dict() for c in result.candidates]})
         return
