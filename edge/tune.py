@@ -47,6 +47,7 @@ KV_FLASH = (("f16", True), ("f16", False), ("q8_0", True))  # a quantized KV cac
 
 FLOAT_TYPES = ("f32", "f16", "bf16")
 QUALITY_SHARE = 0.4  # of the budget at most for quality scoring; the rest races
+CAP_FACTOR = 3.0  # a measurement may take this many times the quickest one so far
 QUALITY_NOISE = 0.03  # top-1 agreements this close are a tie (8 of ~260 natural-text tokens)
 Measure = Callable[[Candidate], float]
 
@@ -296,30 +297,39 @@ class DecodeRunner:
     def __init__(self, paths: dict[str, Path], prompt: list[int], gen_tokens: int, deadline: Callable[[], float]):
         self.paths, self.prompt, self.gen_tokens, self.deadline = paths, prompt, gen_tokens, deadline
         self.loaded: dict[tuple, object] = {}
+        self.quickest = float("inf")  # seconds of the quickest measurement so far
 
     def load(self, c: Candidate) -> None:
         if c.key not in self.loaded:
             opts = RuntimeOptions(n_threads=c.threads, n_ctx=256, kv_type=c.kv_type, flash_attn=c.flash_attn)
             llm = self.loaded[c.key] = bare_llama(ModelRef(c.quant, self.paths[c.quant], "gguf"), opts)
-            self._decode(llm, 4)  # warm-up: page the weights in, size the buffers
+            self._decode(llm, 3, timed=False)  # warm-up: page the weights in, size the buffers
 
     def __call__(self, c: Candidate) -> float | None:
         """tok/s, or None when the deadline came before the measurement could finish."""
         self.load(c)
         return self._decode(self.loaded[c.key], self.gen_tokens)
 
-    def _decode(self, llm, n: int) -> float | None:
+    def _decode(self, llm, n: int, timed: bool = True) -> float | None:
+        """Greedy tok/s over up to `n` tokens; a measurement taking over CAP_FACTOR× the quickest one
+        so far stops early (a rate over fewer tokens), so a crawling candidate cannot eat a round."""
         import llama_cpp
 
+        cap = max(0.5, CAP_FACTOR * self.quickest) if timed else float("inf")
         stamps: list[float] = []
         llm.reset()  # the same prompt every round: no cached prefix, same positions decoded
         for tok in llm.generate(self.prompt, temp=0.0, top_k=1, min_p=0.0, repeat_penalty=1.0, reset=True):
             stamps.append(time.perf_counter())
             if stamps[-1] > self.deadline():
                 return None
-            if len(stamps) >= n or llama_cpp.llama_vocab_is_eog(llm._model.vocab, tok):
+            if len(stamps) >= n or llama_cpp.llama_vocab_is_eog(llm._model.vocab, tok) or (
+                    len(stamps) > 3 and stamps[-1] - stamps[0] > cap):
                 break
-        return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 else None
+        if len(stamps) <= 2:
+            return None
+        if timed:
+            self.quickest = min(self.quickest, stamps[-1] - stamps[0])
+        return (len(stamps) - 1) / (stamps[-1] - stamps[0])
 
     def drop(self, c: Candidate) -> None:
         llm = self.loaded.pop(c.key, None)
