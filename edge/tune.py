@@ -1,13 +1,19 @@
-"""Auto-tuner: sweep threads × quantization × KV-cache type × flash attention within a time budget.
+"""Auto-tuner: race threads × KV-cache type × flash attention (× quantization) within a time budget.
 
     result = tune("default", TuneConfig(budget_s=90))
     write_profile(result, Path("hw_profiles/my-laptop.toml"))
 
-Quantized variants of a GGUF source are made with llama.cpp's own quantizer and cached under
-$EDGESPLIT_HOME/cache/tune/. Each (quantization, KV type, flash attention) is checked once for
-parity: top-1 agreement of next-token predictions on a fixed text against the source weights
-with an f32 KV cache. The fastest decode among configurations within tolerance wins (within
-5 % of the fastest counts as a tie, broken by parity: one measurement each is that noisy).
+Quality first: every (quantization, KV type, flash attention) is scored once by top-1 agreement
+of next-token predictions with the source (f32 KV cache) on natural text (`tune_text`), the
+measure export parity uses (`export.gguf.parity.compare`); those under --min-top1 do not race.
+Speed like `edgesplit bench`: the rest race in interleaved rounds of greedy decoding
+(`tune_race`), dominated ones dropped early; the winner must be ahead beyond the noise, else the
+tied configuration of highest quality, then the simplest, is chosen and the result says "tie".
+
+A quantized source (the default Q4_1) is never silently re-quantized: only settings and its own
+type are tuned unless `requantize` is set, or a float source (an f16/f32 GGUF, or the f16/f32
+GGUF a bundle records as its source) is there to quantize from. Variants are made with
+llama.cpp's quantizer and cached under $EDGESPLIT_HOME/cache/tune/.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import ctypes
 import os
 import platform
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,13 +35,9 @@ from .errors import EdgeError, InvalidRequestError, ProfileError
 from .models import ModelRef, edgesplit_home, resolve
 from .options import RuntimeOptions, physical_cores
 from .profiles import TERNARY, Profile, detect, load_profile, parse_profile
+from .tune_race import Candidate, RaceLog, choose, race
+from .tune_text import NATURAL_TEXT
 
-PARITY_TEXT = (
-    "The committee met on Tuesday to review the budget for the new library. After a long discussion "
-    "about the cost of books, computers and staff, they agreed to open the building in the spring. "
-    "Children from the nearby school will visit every week, and the reading room will stay open late "
-    "on Thursdays so that workers can borrow books after their shifts."
-)
 # llama_ftype values (llama.h) for the quantizations the tuner can make from a GGUF source
 FTYPES = {"f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "q6_k": 18, "q4_k_m": 15,
           "q5_k_m": 17, "tq1_0": 36, "tq2_0": 37}
@@ -42,14 +45,23 @@ FTYPE_NAMES = {v: k for k, v in FTYPES.items()} | {0: "f32"}
 KV_FLASH = (("f16", True), ("f16", False), ("q8_0", True))  # a quantized KV cache needs flash attention
 
 
+FLOAT_TYPES = ("f32", "f16", "bf16")
+QUALITY_SHARE = 0.4  # of the budget at most for quality scoring; the rest races
+CAP_FACTOR = 3.0  # a measurement may take this many times the quickest one so far
+QUALITY_NOISE = 0.03  # top-1 agreements this close are a tie (8 of ~260 natural-text tokens)
+Measure = Callable[[Candidate], float]
+
+
 @dataclass(frozen=True)
 class TuneConfig:
     budget_s: float = 90.0
-    min_top1: float = 0.9  # parity tolerance: share of next-token predictions that match the reference
+    min_top1: float = 0.9  # quality floor: share of next-token predictions that match the source's
     gen_tokens: int = 24
-    threads: tuple[int, ...] = ()  # default: 1 .. physical cores
-    quants: tuple[str, ...] = ()  # default: the source's plus two from the base profile's order
+    threads: tuple[int, ...] = ()  # default: 1, physical - 1, physical
+    quants: tuple[str, ...] = ()  # default: the source's type (+ two from the base profile with a float source)
     kv_flash: tuple[tuple[str, bool], ...] = KV_FLASH
+    requantize: bool = False  # allow quantizing already-quantized weights again
+    max_rounds: int = 12
 
     def __post_init__(self) -> None:
         if self.budget_s <= 0 or not 0 < self.min_top1 <= 1 or self.gen_tokens < 4:
@@ -60,17 +72,12 @@ class TuneConfig:
 
 
 @dataclass
-class Trial:
-    quant: str
-    threads: int
-    kv_type: str
-    flash_attn: bool
-    top1: float
-    decode_tok_s: float = 0.0
-    seconds: float = 0.0
+class QuantPlan:
+    """Which weight types race, and where new ones would be quantized from."""
 
-    def ok(self, min_top1: float) -> bool:
-        return self.top1 >= min_top1 and self.decode_tok_s > 0
+    types: list[str]
+    quantize_from: Path | None  # None: no type other than the source's own
+    note: str  # said in the output and the profile
 
 
 @dataclass
@@ -80,24 +87,46 @@ class TuneResult:
     source_quant: str
     base: Profile
     config: TuneConfig
-    trials: list[Trial]
+    plan: QuantPlan
+    candidates: list[Candidate]  # every configuration, in the order they raced
     paths: dict[str, Path]
-    best: Trial | None = None
+    best: Candidate | None = None
+    tied: list[Candidate] = field(default_factory=list)  # configurations within the noise of the fastest
+    rounds: int = 0
+    stopped: str = ""
     elapsed_s: float = 0.0
-    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def tie(self) -> bool:
+        return len(self.tied) > 1 or not self.rounds
 
     @property
     def best_path(self) -> Path:
         assert self.best is not None
         return self.paths[self.best.quant]
 
+    def verdict(self) -> str:
+        assert self.best is not None
+        b = self.best
+        if not self.rounds:
+            return (f"tie: no round of decoding fitted in the budget, so no speed is known; chose {b.name} "
+                    "for quality, then simplicity (raise --budget-s)")
+        if not any(c.samples for c in self.candidates if c is not b):
+            return (f"only {b.name} raced ({b.median:.1f} tok/s): the others failed or missed quality scoring "
+                    "within the budget")
+        if not self.tie:
+            return f"winner: {b.name} ({b.median:.1f} tok/s) is ahead of every other candidate beyond the noise"
+        others = ", ".join(c.name for c in self.tied if c is not b)
+        return (f"tie: {b.name} ({b.median:.1f} tok/s) is within the noise of {others}; "
+                f"chosen for quality (within {QUALITY_NOISE}), then simplicity")
+
 
 class _Clock:
     """The budget, less a reserve: a model load or a prefill cannot be interrupted once started."""
 
     def __init__(self, budget_s: float) -> None:
-        self.t0, self.budget, self.worst = time.perf_counter(), budget_s, 0.0
-        self.reserve = max(3.0, 0.1 * budget_s)
+        self.t0, self.budget = time.perf_counter(), budget_s
+        self.reserve = max(2.0, 0.08 * budget_s)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -106,7 +135,7 @@ class _Clock:
         return self.budget - self.reserve - self.elapsed()
 
     def affords(self, estimate: float) -> bool:
-        return self.left() > max(estimate, 1.25 * self.worst)
+        return self.left() > estimate
 
 
 @contextmanager
@@ -123,7 +152,7 @@ def _quiet_stderr():
 
 
 def quantize(src: Path, quant: str, cache: Path) -> Path:
-    """`src` requantized to `quant` with llama.cpp (cached by source name and size)."""
+    """`src` quantized to `quant` with llama.cpp (cached by source name and size)."""
     import llama_cpp
 
     out = cache / f"{src.stem}-{src.stat().st_size}" / f"{quant}.gguf"
@@ -142,138 +171,276 @@ def quantize(src: Path, quant: str, cache: Path) -> Path:
     return out
 
 
-def _argmax_all(path: Path, ids: list[int], kv_type: str, flash: bool, threads: int) -> np.ndarray:
-    """Next-token argmax at every position of `ids` (one llama.cpp pass with all logits)."""
+def _file_type(path: Path) -> str:
+    import llama_cpp
+
+    with _quiet_stderr():
+        vocab = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+    file_type = vocab.metadata.get("general.file_type", "")
+    vocab.close()
+    return FTYPE_NAMES.get(int(file_type), "source") if file_type.isdigit() else "source"
+
+
+def _float_source(ref: ModelRef, src_quant: str) -> Path | None:
+    """A float GGUF to quantize from: the source itself, or the one a bundle records as its source."""
+    if src_quant in FLOAT_TYPES:
+        return ref.weights_file
+    recorded = Path(ref.manifest.source.get("path", "")) if ref.manifest is not None else None
+    if recorded and recorded.suffix == ".gguf" and recorded.is_file() and _file_type(recorded) in FLOAT_TYPES:
+        return recorded
+    return None
+
+
+def plan_quants(cfg: TuneConfig, base: Profile, ref: ModelRef, src_quant: str) -> QuantPlan:
+    """The weight types to race: never a re-quantization of quantized weights unless asked for."""
+    float_src = _float_source(ref, src_quant)
+    wanted = list(cfg.quants) or [src_quant]
+    if float_src is not None or cfg.requantize:
+        origin = float_src or ref.weights_file
+        if not cfg.quants:
+            wanted += [q for q in base.quantization if q in FTYPES and q not in TERNARY and q != src_quant][:2]
+        how = (f"quantizing from the {_file_type(origin) if float_src != ref.weights_file else src_quant} "
+               f"weights {origin}" if float_src is not None else
+               f"RE-QUANTIZING the {src_quant} weights (--requantize): the quality loss is measured")
+        return QuantPlan(list(dict.fromkeys(wanted)), origin, f"weight types {', '.join(wanted)}; {how}")
+    if wanted != [src_quant]:
+        raise InvalidRequestError(
+            f"the source is already quantized ({src_quant}); making {', '.join(q for q in wanted if q != src_quant)} "
+            "from it would quantize twice: pass --requantize to allow it, or tune an f16/f32 GGUF")
+    return QuantPlan([src_quant], None, f"source is quantized ({src_quant}): tuning settings and its own type only, "
+                                        "no re-quantization (pass --requantize, or give an f16/f32 source)")
+
+
+def plan_candidates(cfg: TuneConfig, plan: QuantPlan) -> list[Candidate]:
+    # fewest threads first: one thread is always a sane baseline, even on an oversubscribed host
+    threads = list(dict.fromkeys(cfg.threads)) or sorted({1, max(1, physical_cores() - 1), physical_cores()})
+    return [Candidate(q, n, kv, fa) for q in plan.types for kv, fa in dict.fromkeys(cfg.kv_flash) for n in threads]
+
+
+# -- measurements -------------------------------------------------------------------------------
+def _logits(path: Path, ids: list[int], kv_type: str, flash: bool) -> np.ndarray:
+    """llama.cpp logits at every position of `ids` with this KV cache (one pass)."""
     import llama_cpp
 
     kv = {"f32": 0, "f16": 1, "q8_0": 8}[kv_type]
-    llm = llama_cpp.Llama(str(path), logits_all=True, n_ctx=max(64, len(ids) + 8), n_threads=threads,
-                          n_threads_batch=threads, type_k=kv, type_v=kv, flash_attn=flash, verbose=False)
+    n = max(64, len(ids) + 8)
+    # one thread: llama.cpp's spinning barrier collapses on an oversubscribed host, and this runs once
+    llm = llama_cpp.Llama(str(path), logits_all=True, n_ctx=n, n_batch=n, n_threads=1, n_threads_batch=1,
+                          type_k=kv, type_v=kv, flash_attn=flash, verbose=False)
     try:
         llm.eval(ids)
-        return np.argmax(llm.scores[: len(ids)], axis=1)
+        return np.array(llm.scores[: len(ids)], dtype=np.float32)
     finally:
         llm.close()
 
 
-def _decode_speed(path: Path, options: RuntimeOptions, ids: list[int], gen_tokens: int, deadline: float) -> float:
-    """Greedy decode tok/s on llama.cpp with `options` (the loop `edgesplit bench` shows the Engine
-    matches within a few %); a run still going at `deadline` reports its speed so far."""
-    import llama_cpp
+class _Quality:
+    """Top-1 agreement with the source (f32 KV, no flash attention) on NATURAL_TEXT, as export parity
+    scores it. Scores are kept in $EDGESPLIT_HOME/cache/tune/quality.json, keyed by file, KV
+    setting, text and llama.cpp build, so a second tune spends its budget on speed."""
 
-    llm = bare_llama(ModelRef(path.stem, path, "gguf"), options)
-    stamps: list[float] = []
-    try:
-        for prompt, n in ((ids[1:], 4), (ids, gen_tokens)):  # warm-up, then the measured run
-            if time.perf_counter() > deadline:  # no time for the measured run: the warm-up's speed
+    def __init__(self, source: Path, ids: list[int], cache: Path) -> None:
+        import hashlib
+        import json
+
+        import llama_cpp
+
+        self.source, self.ids, self.cache, self._reference = source, ids, cache / "quality.json", None
+        self.stamp = hashlib.sha256(f"{ids}{llama_cpp.__version__}".encode()).hexdigest()[:16]
+        try:
+            self.scores: dict[str, float] = json.loads(self.cache.read_text())
+        except (OSError, ValueError):
+            self.scores = {}
+
+    def _key(self, path: Path, kv_type: str, flash: bool) -> str:
+        st = path.stat()
+        return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{kv_type}|{flash}|{self.source.name}|{self.stamp}"
+
+    def reference(self, causal_logits: Callable[..., np.ndarray]) -> np.ndarray:
+        """The source's logits, kept beside the scores so a later tune need not compute them again."""
+        import hashlib
+
+        if self._reference is None:
+            tag = hashlib.sha256(self._key(self.source, "f32", False).encode()).hexdigest()[:16]
+            saved = self.cache.with_name(f"reference-{tag}.npy")
+            try:
+                self._reference = np.load(saved)
+            except (OSError, ValueError):
+                self._reference = causal_logits(self.source, self.ids, threads=1)
+                self.cache.parent.mkdir(parents=True, exist_ok=True)
+                np.save(saved, self._reference)
+        return self._reference
+
+    def known(self, path: Path, kv_type: str, flash: bool) -> bool:
+        return self._key(path, kv_type, flash) in self.scores
+
+    def top1(self, path: Path, kv_type: str, flash: bool) -> float:
+        import json
+
+        from export.gguf.parity import causal_logits, compare
+
+        key = self._key(path, kv_type, flash)
+        if key not in self.scores:  # quality does not depend on threads: one pass per weights × KV
+            got = _logits(path, self.ids, kv_type, flash)
+            self.scores[key] = compare(got, self.reference(causal_logits)).top1_agreement
+            self.cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.cache.with_suffix(".part")
+            tmp.write_text(json.dumps(self.scores, indent=0))
+            tmp.replace(self.cache)
+        return self.scores[key]
+
+
+class DecodeRunner:
+    """Greedy decode speed of a candidate on llama.cpp (the loop `edgesplit bench` uses as its
+    reference); each candidate's model stays loaded between rounds and is closed when it drops."""
+
+    def __init__(self, paths: dict[str, Path], prompt: list[int], gen_tokens: int, deadline: Callable[[], float]):
+        self.paths, self.prompt, self.gen_tokens, self.deadline = paths, prompt, gen_tokens, deadline
+        self.loaded: dict[tuple, object] = {}
+        self.quickest = float("inf")  # seconds of the quickest measurement so far
+
+    def load(self, c: Candidate) -> None:
+        if c.key not in self.loaded:
+            opts = RuntimeOptions(n_threads=c.threads, n_ctx=256, kv_type=c.kv_type, flash_attn=c.flash_attn)
+            llm = self.loaded[c.key] = bare_llama(ModelRef(c.quant, self.paths[c.quant], "gguf"), opts)
+            self._decode(llm, 3, timed=False)  # warm-up: page the weights in, size the buffers
+
+    def __call__(self, c: Candidate) -> float | None:
+        """tok/s, or None when the deadline came before the measurement could finish."""
+        self.load(c)
+        return self._decode(self.loaded[c.key], self.gen_tokens)
+
+    def _decode(self, llm, n: int, timed: bool = True) -> float | None:
+        """Greedy tok/s over up to `n` tokens; a measurement taking over CAP_FACTOR× the quickest one
+        so far stops early (a rate over fewer tokens), so a crawling candidate cannot eat a round."""
+        import llama_cpp
+
+        cap = max(0.5, CAP_FACTOR * self.quickest) if timed else float("inf")
+        stamps: list[float] = []
+        llm.reset()  # the same prompt every round: no cached prefix, same positions decoded
+        for tok in llm.generate(self.prompt, temp=0.0, top_k=1, min_p=0.0, repeat_penalty=1.0, reset=True):
+            stamps.append(time.perf_counter())
+            if stamps[-1] > self.deadline():
+                return None
+            if len(stamps) >= n or llama_cpp.llama_vocab_is_eog(llm._model.vocab, tok) or (
+                    len(stamps) > 3 and stamps[-1] - stamps[0] > cap):
                 break
-            stamps = []
-            for tok in llm.generate(prompt, temp=0.0, top_k=1, min_p=0.0, repeat_penalty=1.0):
-                stamps.append(time.perf_counter())
-                if len(stamps) >= n or stamps[-1] > deadline or llama_cpp.llama_vocab_is_eog(llm._model.vocab, tok):
-                    break
-        return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 else 0.0
-    finally:
-        llm.close()
+        if len(stamps) <= 2:
+            return None
+        if timed:
+            self.quickest = min(self.quickest, stamps[-1] - stamps[0])
+        return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+    def drop(self, c: Candidate) -> None:
+        llm = self.loaded.pop(c.key, None)
+        if llm is not None:
+            llm.close()
+
+    def close(self) -> None:
+        for llm in self.loaded.values():
+            llm.close()
+        self.loaded.clear()
 
 
-def _plan(cfg: TuneConfig, base: Profile, src_quant: str) -> tuple[list[str], list[int]]:
-    quants = list(cfg.quants) or [src_quant, *[q for q in base.quantization
-                                               if q in FTYPES and q not in TERNARY and q != src_quant][:2]]
-    # fewest threads first: one thread is always a sane baseline, even on an oversubscribed host
-    threads = list(cfg.threads) or sorted({1, max(1, physical_cores() - 1), physical_cores()})
-    return quants, threads
+# -- the tuner ----------------------------------------------------------------------------------
+def _prefer(src_quant: str, base: Profile) -> Callable[[Candidate], tuple]:
+    """Among candidates tied in speed and quality: the source's own type, then the fewest changes
+    from the base profile's settings, then fewer threads (cores left for the rest of the system),
+    then quality."""
+    r = base.runtime
+
+    def key(c: Candidate) -> tuple:
+        changes = (c.kv_type != r.kv_type) + (c.flash_attn != r.flash_attn)
+        return (c.quant == src_quant, -changes, -c.threads, c.top1)
+
+    return key
 
 
-def tune(model: str | ModelRef, config: TuneConfig | None = None, profile: str | Profile | None = None) -> TuneResult:
-    """Sweep quantization × KV type × flash attention × threads within `config.budget_s` seconds."""
+def tune(model: str | ModelRef, config: TuneConfig | None = None, profile: str | Profile | None = None,
+         measure: Measure | None = None) -> TuneResult:
+    """Score quality, then race the candidates within `config.budget_s` seconds.
+
+    `measure(candidate) -> tok/s` replaces the llama.cpp decode loop (tests inject one).
+    """
     cfg = config or TuneConfig()
     clock = _Clock(cfg.budget_s)
     ref = model if isinstance(model, ModelRef) else resolve(model)
     if ref.format != "gguf":
-        raise InvalidRequestError("tune quantizes GGUF models with llama.cpp; pass a .gguf file or gguf bundle")
+        raise InvalidRequestError("tune measures GGUF models with llama.cpp; pass a .gguf file or gguf bundle")
     src = ref.weights_file
     base = load_profile(profile) if profile is not None else detect().profile
+    src_quant = _file_type(src)
+    plan = plan_quants(cfg, base, ref, src_quant)
+    result = TuneResult(ref.name, src, src_quant, base, cfg, plan, plan_candidates(cfg, plan), {src_quant: src})
+    for q in plan.types:
+        if q not in result.paths:
+            assert plan.quantize_from is not None
+            result.paths[q] = quantize(plan.quantize_from, q, edgesplit_home() / "cache" / "tune")
     import llama_cpp
 
     with _quiet_stderr():
         vocab = llama_cpp.Llama(str(src), vocab_only=True, verbose=False)
-    ids = vocab.tokenize(PARITY_TEXT.encode(), add_bos=False)
-    file_type = vocab.metadata.get("general.file_type", "")
+    ids = vocab.tokenize(NATURAL_TEXT.encode(), add_bos=True)
     vocab.close()
-    src_quant = FTYPE_NAMES.get(int(file_type), "source") if file_type.isdigit() else "source"
-    quants, threads = _plan(cfg, base, src_quant)
-    sweep = _Sweep(TuneResult(ref.name, src, quants[0], base, cfg, [], {quants[0]: src}), clock,
-                   ids, _argmax_all(src, ids, "f32", False, 1))
-    sweep.run(quants, threads)
-    result = sweep.result
-    passing = [t for t in result.trials if t.ok(cfg.min_top1)]
-    if not passing:
-        raise EdgeError(f"no configuration finished within {cfg.budget_s:.0f} s with top-1 agreement >= "
-                        f"{cfg.min_top1}: raise --budget-s or lower --min-top1")
-    # one measurement per configuration: within 5 % of the fastest is a tie, broken by parity
-    fastest = max(t.decode_tok_s for t in passing)
-    result.best = max((t for t in passing if t.decode_tok_s >= 0.95 * fastest), key=lambda t: (t.top1, t.decode_tok_s))
+    _score(result, _Quality(src, ids, edgesplit_home() / "cache" / "tune"), clock)
+    _race(result, clock, ids[:16], measure)
     result.elapsed_s = clock.elapsed()
     return result
 
 
-Config = tuple[str, int, str, bool]  # quantization, threads, kv type, flash attention
+def _score(result: TuneResult, quality: _Quality, clock: _Clock) -> None:
+    """Quality of every candidate, within QUALITY_SHARE of the budget (cached scores cost nothing);
+    the source's own weights with the base settings come first, so they are always scored."""
+    r = result.base.runtime
+    first = sorted(result.candidates, key=lambda c: (c.quant != result.source_quant, c.kv_type != r.kv_type,
+                                                      c.flash_attn != r.flash_attn))
+    longest = 0.0  # the slowest scoring pass so far: the next may take as long
+    for i, c in enumerate(first):
+        known = quality.known(result.paths[c.quant], c.kv_type, c.flash_attn)
+        if i and not known and clock.elapsed() + longest > QUALITY_SHARE * clock.budget:
+            c.top1, c.dropped = float("nan"), "quality not scored within the budget"
+            continue
+        t0 = time.perf_counter()
+        c.top1 = quality.top1(result.paths[c.quant], c.kv_type, c.flash_attn)
+        longest = max(longest, time.perf_counter() - t0)
 
 
-class _Sweep:
-    """Coordinate search, so a small budget still covers every axis once: threads on the source,
-    then quantizations at the best thread count, then KV/flash variants of the best, then the
-    rest of the grid while time is left."""
+def _race(result: TuneResult, clock: _Clock, prompt: list[int], measure: Measure | None) -> None:
+    cfg = result.config
+    entrants = [c for c in result.candidates if c.top1 >= cfg.min_top1]  # NaN (not scored) never is
+    for c in result.candidates:
+        if c.top1 < cfg.min_top1:
+            c.dropped = f"quality: top-1 {c.top1:.3f} < {cfg.min_top1}"
+    if not entrants:
+        raise EdgeError(f"no configuration reaches top-1 agreement {cfg.min_top1} with the source: "
+                        "lower --min-top1 or tune fewer lossy types")
+    runner = DecodeRunner(result.paths, prompt, cfg.gen_tokens, lambda: clock.t0 + clock.budget - clock.reserve)
+    try:
+        if measure is None:  # loads are not measurements: done first, so round times are decode only
+            entrants = _load_all(runner, entrants, clock)
+        log: RaceLog = race(entrants, measure or runner, clock.affords, max_rounds=cfg.max_rounds,
+                            on_drop=runner.drop)
+    finally:
+        runner.close()
+    # no complete round: no speed can be told apart, so all tie and quality, then simplicity, decides
+    _, tied = choose(log.alive, prefer=lambda _c: ())
+    top = max(c.top1 for c in tied)
+    good = [c for c in tied if c.top1 >= top - QUALITY_NOISE]  # quality is measured too: ties within its noise
+    result.best, result.tied = max(good, key=_prefer(result.source_quant, result.base)), tied
+    result.rounds, result.stopped = log.rounds, log.stopped
 
-    def __init__(self, result: TuneResult, clock: _Clock, ids: list[int], reference: np.ndarray) -> None:
-        self.result, self.clock, self.ids, self.reference = result, clock, ids, reference
-        self.parity: dict[tuple[str, str, bool], float] = {}
-        self.done: set[Config] = set()
 
-    def best(self) -> Trial | None:
-        ok = [t for t in self.result.trials if t.ok(self.result.config.min_top1)]
-        return max(ok, key=lambda t: t.decode_tok_s) if ok else None
-
-    def run(self, quants: list[str], threads: list[int]) -> None:
-        kvf = list(self.result.config.kv_flash)
-        src = quants[0]
-        self._try([(src, n, *kvf[0]) for n in threads])
-        n = b.threads if (b := self.best()) else threads[0]
-        self._try([(q, n, *kvf[0]) for q in quants[1:]])
-        q = b.quant if (b := self.best()) else src
-        self._try([(q, n, kv, fa) for kv, fa in kvf[1:]])
-        self._try([(q, n, kv, fa) for q in quants for kv, fa in kvf for n in threads])
-
-    def _try(self, configs: list[Config]) -> None:
-        for cfg in configs:
-            if cfg in self.done:
-                continue
-            self.done.add(cfg)
-            if not self.clock.affords(2.0) or not self._ensure(cfg[0]):
-                self.result.skipped.append("{} threads={} kv={} flash_attn={}".format(*cfg))
-                continue
-            self._trial(*cfg)
-
-    def _ensure(self, quant: str) -> bool:
-        if quant not in self.result.paths:
-            if not self.clock.affords(10.0):
-                return False
-            self.result.paths[quant] = quantize(self.result.source, quant, edgesplit_home() / "cache" / "tune")
-        return True
-
-    def _trial(self, quant: str, n: int, kv: str, flash: bool) -> None:
-        t0, path = time.perf_counter(), self.result.paths[quant]
-        key = (quant, kv, flash)
-        if key not in self.parity:  # parity does not depend on threads: one pass, one thread
-            self.parity[key] = float(np.mean(_argmax_all(path, self.ids, kv, flash, 1) == self.reference))
-        opts = RuntimeOptions(n_threads=n, n_ctx=512, kv_type=kv, flash_attn=flash)
-        # no single trial may eat more than a quarter of the budget
-        deadline = min(time.perf_counter() + self.clock.left(), t0 + self.clock.budget / 4)
-        speed = _decode_speed(path, opts, self.ids[:8], self.result.config.gen_tokens, deadline)
-        trial = Trial(quant, n, kv, flash, self.parity[key], speed, time.perf_counter() - t0)
-        self.clock.worst = max(self.clock.worst, trial.seconds)
-        self.result.trials.append(trial)
+def _load_all(runner: DecodeRunner, entrants: list[Candidate], clock: _Clock) -> list[Candidate]:
+    loaded, longest = [], 0.0
+    for c in entrants:
+        if loaded and not clock.affords(longest):
+            c.dropped = "not loaded within the budget"
+            continue
+        t0 = time.perf_counter()
+        runner.load(c)
+        longest = max(longest, time.perf_counter() - t0)
+        loaded.append(c)
+    return loaded
 
 
 # -- the profile --------------------------------------------------------------------------------
@@ -291,24 +458,35 @@ def _toml(value: object) -> str:
     raise TypeError(f"cannot write {value!r} to TOML")
 
 
+def candidate_line(c: Candidate) -> str:
+    """One candidate as the CLI and the profile show it: median [min–max] over its rounds."""
+    state = c.dropped or "raced to the end"
+    return (f"{c.quant:<7} threads={c.threads} kv={c.kv_type:<5} flash_attn={str(c.flash_attn):<5} "
+            f"{c.median:7.1f} tok/s [{c.lo:.1f}-{c.hi:.1f}] x{len(c.samples)}  top-1 {c.top1:.3f}  {state}")
+
+
 def _comments(result: TuneResult) -> list[str]:
     cfg, best = result.config, result.best
     assert best is not None
     lines = [f"Written by `edgesplit tune` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, host {platform.node()} "
              f"({platform.machine()}, {physical_cores()} cores), base profile {result.base.name}.",
              f"Model {result.model} ({result.source_quant}, {result.source}); budget {cfg.budget_s:.0f} s, "
-             f"used {result.elapsed_s:.0f} s.",
-             f"Parity: top-1 agreement of next-token predictions on a fixed {len(PARITY_TEXT.split())}-word text "
-             f"vs the source with an f32 KV cache; tolerance >= {cfg.min_top1}.",
-             f"Best: {best.quant}, {best.threads} threads, kv {best.kv_type}, flash_attn {best.flash_attn}: "
-             f"{best.decode_tok_s:.1f} tok/s decode, top-1 {best.top1:.3f}.",
-             f"Its weights: {result.best_path}", "Measured (decode tok/s, top-1 agreement):"]
-    for t in sorted(result.trials, key=lambda t: -t.decode_tok_s):
-        mark = "ok" if t.ok(cfg.min_top1) else "fails parity" if t.top1 < cfg.min_top1 else "cut"
-        lines.append(f"  {t.quant:<7} threads={t.threads} kv={t.kv_type:<5} flash_attn={str(t.flash_attn):<5} "
-                     f"{t.decode_tok_s:7.1f} tok/s  top-1 {t.top1:.3f}  {mark}")
-    lines += [f"  skipped (budget): {s}" for s in result.skipped]
+             f"used {result.elapsed_s:.0f} s; {result.rounds} interleaved rounds ({result.stopped}).",
+             f"Weights: {result.plan.note}.",
+             f"Quality: top-1 agreement of next-token predictions on {len(NATURAL_TEXT.split())} words of natural "
+             f"text vs the source with an f32 KV cache; floor {cfg.min_top1}.",
+             f"Result: {result.verdict()}.",
+             f"Its weights: {result.best_path}",
+             f"Measured (median decode tok/s [min-max] x rounds of {cfg.gen_tokens} greedy tokens):"]
+    lines += ["  " + candidate_line(c) for c in sorted(result.candidates, key=lambda c: -c.median)]
     return lines
+
+
+def _description(result: TuneResult) -> str:
+    b = result.best
+    assert b is not None
+    how = "tie within the noise, chose quality then simplicity" if result.tie else "ahead beyond the noise"
+    return f"Tuned for {result.model} on this host: {b.quant}, {b.threads} threads, kv {b.kv_type} ({how})"
 
 
 def profile_toml(result: TuneResult, name: str) -> str:
@@ -326,7 +504,7 @@ def profile_toml(result: TuneResult, name: str) -> str:
     device = {"cores": physical_cores(), "ram_mb": psutil.virtual_memory().total // 2**20}
     out = [f"# {line}" for line in _comments(result)]
     out += [f"name = {_toml(name)}",
-            f"description = {_toml(f'Tuned for {result.model} on this host: {best.quant}, {best.threads} threads')}",
+            f"description = {_toml(_description(result))}",
             f"backend = {_toml('llamacpp')}", f"quantization = {_toml(quant)}",
             f"execution_providers = {_toml(base.execution_providers)}",
             f"memory_budget_mb = {base.memory_budget_mb}"]

@@ -17,6 +17,7 @@ from ..bench import (
     run_bench,
     write_csv,
 )
+from ..bench_compare import compare_rows, format_compare, host_record, load_run, plot_compare
 from ..bench_server import save_report
 from ..errors import InvalidRequestError
 from .options import echo_json
@@ -38,8 +39,10 @@ from .options import echo_json
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a PNG chart here.")
+@click.option("--save", "save_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the run (with this host's facts) to FILE, to compare with other devices.")
 def bench(targets, model, profile, backend, threads, prompt_tokens, gen_tokens, repeat, compare, emulate_profile,
-          no_reference, as_json, as_csv, plot_file):
+          no_reference, as_json, as_csv, plot_file, save_file):
     """Measure TTFT, prefill and decode speed, inter-token latency, peak RSS and bandwidth use.
 
     One warm-up, then --repeat repetitions of a prompt of exactly --prompt-tokens tokens and greedy
@@ -48,6 +51,11 @@ def bench(targets, model, profile, backend, threads, prompt_tokens, gen_tokens, 
     With --compare, each TARGET is `MODEL[,backend=B][,profile=P][,threads=N][,label=L]`
     (missing parts from --model/--backend/--profile); all run interleaved into one table and chart.
 
+    Every run is saved with this host's facts (arch, CPU, cores, RAM, detected profile, copy
+    bandwidth) for the web UI's bench page; --save FILE writes a copy to carry to another device.
+    `edgesplit bench compare RUN.json...` lays several devices' runs side by side (table, --plot
+    PNG, --json rows), each read against its own bandwidth ceiling; emulated runs stay apart.
+
     \b
     Examples:
       edgesplit bench
@@ -55,7 +63,11 @@ def bench(targets, model, profile, backend, threads, prompt_tokens, gen_tokens, 
       edgesplit bench --emulate-profile raspberry-pi-5
       edgesplit bench --compare default default,threads=1 --plot cmp.png
       edgesplit bench --compare ./flan-t5-small-int8 ./smollm2-135m-int8 --prompt-tokens 256
+      edgesplit bench --save laptop.json; edgesplit bench compare laptop.json pi5.json --plot devices.png
     """
+    if targets and targets[0] == "compare" and not compare:
+        _compare_saved(targets[1:], plot_file, as_json)
+        return
     if targets and not compare:
         raise InvalidRequestError("positional TARGETS need --compare (or use --model for one model)")
     if compare and not targets:
@@ -69,7 +81,8 @@ def bench(targets, model, profile, backend, threads, prompt_tokens, gen_tokens, 
         for note in emulation.notes:
             click.echo(note, err=True)
     report = _run_with_progress(chosen, config, emulation)
-    saved = save_report(report.rows, report.bandwidth_gb_s, report.notes)  # for the web UI's bench page
+    host = host_record(report.bandwidth_gb_s, emulation.profile.name if emulation else None)
+    saved = save_report(report.rows, report.bandwidth_gb_s, report.notes, host, save_file)  # for the bench page
     click.echo(f"saved: {saved}", err=True)
     if plot_file is not None:
         plot(report, plot_file)
@@ -81,6 +94,21 @@ def bench(targets, model, profile, backend, threads, prompt_tokens, gen_tokens, 
     else:
         click.echo(format_table(report))
     if plot_file is not None and not as_json and not as_csv:
+        click.echo(f"chart: {plot_file}")
+
+
+def _compare_saved(files: tuple[str, ...], plot_file: Path | None, as_json: bool) -> None:
+    if not files:
+        raise InvalidRequestError("bench compare needs saved runs: `edgesplit bench compare a.json b.json`")
+    runs = [load_run(Path(f)) for f in files]
+    if plot_file is not None:
+        plot_compare(runs, plot_file)
+    if as_json:
+        for row in compare_rows(runs):
+            echo_json(row)
+        return
+    click.echo(format_compare(runs))
+    if plot_file is not None:
         click.echo(f"chart: {plot_file}")
 
 

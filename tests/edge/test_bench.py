@@ -80,3 +80,65 @@ def test_bench_compare_emulated_csv():
     header, *rows = p.stdout.strip().splitlines()
     assert "decode_tok_s" in header and len(rows) == 2
     assert rows[1].startswith("default,llamacpp,raspberry-pi-4,pi4")
+
+
+# -- side by side -------------------------------------------------------------------------------
+def other_host_run(name="pi5", emulated=None, decode=24.0):
+    """A run as another device would have saved it (written by hand: no such device here)."""
+    host = {"name": name, "arch": "aarch64", "os": "linux", "cpu_model": "Raspberry Pi 5 Model B Rev 1.0",
+            "cores": 4, "logical_cores": 4, "ram_mb": 8064, "profile": "raspberry-pi-5", "bandwidth_gb_s": 9.1,
+            "emulated": emulated}
+    return {"created": "2026-11-30T10:00:00+00:00", "bandwidth_gb_s": 9.1, "host": host, "notes": [],
+            "rows": [{"model": "default", "backend": "llamacpp", "label": "default", "ttft_ms": 310.0,
+                      "decode_tok_s": decode, "itl_p95_ms": 48.0, "peak_rss_mb": 180.0, "bytes_per_token": 97037568}]}
+
+
+def test_load_run_says_what_is_missing(tmp_path):
+    from edge.bench_compare import compare_rows, load_run
+
+    (tmp_path / "broken.json").write_text("{nope")
+    (tmp_path / "old.json").write_text(json.dumps({"rows": [{"decode_tok_s": 1.0}]}))
+    (tmp_path / "odd.json").write_text(json.dumps({**other_host_run(), "rows": [{"decode_tok_s": "fast"}, 3]}))
+    with pytest.raises(InvalidRequestError, match="invalid JSON"):
+        load_run(tmp_path / "broken.json")
+    with pytest.raises(InvalidRequestError, match="no host facts"):
+        load_run(tmp_path / "old.json")
+    with pytest.raises(InvalidRequestError, match="cannot read"):
+        load_run(tmp_path / "absent.json")
+    odd = compare_rows([load_run(tmp_path / "odd.json")])  # hand-edited figures: blanks, not a crash
+    assert len(odd) == 1 and odd[0]["decode_tok_s"] is None and odd[0]["bandwidth_ratio"] is None
+
+
+def test_emulated_runs_are_kept_apart_and_each_device_has_its_own_ceiling():
+    from edge.bench_compare import compare_rows, format_compare
+
+    runs = [other_host_run("emu", emulated="raspberry-pi-4", decode=30.0), other_host_run("pi5")]
+    runs[1]["host"]["bandwidth_gb_s"] = 4.55  # half the ceiling: twice the ratio at the same speed
+    rows = compare_rows(runs)
+    assert [r["emulated"] for r in rows] == [False, True] and rows[0]["host"].startswith("pi5")
+    assert rows[0]["bandwidth_ratio"] == pytest.approx(24.0 * 97037568 / 4.55e9)
+    assert rows[1]["bandwidth_ratio"] == pytest.approx(30.0 * 97037568 / 9.1e9)
+    measured, _, emulated = format_compare(runs).partition("\nemulated")
+    assert "pi5 (aarch64" in measured and "EMULATED" not in measured
+    assert "EMULATED raspberry-pi-4 on emu" in emulated
+
+
+@pytest.mark.slow
+def test_bench_save_then_compare_with_another_host(tmp_path):
+    mine, theirs, chart = tmp_path / "here.json", tmp_path / "pi5.json", tmp_path / "devices.png"
+    p = run_cli("bench", "-t", "1", "--prompt-tokens", "16", "--gen-tokens", "8", "--repeat", "1", "--no-reference",
+                "--save", str(mine), timeout=600)
+    assert p.returncode == 0, p.stderr
+    host = json.loads(mine.read_text())["host"]
+    assert {"arch", "cpu_model", "cores", "ram_mb", "profile", "bandwidth_gb_s"} <= set(host)
+    assert host["bandwidth_gb_s"] > 0 and host["cores"] >= 1 and host["emulated"] is None
+    theirs.write_text(json.dumps(other_host_run()))
+    p = run_cli("bench", "compare", str(mine), str(theirs), "--plot", str(chart))
+    assert p.returncode == 0, p.stderr
+    assert f"{host['name']} ({host['arch']}" in p.stdout and "pi5 (aarch64" in p.stdout and "BW ratio" in p.stdout
+    assert chart.stat().st_size > 10_000 and chart.read_bytes()[:4] == b"\x89PNG"
+    p = run_cli("bench", "compare", str(mine), str(theirs), "--json")
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    assert [r["run"] for r in rows] == ["here", "pi5"] and all(0 < r["bandwidth_ratio"] < 1 for r in rows)
+    p = run_cli("bench", "compare", str(tmp_path / "absent.json"))
+    assert p.returncode == 2 and "cannot read bench run" in p.stderr
