@@ -97,15 +97,32 @@ def _requantize(fp32: Path, out: Path, quant: str, plan, vocab: int) -> Path:
     return out
 
 
+def _export_untied_fp32(src: Path, out: Path) -> None:
+    """fp32 with its own lm_head weight, so re-quantizing covers the head as `--quant int4` does."""
+    import export.onnx.export as ex
+
+    real = ex.load_source
+
+    def untied(path: Path):
+        source = real(path)
+        ex.untie_lm_head(source.model)
+        return source
+
+    ex.load_source = untied
+    try:
+        ex.export_onnx(src, out, quant="fp32", overwrite=True)
+    finally:
+        ex.load_source = real
+
+
 def measure(name: str, src: Path, root: Path, eval_text: str, legacy: bool) -> dict:
     from tokenizers import Tokenizer
 
     from edge.bundle import read_manifest
-    from export.onnx.export import export_onnx
     from export.quant.nbits import NBitsPlan, plan_for
 
     fp32 = root / f"{name}-fp32"
-    export_onnx(src, fp32, quant="fp32", overwrite=True)
+    _export_untied_fp32(src, fp32)
     manifest = read_manifest(fp32)
     rt = manifest.extra["runtime"]
     ids = Tokenizer.from_file(str(fp32 / "tokenizer.json")).encode(eval_text).ids[:N_EVAL]

@@ -5,7 +5,7 @@ always, and per family the attention value/output and MLP down projections, whos
 straight into the residual stream. Blocks of 32 along K; smaller blocks are more precise, larger
 less. Families with large activations (Gemma's sqrt(hidden)-scaled embeddings) keep fp32
 activations in the kernel (accuracy_level 1): int8 activation blocks clip them.
-Measured on natural text against fp32 by bench/int4_agreement.py (FINDINGS.md table).
+Measured on natural text against fp32 by bench/int4_agreement.py.
 """
 
 from __future__ import annotations
