@@ -54,9 +54,11 @@ def verifier_for(fmt: str):
 @click.option("--reference", default=None, help="Source checkpoint (HF dir or GGUF) to re-measure parity against.")
 @click.option("--json", "as_json", is_flag=True, help="Print hashes_ok, max_abs_logit_diff, top1_agreement, n_tokens.")
 def verify(bundle, reference, as_json):
-    """Re-check a bundle: file hashes against its manifest, logit parity and tokenization against the source.
+    """Re-check a bundle: file hashes, logit parity, decode-path parity and tokenization against the source.
 
-    Exits non-zero when a hash differs, parity misses the manifest's tolerance or a probe text tokenizes differently.
+    Decode-path parity drives the bundle's own runtime through its KV cache along the source's
+    greedy continuations (stored in parity/decode.npz at export, or re-generated from --reference).
+    Exits non-zero when a hash differs, either parity misses its bound or a probe text tokenizes differently.
 
     \b
     Examples:

@@ -26,13 +26,16 @@ QUANT_CHOICES = ("f32", "f16", "bf16", "q8_0", "q6_k", "q5_k_m", "q5_k_s", "q5_1
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--threads", type=int, default=0, help="Quantization threads (0 = physical cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@click.option("--verbose", is_flag=True, help="Show the libraries' own logs instead of the stage lines only.")
 def gguf(src: Path, out: Path, quant: str, ternarize: str | None, keep_embeddings: str | None, strict: bool,
-         overwrite: bool, threads: int, as_json: bool) -> None:
+         overwrite: bool, threads: int, as_json: bool, verbose: bool) -> None:
     """Convert the checkpoint SRC (config.json, *.safetensors, tokenizer) into a GGUF bundle OUT.
 
     Writes OUT/model-QUANT.gguf and OUT/manifest.json (hashes + teacher-forced logit parity
-    against the PyTorch model, f32 KV cache; probe texts tokenized by both tokenizers must give
-    the same ids) atomically: on any error OUT is not created.
+    against the PyTorch model, f32 KV cache; greedy decoding through llama.cpp's KV cache against
+    transformers' generate, 3 prompts x 32 tokens; probe texts tokenized by both tokenizers must
+    give the same ids) atomically: on any error OUT is not created. Progress: one line per stage
+    on stderr (--verbose: full logs).
     Tensors that cannot take QUANT (rows not a multiple of 256 for K/TQ types) are listed with
     their fallback type before anything is written.
 
@@ -42,15 +45,20 @@ def gguf(src: Path, out: Path, quant: str, ternarize: str | None, keep_embedding
       edgesplit export gguf ./my-slm ./bundles/my-slm-tq2 --quant tq2_0 --ternarize absmean
       edgesplit export gguf ./flan-t5-small ./bundles/t5-f16 --quant f16 --json
     """
-    from .convert import ExportOptions, ExportPlan, export_gguf
+    from export.progress import Progress, quiet_libraries, quiet_terminal
 
-    def report(plan: ExportPlan) -> None:
-        for fb in plan.fallbacks:
-            click.echo(f"pre-flight: {fb}", err=True)
+    if not verbose:
+        quiet_libraries()
+    with quiet_terminal(verbose) as terminal:
+        from .convert import STAGES, ExportOptions, ExportPlan, export_gguf
 
-    opts = ExportOptions(quant=quant, ternarize=ternarize, keep_embeddings=keep_embeddings, strict=strict,
-                         overwrite=overwrite, threads=threads)
-    manifest = export_gguf(src, out, opts, on_plan=report)
+        def report(plan: ExportPlan) -> None:
+            for fb in plan.fallbacks:
+                terminal.write(f"pre-flight: {fb}\n")
+
+        opts = ExportOptions(quant=quant, ternarize=ternarize, keep_embeddings=keep_embeddings, strict=strict,
+                             overwrite=overwrite, threads=threads)
+        manifest = export_gguf(src, out, opts, on_plan=report, progress=Progress(STAGES, terminal))
     if as_json:
         click.echo(json.dumps(manifest.model_dump()))
         return

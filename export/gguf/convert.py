@@ -21,12 +21,14 @@ from edge.backends.llamacpp_build import build_info
 from edge.bundle import Manifest
 from edge.errors import ExportError, ParityError
 from edge.options import physical_cores
+from export import decode
 from export.bundle import finish_manifest, staging
+from export.progress import Progress
 from export.quant.ternary import METHODS, is_ternary, ternarize_or_keep
 
 from . import reference as ref
 from .checkpoint import open_checkpoint
-from .parity import ParityResult, compare, gguf_logits
+from .parity import ParityResult, compare, decode_parity, gguf_logits
 from .quantize import EMBEDDING_TYPES, Fallback, QuantType, preflight, quant_type, quantize
 from .registry import Arch, arch_for
 from .tokcheck import tokenizer_parity
@@ -147,34 +149,60 @@ def measure_parity(plan: ExportPlan, gguf: Path) -> ParityResult:
     return compare(gguf_logits(gguf, ids, dec), ref.reference_logits(plan.model, ids, dec))
 
 
-def write_bundle(plan: ExportPlan, out: Path) -> Manifest:
+def reference_paths(plan: ExportPlan) -> list[decode.ReferencePath]:
+    """Greedy continuations of the probe prompts by the PyTorch reference (transformers generate)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(plan.src))
+    return decode.torch_paths(plan.model, decode.encode_prompts(lambda text: tok(text)["input_ids"]))
+
+
+def measure_decode(plan: ExportPlan, gguf: Path, paths: list[decode.ReferencePath] | None = None) -> dict[str, Any]:
+    """Decode-path parity of `gguf` (llama.cpp, its KV cache) against the PyTorch reference's greedy paths."""
+    paths = paths if paths is not None else reference_paths(plan)
+    return decode_parity(paths, gguf, plan.arch.encoder_decoder, plan.quant.name, f"pytorch:{plan.src.name} generate")
+
+
+def write_bundle(plan: ExportPlan, out: Path, progress: Progress | None = None) -> Manifest:
     """Write OUT atomically; ParityError (and no OUT) when the GGUF misses its parity bound."""
-    opts = plan.options
+    opts, progress = plan.options, progress or Progress.silent()
     with staging(Path(out), overwrite=opts.overwrite) as tmp:
         final = tmp / plan.gguf_name
         f32 = final if plan.quant.name == "f32" else tmp / "intermediate-f32.gguf"
-        write_f32_gguf(plan, f32)
-        tokens = tokenizer_parity(plan.src, f32)
+        with progress.stage("convert"):
+            write_f32_gguf(plan, f32)
+            tokens = tokenizer_parity(plan.src, f32)
         if not tokens.passed:
             raise ExportError(f"llama.cpp tokenizes {len(tokens.mismatches)} of {tokens.n_texts} probe texts "
                               f"differently from the checkpoint's tokenizer (GGUF pre-tokenizer "
                               f"{plan.vocab.pre or plan.vocab.model!r}): {tokens.describe()}")
-        if f32 != final:
-            quantize(f32, final, plan.quant, keep_embeddings=opts.keep_embeddings,
-                     threads=opts.threads or physical_cores())
-            f32.unlink()
-        result = measure_parity(plan, final)
-        if not result.passed(plan.quant.name):
-            raise ParityError(f"{plan.gguf_name} misses parity with the PyTorch model ({result}); the "
-                              "conversion is wrong for this checkpoint: report it with the checkpoint's config")
-        return finish_manifest(
-            tmp, format="gguf", architecture=MODEL_ARCH_NAMES[plan.arch.gguf_arch],
-            encoder_decoder=plan.arch.encoder_decoder, quantization=plan.quant.name,
-            chat_template=plan.vocab.chat_template,
-            source={"path": str(plan.src.resolve()), "hf_architecture": plan.arch.name},
-            parity=result.to_manifest(f"pytorch:{plan.src.name}", plan.quant.name),
-            extra={**_extra(plan), "tokenizer_parity": tokens.to_manifest()},
-        )
+        with progress.stage("quantize"):
+            if f32 != final:
+                quantize(f32, final, plan.quant, keep_embeddings=opts.keep_embeddings,
+                         threads=opts.threads or physical_cores())
+                f32.unlink()
+        with progress.stage("parity", 2) as bar:
+            result = measure_parity(plan, final)
+            if not result.passed(plan.quant.name):
+                raise ParityError(f"{plan.gguf_name} misses parity with the PyTorch model ({result}); the "
+                                  "conversion is wrong for this checkpoint: report it with the checkpoint's config")
+            bar.advance()
+            paths = reference_paths(plan)
+            decoded = measure_decode(plan, final, paths)
+            if not decoded["passed"]:
+                raise ParityError(f"{plan.gguf_name}: greedy decode through llama.cpp's KV cache differs from the "
+                                  f"PyTorch model ({decoded['summary']}; minimum agreement "
+                                  f"{decoded['min_agreement']}, tolerance {decoded['tolerance']}); nothing was written")
+            decode.save_paths(tmp, paths)
+        with progress.stage("write"):
+            return finish_manifest(
+                tmp, format="gguf", architecture=MODEL_ARCH_NAMES[plan.arch.gguf_arch],
+                encoder_decoder=plan.arch.encoder_decoder, quantization=plan.quant.name,
+                chat_template=plan.vocab.chat_template,
+                source={"path": str(plan.src.resolve()), "hf_architecture": plan.arch.name},
+                parity=result.to_manifest(f"pytorch:{plan.src.name}", plan.quant.name),
+                extra={**_extra(plan), "tokenizer_parity": tokens.to_manifest(), "decode_parity": decoded},
+            )
 
 
 def _extra(plan: ExportPlan) -> dict[str, Any]:
@@ -183,10 +211,15 @@ def _extra(plan: ExportPlan) -> dict[str, Any]:
             "kv_type_for_parity": "f32", "runtime": build_info()}
 
 
+STAGES = ("load", "convert", "quantize", "parity", "write")
+
+
 def export_gguf(src: Path, out: Path, opts: ExportOptions,
-                on_plan: Callable[[ExportPlan], None] | None = None) -> Manifest:
+                on_plan: Callable[[ExportPlan], None] | None = None, progress: Progress | None = None) -> Manifest:
     """Plan (report fallbacks via `on_plan` before writing), then write the bundle."""
-    plan = plan_export(src, opts)
+    progress = progress or Progress.silent()
+    with progress.stage("load"):
+        plan = plan_export(src, opts)
     if on_plan is not None:
         on_plan(plan)
-    return write_bundle(plan, out)
+    return write_bundle(plan, out, progress)

@@ -63,3 +63,79 @@ def gguf_logits(path: Path, ids: list[int], decoder_ids: list[int] | None) -> np
     from edge.backends.llamacpp_encdec import teacher_forced_logits
 
     return teacher_forced_logits(path, ids, decoder_ids)
+
+
+class CausalStepper:
+    """llama.cpp's decode loop as `generate` runs it (`eval` one token at a time into the KV cache), f32 KV."""
+
+    def __init__(self, path: Path, n_ctx: int = 256, threads: int = 1) -> None:
+        import llama_cpp
+
+        self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, type_k=0, type_v=0,
+                                   flash_attn=False, n_threads=threads, n_threads_batch=threads, verbose=False)
+
+    def _last(self) -> np.ndarray:
+        ptr = self.llm._ctx.get_logits_ith(-1)
+        return np.ctypeslib.as_array(ptr, shape=(self.llm.n_vocab(),)).copy()
+
+    def start(self, ids: list[int]) -> np.ndarray:
+        self.llm.reset()
+        self.llm.eval(ids)
+        return self._last()
+
+    def step(self, token: int) -> np.ndarray:
+        self.llm.eval([token])
+        return self._last()
+
+    def close(self) -> None:
+        self.llm.close()
+
+
+class EncDecStepper:
+    """The T5 backend's runner: encode once, then decode the start token and one token per step."""
+
+    def __init__(self, path: Path, n_ctx: int = 256) -> None:
+        from edge.backends.llamacpp_encdec import _Runner
+        from edge.options import RuntimeOptions
+
+        self.runner = _Runner(Path(path), RuntimeOptions(kv_type="f32", flash_attn=False), n_ctx)
+        self.pos = 0
+
+    def start(self, ids: list[int]) -> np.ndarray:
+        self.runner.encode(ids)
+        self.pos = 0
+        return self.runner.decode([self.runner.start_token], 0)[-1]
+
+    def step(self, token: int) -> np.ndarray:
+        self.pos += 1
+        return self.runner.decode([token], self.pos)[-1]
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+def stepper(path: Path, encoder_decoder: bool) -> CausalStepper | EncDecStepper:
+    return EncDecStepper(path) if encoder_decoder else CausalStepper(path)
+
+
+# f32 greedy decode must equal the reference's (ties within export.decode.MARGIN aside); quantized types
+# get 3/4 of their teacher-forced bound: on tiny random models' flat logits one early quantization flip
+# moves the whole 32-step path onto near-ties
+DECODE_MIN_AGREEMENT: dict[str, float] = {"f32": 1.0, "f16": 0.9, "bf16": 0.85,
+                                          **{q: round(0.75 * v, 3) for q, v in MIN_TOP1.items()}}
+
+
+def decode_parity(paths: list, gguf: Path, encoder_decoder: bool, quant: str, reference: str) -> dict:
+    """Greedy decode of `gguf` through llama.cpp's KV cache along the reference paths, as a manifest entry."""
+    from export import decode
+
+    step = stepper(gguf, encoder_decoder)
+    try:
+        report = decode.compare(paths, step)
+    finally:
+        step.close()
+    scale = max([1.0, *(float(np.abs(p.top_logits).max()) for p in paths)])
+    tol = TOLERANCE.get(quant)
+    min_agreement = DECODE_MIN_AGREEMENT.get(quant)
+    entry = report.to_manifest(reference, min_agreement, None if tol is None else tol * scale)
+    return {**entry, "passed": report.passes(entry["min_agreement"], entry["tolerance"]), "summary": str(report)}

@@ -8,8 +8,9 @@ from typing import Any
 from edge.bundle import Manifest
 from edge.errors import ExportError
 from edge.gguf_probe import probe_gguf
+from export import decode
 
-from .parity import MIN_TOP1, TOLERANCE, ParityResult, causal_logits, compare
+from .parity import MIN_TOP1, TOLERANCE, CausalStepper, ParityResult, causal_logits, compare, decode_parity
 from .reference import PARITY_TEXT
 from .tokcheck import tokenizer_parity
 
@@ -21,22 +22,39 @@ def _gguf_file(bundle: Path, manifest: Manifest) -> Path:
     return Path(bundle) / ggufs[0]
 
 
-def _against_checkpoint(gguf: Path, src: Path, manifest: Manifest) -> ParityResult:
-    from .convert import ExportOptions, measure_parity, plan_export
+def _against_checkpoint(gguf: Path, src: Path, manifest: Manifest) -> tuple[ParityResult, dict]:
+    from .convert import ExportOptions, measure_decode, measure_parity, plan_export
 
     opts = ExportOptions(quant=manifest.quantization, ternarize=manifest.extra.get("ternarize"))
-    return measure_parity(plan_export(src, opts), gguf)
+    plan = plan_export(src, opts)
+    return measure_parity(plan, gguf), measure_decode(plan, gguf)
 
 
-def _against_gguf(gguf: Path, reference: Path, manifest: Manifest) -> ParityResult:
+def _against_gguf(gguf: Path, reference: Path, manifest: Manifest) -> tuple[ParityResult, dict]:
+    """Teacher-forced and greedy-decode parity against another GGUF, both sides on llama.cpp."""
     if manifest.encoder_decoder:
         raise ExportError("verify --reference FILE.gguf supports decoder-only models; pass the checkpoint dir")
     import llama_cpp
 
     vocab_only = llama_cpp.Llama(model_path=str(reference), vocab_only=True, verbose=False)
     ids = vocab_only.tokenize(PARITY_TEXT.encode(), add_bos=True)
+    prompts = decode.encode_prompts(lambda text: vocab_only.tokenize(text.encode(), add_bos=True))
     vocab_only.close()
-    return compare(causal_logits(gguf, ids), causal_logits(reference, ids))
+    ref_step = CausalStepper(reference)
+    try:
+        paths = [decode.greedy_path(ref_step, p) for p in prompts]
+    finally:
+        ref_step.close()
+    decoded = decode_parity(paths, gguf, False, manifest.quantization, f"llama.cpp greedy on {reference.name}")
+    return compare(causal_logits(gguf, ids), causal_logits(reference, ids)), decoded
+
+
+def _stored_decode(bundle: Path, gguf: Path, manifest: Manifest) -> dict | None:
+    """Decode-path parity against the greedy paths stored at export (None: an older bundle without them)."""
+    if not decode.has_paths(bundle):
+        return None
+    reference = (manifest.extra.get("decode_parity") or {}).get("reference", "stored greedy paths")
+    return decode_parity(decode.load_paths(bundle), gguf, manifest.encoder_decoder, manifest.quantization, reference)
 
 
 def verify_bundle(path: Path, manifest: Manifest, reference: str | None) -> dict[str, Any]:
@@ -56,24 +74,25 @@ def verify_bundle(path: Path, manifest: Manifest, reference: str | None) -> dict
         if recorded is None:
             raise ExportError(f"bundle {path} records no parity and its source is gone: pass --reference")
         result = ParityResult(recorded.max_abs_logit_diff, recorded.top1_agreement, recorded.n_tokens)
-        return {**_report(result, quant), "remeasured": False}
+        return {**_report(result, quant, _stored_decode(Path(path), gguf, manifest)), "remeasured": False}
     if ref.is_file() and ref.suffix == ".gguf":
         for file in (gguf, ref):  # llama.cpp aborts on some malformed files: check, then load in a child first
             probe_gguf(file)
-        result = _against_gguf(gguf, ref, manifest)
+        result, decoded = _against_gguf(gguf, ref, manifest)
     elif ref.is_dir():
         probe_gguf(gguf)
-        result = _against_checkpoint(gguf, ref, manifest)
+        result, decoded = _against_checkpoint(gguf, ref, manifest)
         tokens = tokenizer_parity(ref, gguf)
-        report = _report(result, quant)
+        report = _report(result, quant, decoded)
         return {**report, "passed": report["passed"] and tokens.passed, "reference": str(ref), "remeasured": True,
                 "tokenizer_parity": {**tokens.to_manifest(), "examples": tokens.describe() or None}}
     else:
         raise ExportError(f"reference {ref} is neither a checkpoint directory nor a .gguf file")
-    return {**_report(result, quant), "reference": str(ref), "remeasured": True}
+    return {**_report(result, quant, decoded), "reference": str(ref), "remeasured": True}
 
 
-def _report(result: ParityResult, quant: str) -> dict[str, Any]:
+def _report(result: ParityResult, quant: str, decoded: dict | None) -> dict[str, Any]:
+    passed = result.passed(quant) and (decoded is None or decoded["passed"])
     return {"max_abs_logit_diff": result.max_abs_logit_diff, "top1_agreement": result.top1_agreement,
-            "n_tokens": result.n_tokens, "passed": result.passed(quant), "tolerance": TOLERANCE.get(quant),
-            "min_top1": MIN_TOP1.get(quant)}
+            "n_tokens": result.n_tokens, "passed": passed, "tolerance": TOLERANCE.get(quant),
+            "min_top1": MIN_TOP1.get(quant), "decode_parity": decoded}

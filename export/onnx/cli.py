@@ -17,26 +17,39 @@ from .quantize import QUANTS
               help="Weights: fp32, fp16, weight-only int8/int4 MatMulNBits, or 2-bit ternary (BitNet style).")
 @click.option("--block-size", type=int, default=None,
               help="Quantization block size (power of 2, >= 16); default 32 (int8: 16).")
+@click.option("--keep-8bit", "keep_8bit", multiple=True, metavar="NAME",
+              help="int4: also keep projections whose node name has /NAME/ at 8 bits (e.g. q_proj, up_proj); "
+                   "adds to the architecture's own list (lm_head, v_proj, o_proj, down_proj).")
 @click.option("--ort-mobile", is_flag=True, help="Also write ORT-format files and required_operators.config (mobile/).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
-def onnx(src: Path, out: Path, quant: str, block_size: int | None, ort_mobile: bool, overwrite: bool, as_json: bool) -> None:
+@click.option("--verbose", is_flag=True, help="Show the libraries' own logs instead of the stage lines only.")
+def onnx(src: Path, out: Path, quant: str, block_size: int | None, keep_8bit: tuple[str, ...], ort_mobile: bool,
+         overwrite: bool, as_json: bool, verbose: bool) -> None:
     """Export SRC (a Hugging Face checkpoint directory or a .gguf file) to an ONNX bundle at OUT.
 
     The bundle holds the ONNX graphs (decoder-only: model.onnx with a KV cache; encoder-decoder:
     encoder_model.onnx + decoder_model_merged.onnx), the tokenizer, the chat template and a
-    manifest with file hashes and a parity report against the PyTorch source. Nothing is left at
-    OUT when the export fails.
+    manifest with file hashes and two parity reports against the PyTorch source: teacher-forced
+    logits, and greedy decoding through the runtime's KV cache (3 prompts x 32 tokens). int4
+    keeps the lm_head and each architecture's sensitive projections at 8 bits. Nothing is left
+    at OUT when the export fails. Progress: one line per stage on stderr (--verbose: full logs).
 
     \b
     Examples:
       edgesplit export onnx ./my-slm ./bundles/my-slm
-      edgesplit export onnx ./my-slm ./bundles/my-slm-int4 --quant int4 --block-size 32
+      edgesplit export onnx ./my-slm ./bundles/my-slm-int4 --quant int4 --block-size 16 --keep-8bit up_proj
       edgesplit export onnx model.gguf ./bundles/model-onnx --ort-mobile --json
     """
-    from .export import export_onnx
+    from export.progress import Progress, quiet_libraries, quiet_terminal
 
-    manifest = export_onnx(src, out, quant=quant, block_size=block_size, ort_mobile=ort_mobile, overwrite=overwrite)
+    if not verbose:
+        quiet_libraries()
+    with quiet_terminal(verbose) as terminal:
+        from .export import STAGES, export_onnx
+
+        manifest = export_onnx(src, out, quant=quant, block_size=block_size, keep_8bit=keep_8bit,
+                               ort_mobile=ort_mobile, overwrite=overwrite, progress=Progress(STAGES, terminal))
     size = sum((out / f).stat().st_size for f in manifest.files)
     summary = {"bundle": str(out), "architecture": manifest.architecture, "quantization": manifest.quantization,
                "encoder_decoder": manifest.encoder_decoder, "files": sorted(manifest.files),

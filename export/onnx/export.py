@@ -12,11 +12,13 @@ from typing import Any
 
 from edge.bundle import Manifest
 from edge.errors import ExportError
-from export import tokparity
+from export import decode, tokparity
 from export.bundle import finish_manifest, staging
+from export.progress import Progress
+from export.quant.nbits import NBitsPlan, plan_for
 
 from . import parity
-from .quantize import DEFAULT_BLOCK_SIZE, QUANTS, quantize_file
+from .quantize import ACCURACY_LEVEL, DEFAULT_BLOCK_SIZE, QUANTS, quantize_file
 from .source import Source, load_source, save_tokenizer, untie_lm_head
 
 log = logging.getLogger(__name__)
@@ -24,37 +26,86 @@ END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<|end|>", "<|eot_
 MOBILE_DIR = "mobile"
 
 
+STAGES = ("load", "trace", "quantize", "parity", "write")
+
+
 def export_onnx(src: Path, out: Path, *, quant: str = "fp32", block_size: int | None = None,
-                ort_mobile: bool = False, overwrite: bool = False) -> Manifest:
+                keep_8bit: tuple[str, ...] = (), ort_mobile: bool = False, overwrite: bool = False,
+                progress: Progress | None = None) -> Manifest:
     """Export SRC (HF checkpoint dir or GGUF) to an ONNX bundle at OUT; nothing is left at OUT on error."""
     if quant not in QUANTS:
         raise ExportError(f"unknown quantization {quant!r}; choose one of {', '.join(QUANTS)}")
-    block_size = block_size or DEFAULT_BLOCK_SIZE.get(quant, 32)
-    if block_size < 16 or block_size & (block_size - 1):
+    if block_size is not None and (block_size < 16 or block_size & (block_size - 1)):
         raise ExportError(f"--block-size must be a power of two >= 16, got {block_size}")
+    progress = progress or Progress.silent()
     with staging(Path(out), overwrite=overwrite) as tmp:
-        source = load_source(Path(src))
-        save_tokenizer(source.tokenizer, tmp)  # checked first: a wrong tokenizer fails before tracing
-        tokens = tokparity.check_tokenizer_json(source.path, tmp / "tokenizer.json").require()
-        if quant in ("int8", "int4", "ternary"):
-            untie_lm_head(source.model)  # a tied head exports as Transpose(embedding) and stays float
-        ids = parity.parity_ids(source.tokenizer)
-        # the reference first: optimum's export patches the model's config while tracing
-        reference = parity.torch_logits(source.model, ids, source.arch.encoder_decoder)
-        write_graphs(source, tmp)
-        for name in source.arch.files:
-            quantize_file(tmp / name, quant, block_size, source.model.config.vocab_size)
-        save_tokenizer(source.tokenizer, tmp)
-        checked = measure_parity(source, tmp, quant, ids, reference)
-        if ort_mobile:
-            write_ort_mobile(tmp)
-        return finish_manifest(
-            tmp, format="onnx", architecture=source.arch.name, encoder_decoder=source.arch.encoder_decoder,
-            quantization=quant, tokenizer="tokenizer.json", chat_template=source.chat_template,
-            source=source.describe(), parity=checked,
-            extra={"block_size": block_size, "accuracy_level": 4, "ort_mobile": ort_mobile,
-                   "runtime": runtime_facts(source), "tokenizer_parity": tokens.to_manifest()},
-        )
+        with progress.stage("load"):
+            source = load_source(Path(src))
+            save_tokenizer(source.tokenizer, tmp)  # checked first: a wrong tokenizer fails before tracing
+            tokens = tokparity.check_tokenizer_json(source.path, tmp / "tokenizer.json").require()
+            plan = _plan(source, quant, block_size, keep_8bit)
+            block_size = plan.block_size if plan else block_size or DEFAULT_BLOCK_SIZE.get(quant, 32)
+            if quant in ("int8", "int4", "ternary"):
+                untie_lm_head(source.model)  # a tied head exports as Transpose(embedding) and stays float
+            against = f"pytorch fp32 {source.kind} source"
+            if quant == "ternary":  # parity against the ternarized model: the packing is then checked exactly
+                against = f"pytorch ternarized (absmean) {source.kind} source"
+                ternarize_linears(source.model)
+            ids = parity.parity_ids(source.tokenizer)
+            # the references first: optimum's export patches the model's config while tracing
+            reference = parity.torch_logits(source.model, ids, source.arch.encoder_decoder)
+            paths = decode.torch_paths(source.model, decode.encode_prompts(_encoder(source)))
+        with progress.stage("trace"):
+            write_graphs(source, tmp)
+        with progress.stage("quantize", len(source.arch.files)) as bar:
+            for name in source.arch.files:
+                quantize_file(tmp / name, quant, block_size, source.model.config.vocab_size, plan)
+                bar.advance()
+        with progress.stage("parity", 2) as bar:
+            save_tokenizer(source.tokenizer, tmp)
+            checked = measure_parity(source, tmp, quant, ids, reference, against)
+            bar.advance()
+            decoded = measure_decode(source, tmp, quant, paths, against)
+        with progress.stage("write"):
+            if ort_mobile:
+                write_ort_mobile(tmp)
+            quant_facts = plan.describe() if plan else {"block_size": block_size, "accuracy_level": ACCURACY_LEVEL}
+            return finish_manifest(
+                tmp, format="onnx", architecture=source.arch.name, encoder_decoder=source.arch.encoder_decoder,
+                quantization=quant, tokenizer="tokenizer.json", chat_template=source.chat_template,
+                source=source.describe(), parity=checked,
+                extra={**quant_facts, "ort_mobile": ort_mobile, "decode_parity": decoded,
+                       "runtime": runtime_facts(source), "tokenizer_parity": tokens.to_manifest()},
+            )
+
+
+def _plan(source: Source, quant: str, block_size: int | None, keep_8bit: tuple[str, ...]) -> NBitsPlan | None:
+    bits = {"int4": 4, "int8": 8}.get(quant)
+    if bits is None:
+        if keep_8bit:
+            raise ExportError("--keep-8bit applies to --quant int4 only")
+        return None
+    return plan_for(source.arch.name, bits, block_size=block_size, keep_8bit=keep_8bit)
+
+
+def _encoder(source: Source):
+    return lambda text: source.tokenizer(text)["input_ids"]
+
+
+def ternarize_linears(model: Any) -> int:
+    """Weights of every Linear but the lm_head as s·{-1,0,1}, as `--quant ternary` packs them."""
+    import torch
+
+    from export.quant.ternary import dequantize_ternary, ternarize_or_keep
+
+    head, n = model.get_output_embeddings(), 0
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear) and module is not head:
+                q, s = ternarize_or_keep(module.weight)
+                module.weight.copy_(torch.from_numpy(dequantize_ternary(q, s)))
+                n += 1
+    return n
 
 
 def write_graphs(source: Source, out: Path) -> None:
@@ -93,17 +144,27 @@ def _quiet(*names: str) -> Iterator[None]:
             lg.setLevel(level)
 
 
-def measure_parity(source: Source, bundle: Path, quant: str, ids: list[int], reference: Any):
-    """Compare the staged ONNX files with the torch logits; store the reference for `verify`."""
+def _load_staged(source: Source, bundle: Path):
     from edge.backends.onnxruntime import load_model
 
     facts = runtime_facts(source)
-    model = load_model(bundle, encoder_decoder=source.arch.encoder_decoder,
-                       decoder_start_token_id=facts["decoder_start_token_id"] or 0)
-    report = parity.compare(reference, model.teacher_forced(ids))
+    return load_model(bundle, encoder_decoder=source.arch.encoder_decoder,
+                      decoder_start_token_id=facts["decoder_start_token_id"] or 0)
+
+
+def measure_parity(source: Source, bundle: Path, quant: str, ids: list[int], reference: Any, against: str):
+    """Compare the staged ONNX files with the torch logits; store the reference for `verify`."""
+    report = parity.compare(reference, _load_staged(source, bundle).teacher_forced(ids))
     parity.save_reference(bundle, ids, reference)
     log.info("parity %s: %s", quant, report)
-    return parity.check(report, quant, f"pytorch fp32 {source.kind} source")
+    return parity.check(report, quant, against)
+
+
+def measure_decode(source: Source, bundle: Path, quant: str, paths: list, against: str) -> dict[str, Any]:
+    """Greedy decode through the runtime's own start/step (its KV cache) along the torch paths."""
+    report = decode.compare(paths, _load_staged(source, bundle))
+    decode.save_paths(bundle, paths)
+    return parity.check_decode(report, quant, f"{against}, transformers generate")
 
 
 def runtime_facts(source: Source) -> dict[str, Any]:

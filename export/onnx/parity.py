@@ -27,7 +27,20 @@ TOP_K = 8
 REFERENCE_FILE = "parity/reference.npz"
 # (max |Δlogit|, min top-1 agreement) an export must meet; None = reported only
 TOLERANCES: dict[str, tuple[float | None, float | None]] = {
-    "fp32": (2e-3, 0.99), "fp16": (None, 0.9), "int8": (None, 0.9), "int4": (None, 0.6), "ternary": (None, None),
+    "fp32": (2e-3, 0.99), "fp16": (None, 0.9), "int8": (None, 0.9), "int4": (None, 0.6),
+    # against the ternarized PyTorch model: only the 8-bit lm_head and int8 activations differ
+    "ternary": (None, 0.85),
+}
+# fp32 greedy decode must equal the source's (ties within decode.MARGIN aside); others as teacher-forced
+DECODE_MIN_AGREEMENT = {"fp32": 1.0}
+# what to try, per type, when an export misses its bound (smaller blocks are more precise, not larger)
+ADVICE = {
+    "int4": "try a smaller --block-size (16), keep more tensors at 8 bits (--keep-8bit q_proj --keep-8bit "
+            "up_proj ...), or --quant int8",
+    "int8": "try --quant fp16 (or fp32): int8 is the narrowest type that keeps every tensor at 8 bits",
+    "ternary": "the 2-bit packing disagrees with the ternarized model: report it with the checkpoint's config",
+    "fp16": "this model overflows fp16: use --quant fp32 or int8",
+    "fp32": "the ONNX graph disagrees with the source: report it with the checkpoint's config",
 }
 
 
@@ -96,9 +109,25 @@ def check(report: Report, quant: str, reference: str) -> Parity:
         raise ParityError(
             f"{quant} ONNX logits differ from {reference}: max |Δlogit| {report.max_abs_logit_diff:.3g} "
             f"(tolerance {tol}), top-1 agreement {report.top1_agreement:.3f} (minimum {min_top1}); "
-            "nothing was written. Try a larger --block-size or a wider --quant"
+            f"nothing was written. {ADVICE[quant]}"
         )
     return Parity(reference=reference, tolerance=tol, min_top1=min_top1, **report.as_dict())
+
+
+def decode_bounds(quant: str) -> tuple[float | None, float | None]:
+    """(min greedy agreement, max |Δlogit|) on the KV-cache decode path."""
+    tol, min_top1 = TOLERANCES[quant]
+    return DECODE_MIN_AGREEMENT.get(quant, min_top1), tol
+
+
+def check_decode(report: Any, quant: str, reference: str) -> dict[str, Any]:
+    """The manifest's decode-path entry; ParityError when the cached decode misses its bound."""
+    min_agreement, tol = decode_bounds(quant)
+    if not report.passes(min_agreement, tol):
+        raise ParityError(f"{quant} ONNX greedy decode through the KV cache differs from {reference}: {report} "
+                          f"(minimum agreement {min_agreement}, tolerance {tol}); nothing was written. "
+                          f"{ADVICE[quant]}")
+    return report.to_manifest(reference, min_agreement, tol)
 
 
 def passes(report: Report, parity: Parity | None) -> bool:

@@ -1,9 +1,10 @@
 """Post-export weight quantization of the ONNX files in a bundle.
 
-- int4 / int8: weight-only `MatMulNBits` (block-wise, symmetric) with `accuracy_level=4`
-  (int8 activations in the kernel: without it 8-bit and 2-bit run slower than fp32, FINDINGS.md).
-  int4 keeps the lm_head at 8 bits; int8 defaults to blocks of 16, which its int8 activation
-  blocks need to keep top-1 agreement >= 0.95 (SmolLM2: 0.944 at 32, 0.958 at 16).
+- int4 / int8: weight-only `MatMulNBits` (block-wise) as the architecture's `NBitsPlan` says
+  (export/quant/nbits.py: block size, accuracy level, which tensors int4 keeps at 8 bits; the
+  lm_head always). accuracy_level=4 (int8 activations) is the default: without it 8-bit and
+  2-bit run slower than fp32 (FINDINGS.md). int8 defaults to blocks of 16, which its int8
+  activation blocks need to keep top-1 agreement >= 0.95 (SmolLM2: 0.944 at 32, 0.958 at 16).
 - ternary: BitNet-style `s·{-1,0,1}` weights (export/quant/ternary.py) packed by hand as 2-bit
   `MatMulNBits`, 4 values per byte, low bits first, zero point 2; the lm_head goes 8-bit.
 - fp16: every float initializer and op in fp16, inputs/outputs kept fp32.
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import ExportError
+from export.quant.nbits import NBitsPlan, plan_for
 
 log = logging.getLogger(__name__)
 QUANTS = ("fp32", "fp16", "int8", "int4", "ternary")
@@ -45,14 +47,14 @@ def save_model(model, path: Path) -> None:
                     location=path.name + ".data" if big else None)
 
 
-def quantize_file(path: Path, quant: str, block_size: int, vocab_size: int) -> None:
-    """Quantize the ONNX file at `path` in place."""
+def quantize_file(path: Path, quant: str, block_size: int, vocab_size: int, plan: NBitsPlan | None = None) -> None:
+    """Quantize the ONNX file at `path` in place (int4/int8 as `plan` says; default: the generic plan)."""
     steps: dict[str, Callable] = {
         "fp32": lambda m: m,
         "fp16": _fp16,
-        "int8": lambda m: _nbits(m, 8, block_size),
-        "int4": lambda m: _nbits(_nbits(m, 4, block_size, exclude=_head_nodes(m, vocab_size)), 8, block_size),
-        "ternary": lambda m: _nbits(_ternary(m, block_size, vocab_size), 8, block_size),
+        "int8": lambda m: _nbits(m, plan or plan_for("", 8, block_size=block_size)),
+        "int4": lambda m: _int4(m, plan or plan_for("", 4, block_size=block_size), vocab_size),
+        "ternary": lambda m: _nbits(_ternary(m, block_size, vocab_size), NBitsPlan(8, block_size)),
     }
     if quant not in steps:
         raise ExportError(f"unknown quantization {quant!r}; choose one of {', '.join(QUANTS)}")
@@ -74,13 +76,21 @@ def _head_nodes(model, vocab_size: int) -> list[str]:
             if n.op_type == "MatMul" and len(shapes.get(n.input[1], ())) == 2 and shapes[n.input[1]][1] == vocab_size]
 
 
-def _nbits(model, bits: int, block_size: int, exclude: list[str] | None = None):
-    """Weight-only MatMulNBits; int4 leaves the lm_head (`exclude`) for an 8-bit pass: it is the
-    most sensitive layer (SmolLM2 top-1 agreement 0.75 -> 0.83 with an 8-bit head)."""
+def _int4(model, plan: NBitsPlan, vocab_size: int):
+    """4 bits except the lm_head (SmolLM2 top-1 0.75 -> 0.83 with an 8-bit head) and the plan's
+    sensitive projections, which a second pass gives 8 bits at int8's block size."""
+    keep = [*_head_nodes(model, vocab_size), *(n.name for n in model.graph.node
+                                                if n.op_type == "MatMul" and plan.keeps(n.name))]
+    model = _nbits(model, plan, exclude=keep)
+    return _nbits(model, NBitsPlan(8, min(plan.block_size, plan_for("", 8).block_size), plan.accuracy_level))
+
+
+def _nbits(model, plan: NBitsPlan, exclude: list[str] | None = None):
+    """Weight-only MatMulNBits of every float MatMul weight not in `exclude`."""
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-    quantizer = MatMulNBitsQuantizer(model, bits=bits, block_size=block_size, is_symmetric=True,
-                                     accuracy_level=ACCURACY_LEVEL, nodes_to_exclude=exclude or [])
+    quantizer = MatMulNBitsQuantizer(model, bits=plan.bits, block_size=plan.block_size, is_symmetric=plan.symmetric,
+                                     accuracy_level=plan.accuracy_level, nodes_to_exclude=exclude or [])
     quantizer.process()
     return quantizer.model.model
 

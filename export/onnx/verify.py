@@ -6,6 +6,7 @@ from pathlib import Path
 
 from edge.bundle import Manifest
 from edge.errors import ModelFormatError
+from export import decode
 
 from . import parity
 
@@ -23,14 +24,37 @@ def verify_bundle(path: Path, manifest: Manifest, reference: str | None = None) 
             raise ModelFormatError(f"{path} has no {parity.REFERENCE_FILE}: pass --reference SRC to re-measure parity")
         report = parity.compare_stored(path, model.teacher_forced)
         against = f"stored reference ({manifest.parity.reference if manifest.parity else 'source'}, top-{parity.TOP_K})"
+        paths = decode.load_paths(path) if decode.has_paths(path) else None
     else:
-        from .source import load_source
-
         if not Path(reference).exists():
             raise ModelFormatError(f"--reference {reference} does not exist: pass the source checkpoint directory")
-        source = load_source(Path(reference))
+        source = _reference_source(Path(reference), manifest)
         ids = parity.parity_ids(source.tokenizer)
         ref = parity.torch_logits(source.model, ids, source.arch.encoder_decoder)
         report = parity.compare(ref, model.teacher_forced(ids))
-        against = f"pytorch fp32 {reference}"
-    return {**report.as_dict(), "reference": against, "passed": parity.passes(report, manifest.parity)}
+        against = f"pytorch {reference}"
+        paths = decode.torch_paths(source.model, decode.encode_prompts(lambda t: source.tokenizer(t)["input_ids"]))
+    decoded = _decode_check(paths, model, manifest)
+    passed = parity.passes(report, manifest.parity) and (decoded is None or decoded["passed"])
+    return {**report.as_dict(), "reference": against, "decode_parity": decoded, "passed": passed}
+
+
+def _reference_source(reference: Path, manifest: Manifest):
+    """The source as the export compared against it (a ternary bundle: the ternarized model)."""
+    from .export import ternarize_linears
+    from .source import load_source
+
+    source = load_source(reference)
+    if manifest.quantization == "ternary":
+        ternarize_linears(source.model)
+    return source
+
+
+def _decode_check(paths, model, manifest: Manifest) -> dict | None:
+    """Greedy decode through the bundle's KV cache along the reference paths (none stored: not checked)."""
+    if paths is None:
+        return None
+    min_agreement, tol = parity.decode_bounds(manifest.quantization)
+    report = decode.compare(paths, model)
+    return {**report.to_manifest("reference greedy paths", min_agreement, tol),
+            "passed": report.passes(min_agreement, tol)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,18 @@ CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+
+# what export.progress prints when a stage ends: "[2/5] trace     [####################]    1.3s"
+STAGE_LINE = re.compile(r"^\[(\d)/5\] (\w+) +\[#{20}\] +\d+\.\ds$")
+
+
+def stage_names(stderr: str) -> list[str]:
+    """The stage names on a CLI's stderr; fails when anything else is there."""
+    lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip()]
+    bad = [line for line in lines if not STAGE_LINE.match(line)]
+    assert not bad, f"non-stage lines on stderr: {bad[:5]}"
+    return [STAGE_LINE.match(line).group(2) for line in lines]
 
 
 def train_bpe_tokenizer(out: Path, vocab_size: int = 512) -> Path:

@@ -8,6 +8,7 @@ import pytest
 
 from edge import Engine
 from edge.bundle import read_manifest
+from export.gguf.verify import verify_bundle
 
 QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
 
@@ -18,7 +19,8 @@ def test_reexported_smollm2_answers_paris(smollm2_bundles: dict[str, Path], quan
     bundle = smollm2_bundles[quant]
     manifest = read_manifest(bundle)
     assert manifest.quantization == quant and manifest.architecture == "llama"
-    assert manifest.parity is not None and manifest.parity.top1_agreement >= 0.6
+    report = verify_bundle(bundle, manifest, None)  # re-measured against the dequantized checkpoint
+    assert report["remeasured"] and report["passed"] and report["top1_agreement"] >= 0.6
     engine = Engine.load(str(bundle))
     try:
         result = engine.generate(QUESTION, max_tokens=40, temperature=0)
