@@ -43,3 +43,11 @@ class LimitExceeded(ScriptError):
 
 class ActionError(ScriptError):
     """An action the UI refused: unknown element, no matching list item, wrong action for the type."""
+
+
+class SandboxFailure(ScriptError):
+    """The sandbox itself failed (its process died or raised): a bug, never the script's fault."""
+
+
+class ScriptTruncated(ScriptError):
+    """A generated script cut by the token budget before it ended: it is not run."""
