@@ -279,7 +279,7 @@ class Interpreter:
             seq, n = (a, b) if isinstance(a, (str, list, tuple)) else (b, a)
             if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and n > 0:
                 # the elements' own size counts once per repetition: [[0] * 100] * 100 is 10,000
-                size = self._cost(seq) - (0 if isinstance(seq, str) else 1)
+                size = len(seq) if isinstance(seq, str) else self._cost(seq) - 1
                 if size * n > limit:
                     raise LimitExceeded(f"the result would have size {size * n}; the limit is {limit}")
         elif isinstance(op, ast.Add) and isinstance(a, (str, list, tuple)):

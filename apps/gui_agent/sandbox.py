@@ -39,6 +39,7 @@ from .interp import Interpreter, Limits, RunResult
 GRACE_S = 2.0  # beyond the interpreter's own time limit, before the hard kill
 MEMORY_BYTES = 512 << 20  # address space a worker may add to what it holds after start-up
 POOL_SIZE = 2  # warm workers: concurrent /exec requests beyond this wait their turn
+DEFAULT_LIMITS = Limits()
 ERRORS: dict[str, type[ScriptError]] = {c.__name__: c for c in (
     ScriptError, ScriptSyntaxError, SandboxViolation, LimitExceeded, ActionError, SandboxFailure)}
 
@@ -173,7 +174,7 @@ class SandboxPool:
         from .sim import check_app
 
         check_app(app_name)  # UnknownAppError (404) here, not a crash report from the worker
-        limits = limits or Limits()
+        limits = limits or DEFAULT_LIMITS
         timeout = limits.max_seconds + GRACE_S
         worker = self._acquire()
         try:
@@ -195,8 +196,12 @@ class SandboxPool:
         with self._cond:
             while not self._idle and self._count >= self.size:
                 self._cond.wait()
-            if self._idle:
-                return self._idle.pop()
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.proc.poll() is None:
+                    return worker
+                worker.kill()  # died while idle (killed from outside): start a fresh one instead
+                self._count -= 1
             self._count += 1
         try:
             return Worker(self.memory_bytes)
