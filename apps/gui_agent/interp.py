@@ -20,8 +20,9 @@ from typing import Any
 
 from .bounds import cost
 from .env import UIEnv
-from .errors import ActionError, LimitExceeded, SandboxViolation, ScriptError
+from .errors import ActionError, LimitExceeded, SandboxViolation, ScriptError, ScriptSyntaxError
 from .script import element_name, parse_script
+from .values import ElementRef, ItemRef, kind_of, to_str
 
 
 @dataclass(frozen=True)
@@ -35,17 +36,6 @@ class Limits:
     max_total: int = 1_000_000  # the sizes of all values built, summed over the run
     max_vars: int = 200
     max_pow_bits: int = 256
-
-
-@dataclass(frozen=True)
-class ElementRef:
-    name: str
-
-
-@dataclass(frozen=True)
-class ItemRef:
-    list_name: str
-    index: int
 
 
 class _Break(Exception):
@@ -90,6 +80,7 @@ class Interpreter:
         self.output: list[str] = []
         self.steps = 0
         self.built = 0
+        self.loops = 0  # loops entered and not left: `break` outside one is an error, as in Python
         self.deadline = 0.0
 
     def run(self, source: str) -> RunResult:
@@ -137,10 +128,15 @@ class Interpreter:
         pass
 
     def _s_Break(self, node: ast.Break) -> None:
-        raise _Break
+        raise self._jump(_Break, "break")
 
     def _s_Continue(self, node: ast.Continue) -> None:
-        raise _Continue
+        raise self._jump(_Continue, "continue")
+
+    def _jump(self, kind: type[Exception], word: str) -> Exception:
+        if not self.loops:  # ast.parse accepts it; only Python's compiler would refuse it
+            raise ScriptSyntaxError(f"'{word}' outside a loop")
+        return kind()
 
     def _s_Assign(self, node: ast.Assign) -> None:
         value = self._eval(node.value)
@@ -175,12 +171,15 @@ class Interpreter:
 
     def _loop_body(self, body: list[ast.stmt]) -> bool:
         """Run one iteration; False when the loop must stop (break)."""
+        self.loops += 1
         try:
             self._block(body)
         except _Break:
             return False
         except _Continue:
             pass
+        finally:
+            self.loops -= 1
         return True
 
     def _s_For(self, node: ast.For) -> None:
@@ -208,7 +207,7 @@ class Interpreter:
             return [ItemRef(value.name, i) for i in range(len(self.env.items(value.name)))]
         if isinstance(value, (range, list, tuple, str)):
             return value
-        raise ScriptError(f"cannot loop over {_kind(value)}")
+        raise ScriptError(f"cannot loop over {kind_of(value)}")
 
     # -- expressions -----------------------------------------------------------------------
     def _tick(self) -> None:
@@ -286,7 +285,8 @@ class Interpreter:
             if self._cost(a) + self._cost(b) > limit:
                 raise LimitExceeded(f"the result would be larger than the size limit {limit}")
         elif isinstance(op, ast.Pow) and isinstance(a, int) and isinstance(b, int):
-            if b > 0 and max(abs(a), 2).bit_length() * b > self.limits.max_pow_bits:
+            # a ** b has more than (bits(a) - 1) * b bits; under the bound it costs a few multiplications
+            if b > 0 and (abs(a).bit_length() - 1) * b > self.limits.max_pow_bits:
                 raise LimitExceeded(f"{a} ** {b} is too large a number")
         elif isinstance(op, ast.Mod) and isinstance(a, str):
             raise SandboxViolation("%-formatting of strings is not allowed; use f-strings or +")
@@ -311,7 +311,7 @@ class Interpreter:
     def _str(self, value: Any) -> str:
         """str() of a value, its size checked before C renders it (repr of nested lists walks them all)."""
         self._cost(value)
-        return self._sized(_to_str(value))
+        return self._sized(to_str(value))
 
     def _e_UnaryOp(self, node: ast.UnaryOp) -> Any:
         fn = _UNARY.get(type(node.op))
@@ -347,16 +347,16 @@ class Interpreter:
         if isinstance(node.slice, ast.Slice):
             parts = [None if p is None else self._eval(p) for p in (node.slice.lower, node.slice.upper, node.slice.step)]
             if not isinstance(value, (str, list, tuple)):
-                raise ScriptError(f"cannot slice {_kind(value)}")
+                raise ScriptError(f"cannot slice {kind_of(value)}")
             return self._sized(value[slice(*parts)])
         index = self._eval(node.slice)
         if isinstance(value, ElementRef):
             if not isinstance(index, int) or isinstance(index, bool):
-                raise ScriptError(f"list rows are indexed by integers, not {_kind(index)}")
+                raise ScriptError(f"list rows are indexed by integers, not {kind_of(index)}")
             return ItemRef(value.name, index)
         if isinstance(value, (str, list, tuple)):
             return value[index]
-        raise ScriptError(f"cannot index {_kind(value)}")
+        raise ScriptError(f"cannot index {kind_of(value)}")
 
     def _e_Attribute(self, node: ast.Attribute) -> Any:
         _check_chain(node)
@@ -395,7 +395,7 @@ class Interpreter:
             target.append(args[0])
             self.built += self._cost(args[0])
             return None
-        raise ScriptError(f"{_kind(target)} has no method {method}()")
+        raise ScriptError(f"{kind_of(target)} has no method {method}()")
 
     def _element_method(self, ref: ElementRef, method: str, args: list[Any]) -> Any:
         if method not in _ELEMENT_METHODS:
@@ -453,22 +453,6 @@ _BUILTINS = {
     "str": lambda it, v="": it._str(v), "int": _b_int, "abs": lambda it, v: it._sized(abs(v)),
     "min": _b_minmax(min), "max": _b_minmax(max),
 }
-
-
-def _to_str(value: Any) -> str:
-    if isinstance(value, ElementRef):
-        return f"${value.name}"
-    if isinstance(value, ItemRef):
-        return f"${value.list_name}[{value.index}]"
-    return str(value)
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, ElementRef):
-        return f"element ${value.name}"
-    if isinstance(value, ItemRef):
-        return f"row ${value.list_name}[{value.index}]"
-    return f"a {type(value).__name__}"
 
 
 def _check_identifier(name: str) -> None:
