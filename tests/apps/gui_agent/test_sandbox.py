@@ -150,9 +150,11 @@ NESTED_29 = "a = 1\nb = 1\nfor i in range(29):\n    a = [a, a]\n    b = [b, b]\n
     "a = []\nfor i in range(60):\n    a = [a]\nx = a == [a]",  # nesting deeper than C's comfort
     'x = int("7" * 4000)',  # decimal parsing is quadratic in the digits
     "a = []\nz = [a] * 5000\nfor i in range(90):\n    a.append([i] * 90)\nx = str(z)",  # grew after it was built
+    "a = []\nb = []\nz = [a] * 5000\nw = [b] * 5000\nfor i in range(90):\n    a.append(i)\n    b.append(i)\n"
+    "x = z == w",
     's = "x" * 9000\nt = f"{s}{s}{s}"',
 ], ids=["compare", "in", "str", "fstring", "max", "tuple", "repeat-nested", "concat-nested", "deep", "int-digits",
-        "grown-after", "fstring-join"])
+        "grown-after", "grown-then-compared", "fstring-join"])
 def test_values_that_c_would_walk_at_length_are_refused(script):
     err = stopped(OK_LINE + script)
     assert isinstance(err, LimitExceeded), err
