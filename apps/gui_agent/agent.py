@@ -13,6 +13,7 @@ repair asks for a shorter script.
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,16 +116,17 @@ def generate_script(engine: Engine, messages: list[dict], **kwargs: Any) -> Gene
     line is dropped and ends the script (finish_reason "repeat").
     """
     t0, text, n_out, prompt_tokens, finish = time.perf_counter(), "", 0, 0, "stop"
-    for chunk in engine.stream(messages, **kwargs):
-        if chunk.result is not None:
-            prompt_tokens = chunk.result.prompt_tokens
-        finish = chunk.finish_reason or (chunk.result.finish_reason if chunk.result is not None else finish)
-        text += chunk.text
-        n_out += len(chunk.token_ids)
-        lines = text.split("\n")
-        if len(lines) >= 3 and lines[-2] == lines[-3] and lines[-2].strip():
-            text, finish = "\n".join(lines[:-2]) + "\n", "repeat"
-            break
+    with closing(engine.stream(messages, **kwargs)) as stream:  # closed at once when we stop early
+        for chunk in stream:
+            if chunk.result is not None:
+                prompt_tokens = chunk.result.prompt_tokens
+            finish = chunk.finish_reason or (chunk.result.finish_reason if chunk.result is not None else finish)
+            text += chunk.text
+            n_out += len(chunk.token_ids)
+            lines = text.split("\n")
+            if len(lines) >= 3 and lines[-2] == lines[-3] and lines[-2].strip():
+                text, finish = "\n".join(lines[:-2]) + "\n", "repeat"
+                break
     prompt_tokens = prompt_tokens or len(engine.tokenize(messages))
     return Generation(text, prompt_tokens, n_out, (time.perf_counter() - t0) * 1000, finish)
 

@@ -17,6 +17,7 @@ import atexit
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -86,6 +87,7 @@ def _cap_memory(extra: int) -> None:
 
 def worker_main(memory_bytes: int) -> None:
     """Serve requests, one JSON line each on stdin, one reply line each on stdout, until EOF."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle; EOF on stdin ends us
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # anything else printed goes to stderr, never into the protocol
     from .sim import load_app
