@@ -95,7 +95,7 @@ def test_run_generates_on_the_servers_model(client):
         else:
             assert refs and refs <= set(doc.element_names), a["script"]  # the grammar admits doc elements only
     assert body["ok"] == (body["attempts"][-1]["error"] is None)
-    assert isinstance(body["state"], dict) and body["state"] == {} or "wifi" in body["state"]
+    assert body["state"] == {} or "wifi" in body["state"]  # {} when the last attempt was cut and not run
 
 
 def test_run_refuses_bad_requests(client):
