@@ -16,7 +16,7 @@ from apps.gui_agent.sandbox import GRACE_S, SandboxPool
 from .scriptgen import ScriptGen
 
 SEED = 1414
-SCRIPTS = 1500
+SCRIPTS = 2000
 BUDGET_S = 45.0  # wall-clock cap on the whole run on a slow, shared machine: fewer scripts, same seed
 
 
