@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ProfileFileError
+from .pii_gazetteer import words as _word_list
 from .spans import Finding
 
 _LIST_KEYS = {"names": "PERSON", "device_names": "PERSON", "places": "LOCATION",
@@ -164,6 +165,11 @@ _NOT_NAMES = frozenset(
     "English French German Spanish Python Java Mr Mrs Ms Dr Prof".split())
 
 
+def not_names() -> frozenset[str]:
+    """Title-case words that are never part of a name ("New", "York", "Monday", "Microsoft")."""
+    return _word_list("not_names.txt")
+
+
 def find_names(text: str) -> Iterator[Finding]:
     """Names after an honorific ("Dr. Okafor") or a cue ("Dear Priya", "my colleague Tom Berg")."""
     for m in HONORIFIC.finditer(text):
@@ -172,7 +178,7 @@ def find_names(text: str) -> Iterator[Finding]:
         words = m.group(1).split()
         while words and words[-1] in _NOT_NAMES:
             words.pop()
-        if not words or words[0] in _NOT_NAMES:
+        if not words or words[0] in _NOT_NAMES or any(w in not_names() for w in words):
             continue
         name = " ".join(words)
         yield Finding("PERSON", m.start(1), m.start(1) + len(name), 0.6, name)

@@ -1,9 +1,9 @@
 """Validated pattern detectors: each regex candidate must also pass a checksum or a parser.
 
-Email, URL, phone (libphonenumber), credit card (Luhn + issuer prefix), IBAN (mod-97), US SSN
-(area/group/serial rules), medical record numbers (after an MRN keyword), IPv4/IPv6
-(`ipaddress`), dates of birth (a real date near "born"/"DOB"/"date of birth") and street
-addresses (number + street-type word, or the German/French street forms).
+URL, phone (libphonenumber), credit card (Luhn + issuer prefix), IBAN (mod-97), US SSN
+(area/group/serial rules), IPv4/IPv6 (`ipaddress`) and dates of birth (a real date near
+"born"/"DOB"/"date of birth"). Emails, addresses and labelled identifiers have their own modules
+(`pii_email`, `pii_address`, `pii_ids`).
 """
 
 from __future__ import annotations
@@ -17,15 +17,11 @@ import phonenumbers
 
 from .spans import Finding
 
-EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+", re.I)
 CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 IBAN_START = re.compile(r"\b([A-Z]{2})(\d{2})(?=[ ]?[A-Z0-9])")
 SSN = re.compile(r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])")
 SSN_BARE = re.compile(r"\b(?:SSN|social security(?: number)?)\W{0,3}(?:is\s+|no\.?\s*|#\s*)?(\d{9})\b", re.I)
-MRN = re.compile(
-    r"\b(?:MRN|medical record (?:number|no\.?|#)|patient (?:id|number)|chart (?:number|no\.?))"
-    r"\s*(?:is\s+|:|#|no\.?)?\s*([A-Z]{0,3}-?\d{5,10})\b", re.I)
 IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]*\d)")
 IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
@@ -34,18 +30,6 @@ DATE = re.compile(
     rf"\b(?:\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}"
     rf"|(?:{MONTHS})\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|\d{{1,2}}(?:st|nd|rd|th)? (?:of )?(?:{MONTHS})\.?,? \d{{4}})\b")
 DOB_CUE = re.compile(r"\b(?:born|DOB|D\.O\.B\.?|date of birth|birth ?date|birthday|b\.)\b", re.I)
-STREET_TYPES = ("Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|"
-                "Terrace|Square|Sq|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Close|Crescent|Gardens|Row|Walk")
-ADDRESS_EN = re.compile(
-    rf"\b\d{{1,5}}[A-Za-z]?\s+(?:[A-Z][a-z'-]+\.?\s+){{1,4}}(?:{STREET_TYPES})\b\.?"
-    r"(?:,?\s*(?:Apt|Apartment|Suite|Unit|Flat|#)\.?\s*[\w-]+)?"
-    r"(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?)?")
-ADDRESS_DE = re.compile(
-    r"\b[A-ZÄÖÜ][a-zäöüß-]+(?:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm)\s+\d{1,4}[a-z]?\b"
-    r"(?:,\s*\d{5}\s+[A-ZÄÖÜ][a-zäöüß]+)?")
-ADDRESS_FR = re.compile(
-    r"\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|boulevard|bd|place|chemin|allée|impasse|quai)"
-    r"(?:\s+(?:de|du|des|la|le|l'|d')?\s*[A-ZÉÈ][\w'-]+){1,4}(?:,\s*\d{5}\s+[A-ZÉ][\w-]+)?", re.I)
 # IBAN length per country (ISO 13616 registry, the common ones)
 IBAN_LENGTHS = {
     "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20,
@@ -60,11 +44,6 @@ def _f(kind: str, m_start: int, m_end: int, text: str, score: float) -> Finding:
     return Finding(kind, m_start, m_end, score, text[m_start:m_end])
 
 
-def find_emails(text: str) -> Iterator[Finding]:
-    for m in EMAIL.finditer(text):
-        yield _f("EMAIL", m.start(), m.end(), text, 0.99)
-
-
 def find_urls(text: str) -> Iterator[Finding]:
     for m in URL.finditer(text):
         end = m.end()
@@ -75,14 +54,20 @@ def find_urls(text: str) -> Iterator[Finding]:
 
 
 def find_phones(text: str, regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> Iterator[Finding]:
-    """International numbers in any region; national formats in `regions` (libphonenumber, VALID)."""
+    """International numbers in any region; national formats in `regions` (libphonenumber, VALID);
+    "+" numbers that are only POSSIBLE (ranges newer than the metadata) score lower."""
     seen: set[tuple[int, int]] = set()
     for region in regions:
         for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
-            if (m.start, m.end) in seen or sum(c.isdigit() for c in m.raw_string) < 7:
-                continue  # short numbers ("in 1648") are valid somewhere, but rarely a phone
+            digits = sum(c.isdigit() for c in m.raw_string)
+            if (m.start, m.end) in seen or digits < (7 if m.raw_string.startswith("+") else 8):
+                continue  # short numbers ("in 1648", postcode "060-0001") are valid somewhere, rarely a phone
             seen.add((m.start, m.end))
             yield _f("PHONE", m.start, m.end, text, 0.95 if m.raw_string.startswith("+") else 0.85)
+    # "+44 7911 654321": a country code and a possible length, in a range the metadata lists as unused
+    for m in phonenumbers.PhoneNumberMatcher(text, "ZZ", leniency=phonenumbers.Leniency.POSSIBLE):
+        if m.raw_string.startswith("+") and (m.start, m.end) not in seen and sum(c.isdigit() for c in m.raw_string) >= 9:
+            yield _f("PHONE", m.start, m.end, text, 0.8)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -142,11 +127,6 @@ def find_ssns(text: str) -> Iterator[Finding]:
             yield _f("SSN", m.start(1), m.end(1), text, 0.9)
 
 
-def find_mrns(text: str) -> Iterator[Finding]:
-    for m in MRN.finditer(text):
-        yield _f("MRN", m.start(1), m.end(1), text, 0.9)
-
-
 def find_ips(text: str) -> Iterator[Finding]:
     for m in IPV4.finditer(text):
         try:
@@ -187,14 +167,4 @@ def find_dobs(text: str, window: int = 40) -> Iterator[Finding]:
             yield _f("DATE_OF_BIRTH", m.start(), m.end(), text, 0.9)
 
 
-def find_addresses(text: str) -> Iterator[Finding]:
-    for pattern, score in ((ADDRESS_EN, 0.8), (ADDRESS_DE, 0.8), (ADDRESS_FR, 0.75)):
-        for m in pattern.finditer(text):
-            end = m.end()
-            while text[end - 1] in ".,":
-                end -= 1
-            yield _f("ADDRESS", m.start(), end, text, score)
-
-
-PATTERN_DETECTORS = (find_emails, find_urls, find_phones, find_cards, find_ibans, find_ssns, find_mrns,
-                     find_ips, find_dobs, find_addresses)
+PATTERN_DETECTORS = (find_urls, find_cards, find_ibans, find_ssns, find_ips, find_dobs)

@@ -17,7 +17,17 @@ from dataclasses import dataclass, field
 
 from .entities import KnownEntities, find_names
 from .patterns import DEFAULT_PHONE_REGIONS, PATTERN_DETECTORS, find_phones
+from .pii_address import find_addresses
+from .pii_email import find_emails
+from .pii_ids import ID_DETECTORS
+from .pii_names import find_latin_names, find_lowercase_names
+from .pii_scripts import SCRIPT_NAME_DETECTORS
 from .spans import ENTITY_TYPES, Finding
+
+# every detector that needs no configuration: validated patterns, labelled identifiers, addresses
+FIXED_DETECTORS = (*PATTERN_DETECTORS, find_emails, find_addresses, *ID_DETECTORS)
+# names without cue words: gazetteers and capitalisation (Latin), script-aware rules (the others)
+NAME_DETECTORS = (find_names, find_latin_names, find_lowercase_names, *SCRIPT_NAME_DETECTORS)
 
 
 def merge_same_type(findings: Iterable[Finding], text: str) -> list[Finding]:
@@ -53,12 +63,11 @@ class Detector:
     types: frozenset[str] = frozenset(ENTITY_TYPES)
 
     def _sources(self) -> list[Callable[[str], Iterator[Finding]]]:
-        sources: list[Callable[[str], Iterator[Finding]]] = [
-            d for d in PATTERN_DETECTORS if d is not find_phones]
+        sources: list[Callable[[str], Iterator[Finding]]] = list(FIXED_DETECTORS)
         sources.append(lambda text: find_phones(text, self.phone_regions))
         sources.append(self.known.find)
         if self.name_heuristics:
-            sources.append(find_names)
+            sources.extend(NAME_DETECTORS)
         return sources
 
     def candidates(self, text: str) -> list[Finding]:

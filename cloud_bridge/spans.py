@@ -15,6 +15,8 @@ TAGS: dict[str, str] = {
     "IBAN": "IBAN",
     "SSN": "SSN",
     "MRN": "MRN",
+    "PASSPORT": "PASSPORT",
+    "ACCOUNT": "ACCOUNT",
     "IP_ADDRESS": "IP",
     "DATE_OF_BIRTH": "DOB",
     "ADDRESS": "ADDRESS",

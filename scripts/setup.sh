@@ -3,7 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV=.venv
+# EDGESPLIT_VENV: another virtual environment (e.g. .venv-avx2 for a second SIMD level beside .venv)
+# EDGESPLIT_SIMD: build llama.cpp for a lower x86-64 level than this CPU has, to check the suite the
+#   way an older machine runs it: "avx2" (AVX2/FMA/F16C/BMI2, no AVX-512: AMD EPYC Zen 2/3), "avx",
+#   "sse" (none of them); unset: every level this CPU has. Each level gets its own cached wheel.
+VENV=${EDGESPLIT_VENV:-.venv}
+SIMD=${EDGESPLIT_SIMD:-native}
 WHEELS=.cache/wheels
 LLAMA_VERSION=0.3.36
 PY=${PYTHON:-python3.11}
@@ -22,9 +27,18 @@ CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 if [ "$(uname -m)" = "x86_64" ]; then
   CMAKE_ARGS="$CMAKE_ARGS -DGGML_NATIVE=OFF"
   flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
+  case "$SIMD" in
+    native) ;;
+    avx2) flags=$(printf ' %s ' $flags | grep -oE ' (avx|avx2|fma|f16c|bmi2) ' | tr -d '\n') ;;
+    avx)  flags=$(printf ' %s ' $flags | grep -oE ' (avx|f16c) ' | tr -d '\n') ;;
+    sse)  flags="" ;;
+    *) echo "setup: EDGESPLIT_SIMD=$SIMD is not one of native, avx2, avx, sse" >&2; exit 2 ;;
+  esac
   for pair in avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx512f:AVX512 avx512_vnni:AVX512_VNNI \
               avx512_bf16:AVX512_BF16 avx512vbmi:AVX512_VBMI avx_vnni:AVX_VNNI; do
-    case " $flags " in *" ${pair%%:*} "*) CMAKE_ARGS="$CMAKE_ARGS -DGGML_${pair#*:}=ON" ;; esac
+    # explicit OFF too: with GGML_NATIVE=OFF ggml switches some levels on by default
+    case " $flags " in *" ${pair%%:*} "*) on=ON ;; *) on=OFF ;; esac
+    CMAKE_ARGS="$CMAKE_ARGS -DGGML_${pair#*:}=$on"
   done
 else
   CMAKE_ARGS="$CMAKE_ARGS -DGGML_NATIVE=ON"

@@ -72,6 +72,17 @@ class Job:
     def cancel(self) -> None:
         self.cancelled.set()
 
+    def execute(self, engine: Engine) -> None:
+        """Run on the model's worker thread: stream the answer's chunks to the event loop."""
+        stream = engine.stream(self.prompt, params=self.params)
+        try:
+            for chunk in stream:
+                if self.cancelled.is_set():
+                    break
+                self.emit(chunk)
+        finally:
+            stream.close()  # stops llama.cpp at once when the job was cancelled
+
 
 class ModelWorker:
     """A model, its Engine (loaded on first use) and the thread that runs its jobs in order."""
@@ -161,15 +172,7 @@ class ModelWorker:
     def _run(self, job: Job) -> None:
         job.started_at = time.perf_counter()
         try:
-            engine = self.ensure_loaded()
-            stream = engine.stream(job.prompt, params=job.params)
-            try:
-                for chunk in stream:
-                    if job.cancelled.is_set():
-                        break
-                    job.emit(chunk)
-            finally:
-                stream.close()  # stops llama.cpp at once when the job was cancelled
+            job.execute(self.ensure_loaded())
         except EdgeError as exc:
             job.emit(exc)
         except Exception as exc:  # a bug: keep the worker alive, report a 500

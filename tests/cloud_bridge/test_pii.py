@@ -99,9 +99,12 @@ def test_bad_profiles_are_errors(data):
 
 
 def test_recall_per_type_and_false_positives(corpus):
-    """The detector's numbers on the synthetic corpus (>= 0.95 per type) and a PII-free text."""
+    """The detector's own numbers on the synthetic corpus (>= 0.95 per type) and a PII-free text.
+
+    No profile: each sample names its owner, a contact and a third party, and the detector must
+    find all three itself (with the profile it would be handed two of the three names)."""
     assert len(corpus) >= 50
-    recall = recall_by_type(corpus, lambda s: Detector(known=entities_from_dict(s.profile)).detect(s.context))
+    recall = recall_by_type(corpus, lambda s: Detector().detect(s.context))
     print("\nrecall per type:", {k: f"{f}/{n}" for k, (f, n) in recall.items()})
     assert set(recall) >= {"PERSON", "PHONE", "EMAIL", "ADDRESS", "DATE_OF_BIRTH", "SSN", "MRN", "CREDIT_CARD",
                            "IBAN", "IP_ADDRESS"}
@@ -109,5 +112,13 @@ def test_recall_per_type_and_false_positives(corpus):
         assert total >= 20 and found / total >= 0.95, (kind, found, total)
     false_pos = Detector().detect(PII_FREE)
     print("false positives on the PII-free text:", [(f.type, f.value) for f in false_pos])
-    # weak cues ("with X Y") over-redact title-case phrases: counted, kept low, never hidden
-    assert len(false_pos) <= 5
+    assert len(false_pos) <= 2
+
+
+def test_profile_adds_names_the_heuristics_cannot_see():
+    """A name with no shape of a name ("Zephyrine Quill" is unknown to every list) is found only
+    through the profile; the profile is an addition, not what the recall figures rest on."""
+    text = "yesterday zephyrine quill brought soup."
+    assert not [f for f in Detector().detect(text) if f.type == "PERSON"]
+    known = entities_from_dict({"names": ["Zephyrine Quill"]})
+    assert ("PERSON", "zephyrine quill") in kinds(text, Detector(known=known))

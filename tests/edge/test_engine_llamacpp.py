@@ -1,6 +1,7 @@
 """The Engine on the real default model (SmolLM2-135M-Instruct Q4_1) through llama.cpp."""
 
 import json
+import math
 
 import jsonschema
 import pytest
@@ -43,10 +44,12 @@ def test_max_tokens_gives_length_finish(default_engine):
 
 def test_stop_sequence_cuts_the_answer(default_engine):
     free = default_engine.generate("Count: 1, 2, 3,", max_tokens=20, temperature=0)
-    assert " 5," in free.text  # the model counts on; the stop below must cut it there
-    r = default_engine.generate("Count: 1, 2, 3,", max_tokens=20, temperature=0, stop=[" 5"])
+    # a stop string taken from this build's own greedy answer (greedy paths differ across SIMD levels)
+    stop = free.text[len(free.text) // 2:][:2]
+    assert len(free.text) >= 8 and stop.strip(), free.text
+    r = default_engine.generate("Count: 1, 2, 3,", max_tokens=20, temperature=0, stop=[stop])
     assert r.finish_reason == "stop"
-    assert r.text == free.text[: free.text.index(" 5")]
+    assert r.text == free.text[: free.text.index(stop)]
 
 
 def test_seed_reproduces_sampling(default_engine):
@@ -84,6 +87,10 @@ def test_logprobs_are_a_distribution(default_engine):
     assert all(a[1] >= b[1] for a, b in zip(top, top[1:], strict=False))
     assert all(lp <= 0 for _, lp in top)
     assert "Paris" in "".join(default_engine.token_text(t) for t, _ in top)
+    everything = default_engine.next_token_logprobs("The capital of France is", top_k=default_engine.describe()["n_vocab"])
+    assert len({t for t, _ in everything}) == default_engine.describe()["n_vocab"]
+    assert abs(sum(math.exp(lp) for _, lp in everything) - 1.0) < 1e-4  # a distribution over the vocabulary
+    assert everything[:5] == top
 
 
 @pytest.mark.parametrize("prompt,kw,err", [

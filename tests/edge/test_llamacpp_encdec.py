@@ -51,17 +51,24 @@ def test_tokenization_matches_transformers(engine: Engine, t5: tuple[Path, Path]
 
 
 def test_greedy_tokens_match_transformers(engine: Engine, t5: tuple[Path, Path]) -> None:
+    """Every token llama.cpp picks greedily is HF's argmax on the same path, up to a near-tie.
+
+    A random T5 has near-tied logits, and llama.cpp's last bits differ between SIMD levels: the
+    check runs HF teacher-forced along llama.cpp's own path instead of demanding one exact path.
+    """
     import torch
     from transformers import AutoModelForSeq2SeqLM
 
     model = AutoModelForSeq2SeqLM.from_pretrained(str(t5[0]), dtype=torch.float32).eval()
     ids = engine.tokenize(PROMPT)
-    want = model.generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False, min_new_tokens=12,
-                          eos_token_id=None)[0, 1:].tolist()
-    assert len(set(want)) > 3  # a model that emits one token over and over would prove little
-    got = engine.generate(PROMPT, max_tokens=12, temperature=0, stop=())
-    n = len(got.token_ids)
-    assert n >= 6 and got.token_ids == want[:n]
+    got = engine.generate(PROMPT, max_tokens=12, temperature=0, stop=()).token_ids
+    assert len(got) >= 6 and len(set(got)) > 3  # one token over and over would prove little
+    dec = torch.tensor([[model.config.decoder_start_token_id, *got[:-1]]])
+    with torch.no_grad():
+        hf = model(input_ids=torch.tensor([ids]), decoder_input_ids=dec).logits[0].numpy()
+    margin = 1e-5 * np.abs(hf).max()
+    for t, tok in enumerate(got):
+        assert hf[t, tok] >= hf[t].max() - margin, (t, tok, int(hf[t].argmax()))
 
 
 def test_streaming_yields_the_same_tokens(engine: Engine) -> None:
@@ -134,8 +141,9 @@ def test_each_prompt_gets_its_own_encoder_cache(engine: Engine, t5: tuple[Path, 
     prompts = ["Paris is the capital of France; Berlin is the capital of Germany.", "Privacy matters.", PROMPT,
                "The lazy dog jumps over the quick brown fox."]
     assert sorted(engine.tokenize(prompts[2])) == sorted(engine.tokenize(prompts[3]))
+    first = [engine.backend.next_token_logits(engine.tokenize(p)) for p in prompts[2:]]
+    assert not np.allclose(first[0], first[1], atol=1e-3)  # the two same-length prompts really differ
     warm = [engine.generate(p, max_tokens=8, temperature=0, stop=()).token_ids for p in prompts]
-    assert warm[2] != warm[3]
     for p, got in zip(prompts, warm, strict=True):
         fresh = Engine.load(str(t5[1]), options=RuntimeOptions(n_ctx=128, n_threads=1, kv_type="f32", flash_attn=False))
         with fresh:

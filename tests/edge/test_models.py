@@ -63,4 +63,12 @@ def test_edge_imports_without_torch():
 
     code = "import sys, edge, edge.engine, edge.cli; sys.exit('torch' in sys.modules or 'llama_cpp' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
-    assert BackendUnavailableError  # imported for the typed-error contract
+
+
+def test_backend_with_a_missing_package_names_the_extra(monkeypatch):
+    from edge.backends import base
+
+    monkeypatch.setitem(base._REGISTRY, "ghost", "edge_no_such_module_xyz:Backend")
+    monkeypatch.setitem(base._EXTRAS, "ghost", "onnx")
+    with pytest.raises(BackendUnavailableError, match=r"edge_no_such_module_xyz.*edgesplit\[onnx\]"):
+        base.load_backend_class("ghost")

@@ -41,9 +41,12 @@ def test_top_p_keeps_only_the_nucleus():
 
 def test_seed_makes_draws_reproducible_and_distribution_matches():
     logits = np.log(np.array([0.6, 0.3, 0.1]))
-    a = [Sampler(SamplingParams(temperature=1.0, top_k=0, top_p=1.0, seed=7))(logits) for _ in range(1)]
-    b = [Sampler(SamplingParams(temperature=1.0, top_k=0, top_p=1.0, seed=7))(logits) for _ in range(1)]
-    assert a == b
+    def draws(seed: int) -> list[int]:
+        s = Sampler(SamplingParams(temperature=1.0, top_k=0, top_p=1.0, seed=seed))
+        return [s(logits) for _ in range(200)]
+
+    assert draws(7) == draws(7)  # 200 draws: a chance match of two seeds is ~0
+    assert draws(7) != draws(8)
     s = Sampler(SamplingParams(temperature=1.0, top_k=0, top_p=1.0, seed=11))
     draws = np.bincount([s(logits) for _ in range(4000)], minlength=3) / 4000
     assert np.allclose(draws, [0.6, 0.3, 0.1], atol=0.03)

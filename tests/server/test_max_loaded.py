@@ -61,30 +61,31 @@ def test_least_recently_used_idle_model_is_unloaded(three_models: list[str]) -> 
 
 
 def test_a_busy_model_is_never_unloaded(three_models: list[str]) -> None:
-    live = LiveServer(models=three_models, max_loaded=1).start()
+    from tests.server.fixture_apps import modelapp
+
+    modelapp.holding.clear()
+    modelapp.release.clear()
+    live = LiveServer(models=three_models, max_loaded=1, apps={"m": "tests.server.fixture_apps.modelapp"}).start()
+    done: dict = {}
+
+    def hold_a() -> None:  # keeps a's worker busy until released: no race with generation speed
+        with live.client() as c:
+            done["status"] = c.post("/v1/apps/m/hold", params={"model": "a"}).status_code
+
+    t = threading.Thread(target=hold_a)
     try:
         ask(live, "a")
-        started, done = threading.Event(), {}
-
-        def long_request() -> None:
-            with live.client() as c:
-                with c.stream("POST", "/v1/chat/completions",
-                              json={**PROMPT, "model": "a", "max_tokens": 48, "stream": True}) as r:
-                    for line in r.iter_lines():
-                        if line.startswith("data: {"):
-                            started.set()
-                    done["status"] = r.status_code
-
-        t = threading.Thread(target=long_request)
         t.start()
-        assert started.wait(60)
-        ask(live, "b")  # a is generating: b loads beside it, over the limit for now
-        t.join(120)
-        assert done == {"status": 200}
+        assert modelapp.holding.wait(60)
+        ask(live, "b")  # a is busy: b loads beside it, over the limit for now
         assert loaded(live) == {"a": True, "b": True, "c": False}
+        modelapp.release.set()
+        t.join(60)
+        assert done == {"status": 200}
         ask(live, "c")  # both idle now: the two least recent go, so c alone is loaded
         assert loaded(live) == {"a": False, "b": False, "c": True}
     finally:
+        modelapp.release.set()
         live.stop()
 
 

@@ -71,10 +71,13 @@ def test_seed_makes_sampling_repeatable(openai_client):
 
 
 def test_stop_sequence_cuts_the_text(openai_client):
-    r = openai_client.completions.create(model="default", prompt="1, 2, 3, 4, 5,", max_tokens=30, temperature=0,
-                                         stop=[" 8"])
-    text = r.choices[0].text
-    assert "6" in text and "8" not in text
+    kw = dict(model="default", prompt="1, 2, 3, 4, 5,", max_tokens=30, temperature=0)
+    free = openai_client.completions.create(**kw).choices[0].text
+    # the stop string comes from this build's own greedy answer (greedy paths differ across SIMD levels)
+    stop = free[len(free) // 2:][:2]
+    assert len(free) >= 8 and stop.strip(), free
+    r = openai_client.completions.create(**kw, stop=[stop])
+    assert r.choices[0].text == free[: free.index(stop)]
     assert r.choices[0].finish_reason == "stop"
 
 

@@ -54,9 +54,11 @@ def test_registry_names_the_four_apps():
     assert {k: APP_ROUTERS[k] for k in ("health", "agent", "cogenesis", "ledger")} == {
         "health": "apps.health.server", "agent": "apps.gui_agent.server",
         "cogenesis": "apps.cogenesis.server", "ledger": "cloud_bridge.server"}
-    # whatever is installed right now, loading never raises
+    # every shipped app imports and mounts: a broken app module must fail here, not hide as "not installed"
     for name, module in APP_ROUTERS.items():
-        load_app(name, module)
+        entry = load_app(name, module)
+        assert entry.installed and entry.error is None, (name, entry.error)
+        assert entry.router is not None and entry.router.routes, name
 
 
 def test_apps_mount_or_show_not_installed(start_server):
