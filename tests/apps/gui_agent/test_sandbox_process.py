@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -47,9 +48,7 @@ def test_a_long_c_call_is_killed_at_the_hard_limit_and_the_worker_replaced(pool)
     pool.run("settings", "$network__wifi.tap()")
     before = pool.pids()
     limits = Limits(max_pow_bits=10**12, max_seconds=0.5)
-    t0 = time.monotonic()
-    env, result = pool.run("notes", ONE_LONG_C_CALL, limits)
-    assert time.monotonic() - t0 < 0.5 + GRACE_S + 30  # it fired (generously bounded), not how fast
+    env, result = _bounded(lambda: pool.run("notes", ONE_LONG_C_CALL, limits), 0.5 + GRACE_S + 60)
     assert not result.ok and isinstance(result.error, LimitExceeded)
     assert "was stopped" in result.error.reason and env.log == []
     env, result = pool.run("settings", "$network__wifi.tap()")
@@ -81,3 +80,15 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _bounded(fn, seconds: float):
+    """fn() in a thread; fails (instead of hanging) when it has not returned within `seconds`.
+
+    That the kill fired is the point, so the bound is generous: never a measure of speed."""
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    t.start()
+    t.join(seconds)
+    assert out, f"still running after {seconds:g} s: the hard limit did not fire"
+    return out[0]
