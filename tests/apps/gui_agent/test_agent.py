@@ -58,6 +58,7 @@ def test_prompt_has_rules_doc_examples_and_task():
 
 def test_repairs_show_the_failing_line_and_error_then_stop_after_two():
     bad = '# plan\n$notes__new_note.tap()\n$note_editor__titel.set_text("x")\n'
+    # scripted: three failures in a row on purpose; a real model may well fix the script
     engine = ScriptedEngine([bad, bad, bad, "never used"])
     run = solve(engine, "notes", "Write a note", constrain=True)
     assert len(run.attempts) == 3 and not run.ok
@@ -69,6 +70,7 @@ def test_repairs_show_the_failing_line_and_error_then_stop_after_two():
 
 
 def test_a_repeated_line_ends_the_script():
+    # scripted: a real model repeats lines on some builds and prompts, not on demand
     engine = ScriptedEngine(["# plan\n$network__wifi.tap()\n$settings__sound.tap()\n$settings__sound.tap()\n"
                              "$settings__sound.tap()\n"])
     run = solve(engine, "settings", "Turn off Wi-Fi")
@@ -78,6 +80,7 @@ def test_a_repeated_line_ends_the_script():
 
 def test_a_repaired_script_succeeds_and_state_is_kept():
     good = '```python\n$notes__note_list.match("Packing").long_tap()\n$note_menu__pin.tap()\n```'
+    # scripted: one wrong row name, then the right script, in that order
     engine = ScriptedEngine(['$notes__note_list.match("Packs").long_tap()', good])
     run = solve(engine, "notes", "Pin the Packing note", constrain=False)
     assert run.ok and len(run.attempts) == 2
