@@ -227,6 +227,8 @@ class Interpreter:
     def _e_Constant(self, node: ast.Constant) -> Any:
         if not isinstance(node.value, (str, int, float, bool, type(None))):
             raise SandboxViolation(f"{type(node.value).__name__} literals are not allowed")
+        if isinstance(node.value, str) and not _encodable(node.value):
+            raise ScriptError("the string has a lone surrogate (e.g. \\ud800): not valid text")
         return node.value
 
     def _e_Name(self, node: ast.Name) -> Any:
@@ -477,3 +479,12 @@ def _describe(node: ast.AST) -> str:
              "Lambda": "lambda", "ClassDef": "defining classes", "With": "with", "Try": "try",
              "Global": "global", "Delete": "del", "ListComp": "list comprehensions"}
     return names.get(type(node).__name__, f"a {type(node).__name__} expression")
+
+
+def _encodable(text: str) -> bool:
+    """Valid Unicode text (no lone surrogates): what the UI, the log and JSON replies can carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -178,3 +178,9 @@ def test_ordinary_values_stay_allowed():
     result = Interpreter(env).run(script)
     assert result.ok, result.error
     assert result.output == ["40 [3, '3', (3, 6)] True False"]
+
+
+def test_a_lone_surrogate_in_a_string_is_a_clean_error():
+    # it would reach the UI and the JSON reply, which cannot carry it (HTTP 500)
+    err = stopped('$notes__new_note.tap()\n$note_editor__title.set_text("\\ud800")')
+    assert type(err) is ScriptError and "surrogate" in err.reason and err.line == 2

@@ -48,6 +48,14 @@ def test_exec_returns_actions_state_and_errors(client):
     assert r.status_code == 404 and r.json()["error"]["message"].startswith("unknown app")
 
 
+def test_text_that_is_not_valid_unicode_is_a_clear_error(client):
+    escaped = client.post(f"{API}/exec", json={"app": "notes", "script": '$notes__note_list.match("\\ud800").tap()'})
+    assert escaped.status_code == 200 and "surrogate" in escaped.json()["error"]["reason"]
+    raw = client.post(f"{API}/exec", json={"app": "notes", "script": 'print("\ud800")'})
+    assert raw.status_code == 400 and "surrogate" in raw.json()["error"]["message"]
+    assert client.post(f"{API}/run", json={"app": "notes", "task": "\ud800"}).status_code == 400
+
+
 def _exec_while_polling_health(agent_server, client, script: str) -> dict:
     """POST /exec in a thread; /health must answer (each within a generous 20 s) until it returns."""
     reply: dict = {}
