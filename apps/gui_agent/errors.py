@@ -51,3 +51,10 @@ class SandboxFailure(ScriptError):
 
 class ScriptTruncated(ScriptError):
     """A generated script cut by the token budget before it ended: it is not run."""
+
+
+class SandboxBusyError(GuiAgentError):
+    """Every sandbox worker stayed busy too long: the request is refused, to be retried."""
+
+    http_status = 429
+    kind = "rate_limit_error"

@@ -30,6 +30,7 @@ from .env import Action, UIEnv
 from .errors import (
     ActionError,
     LimitExceeded,
+    SandboxBusyError,
     SandboxFailure,
     SandboxViolation,
     ScriptError,
@@ -40,6 +41,7 @@ from .interp import Interpreter, Limits, RunResult
 GRACE_S = 2.0  # beyond the interpreter's own time limit, before the hard kill
 MEMORY_BYTES = 512 << 20  # address space a worker may add to what it holds after start-up
 POOL_SIZE = 2  # warm workers: concurrent /exec requests beyond this wait their turn
+QUEUE_WAIT_S = 30.0  # ... for this long at most (then 429), so waiters cannot pile up on the server's threads
 DEFAULT_LIMITS = Limits()
 ERRORS: dict[str, type[ScriptError]] = {c.__name__: c for c in (
     ScriptError, ScriptSyntaxError, SandboxViolation, LimitExceeded, ActionError, SandboxFailure)}
@@ -195,9 +197,12 @@ class SandboxPool:
         return _decode(reply)
 
     def _acquire(self) -> Worker:
+        deadline = time.monotonic() + QUEUE_WAIT_S
         with self._cond:
             while not self._idle and self._count >= self.size:
-                self._cond.wait()
+                if not self._cond.wait(deadline - time.monotonic()) and time.monotonic() >= deadline:
+                    raise SandboxBusyError(f"all {self.size} sandbox workers stayed busy for {QUEUE_WAIT_S:g} s; "
+                                           "retry later")
             while self._idle:
                 worker = self._idle.pop()
                 if worker.proc.poll() is None:

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
+from apps.gui_agent import sandbox
 from apps.gui_agent.agent import execute
-from apps.gui_agent.errors import ActionError, LimitExceeded
+from apps.gui_agent.errors import ActionError, LimitExceeded, SandboxBusyError
 from apps.gui_agent.interp import Limits
 from apps.gui_agent.sandbox import GRACE_S, SandboxPool
 
@@ -92,3 +93,20 @@ def _bounded(fn, seconds: float):
     t.join(seconds)
     assert out, f"still running after {seconds:g} s: the hard limit did not fire"
     return out[0]
+
+
+def test_a_request_that_finds_every_worker_busy_is_refused_not_queued_forever(pool, monkeypatch):
+    monkeypatch.setattr(sandbox, "QUEUE_WAIT_S", 0.5)
+    pool.run("notes", "$notes__new_note.tap()")  # one warm, idle worker: the busy thread takes it
+    busy = threading.Thread(target=pool.run, args=("notes", ONE_LONG_C_CALL, Limits(max_pow_bits=10**12, max_seconds=3)))
+    busy.start()
+    try:
+        deadline = time.monotonic() + 60
+        while pool.pids():  # until the one worker has taken the long script
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with pytest.raises(SandboxBusyError, match="busy"):
+            pool.run("notes", "$notes__new_note.tap()")
+    finally:
+        busy.join()
+    assert pool.run("notes", "$notes__new_note.tap()")[1].ok
