@@ -97,11 +97,11 @@ def test_run_generates_on_the_servers_model(client):
     body = r.json()
     assert 1 <= len(body["attempts"]) <= 3 and body["tokens_in"] > 0 and body["tokens_out"] > 0
     for a in body["attempts"]:
-        refs = set(re.findall(r"\$([A-Za-z_0-9]+)", a["script"]))
+        refs = set(re.findall(r"\$([A-Za-z_0-9]+)", re.sub(r'"[^"\n]*"|#[^\n]*', '""', a["script"])))  # code, not text
         if a["truncated"]:
             assert a["finish_reason"] == "length" and a["actions"] == [] and a["error"]["type"] == "ScriptTruncated"
         else:
-            assert refs and refs <= set(doc.element_names), a["script"]  # the grammar admits doc elements only
+            assert refs <= set(doc.element_names), a["script"]  # the grammar admits doc elements only
     assert body["ok"] == (body["attempts"][-1]["error"] is None)
     assert body["state"] == {} or "wifi" in body["state"]  # {} when the last attempt was cut and not run
 
