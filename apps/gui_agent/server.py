@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from edge.server.app_models import run_on_model
 
@@ -27,20 +27,10 @@ PAGE = Path(__file__).parent / "static" / "agent.html"
 router = APIRouter()
 
 
-def _valid_text(value: str) -> str:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text (it has a lone surrogate such as \\ud800)") from None
-    return value
-
-
 class ExecRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     app: str
     script: str = Field(max_length=8000)
-
-    _text = field_validator("app", "script")(_valid_text)
 
 
 class RunRequest(BaseModel):
@@ -49,8 +39,6 @@ class RunRequest(BaseModel):
     task: str = Field(min_length=1, max_length=500)
     constrain: bool = True
     model: str | None = Field(default=None, max_length=500)
-
-    _text = field_validator("app", "task")(_valid_text)
 
 
 @router.get("/")

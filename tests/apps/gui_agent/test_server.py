@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 
@@ -51,9 +52,9 @@ def test_exec_returns_actions_state_and_errors(client):
 def test_text_that_is_not_valid_unicode_is_a_clear_error(client):
     escaped = client.post(f"{API}/exec", json={"app": "notes", "script": '$notes__note_list.match("\\ud800").tap()'})
     assert escaped.status_code == 200 and "surrogate" in escaped.json()["error"]["reason"]
-    raw = client.post(f"{API}/exec", json={"app": "notes", "script": 'print("\ud800")'})
-    assert raw.status_code == 400 and "surrogate" in raw.json()["error"]["message"]
-    assert client.post(f"{API}/run", json={"app": "notes", "task": "\ud800"}).status_code == 400
+    for route, body in (("exec", {"app": "notes", "script": 'print("\ud800")'}), ("run", {"app": "notes", "task": "\ud800"})):
+        raw = client.post(f"{API}/{route}", content=json.dumps(body), headers={"content-type": "application/json"})
+        assert raw.status_code == 400 and raw.json()["error"]["param"] in ("script", "task")  # pydantic refuses it
 
 
 def _exec_while_polling_health(agent_server, client, script: str) -> dict:
