@@ -1,6 +1,10 @@
 """Generation on the local model: prompt from the task and the app doc, then plan -> script ->
 execute, with up to two repairs that show the model the failing line and the error.
 
+A script cut by the token budget (finish_reason "length") is never run: half an element name or
+half a line is not the script the model meant. The attempt is reported as truncated and the
+repair asks for a shorter script.
+
     engine = Engine.load("default")
     run = solve(engine, "clock", "Turn off the Work alarm")
     run.ok, run.script, [str(a) for a in run.actions], run.state
@@ -9,18 +13,20 @@ execute, with up to two repairs that show the model the failing line and the err
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
 from edge import Engine
 
 from .doc import AppDoc, render_doc
-from .env import Action, UIEnv
-from .errors import ActionError, ScriptError
+from .env import Action
+from .errors import ScriptError, ScriptTruncated
 from .grammar import script_grammar
-from .interp import Interpreter, Limits
+from .interp import Limits, RunResult
+from .sandbox import EnvRecord, run_script
 from .script import strip_fences
-from .sim import app_doc, load_app
+from .sim import app_doc
 
 RULES = """Write a script that does the task in the app. Script API:
 - $element.tap()  $element.long_tap()  $element.set_text("text")  $element.select("option")
@@ -41,6 +47,8 @@ class Attempt:
     completion_tokens: int
     gen_ms: float
     exec_ms: float
+    finish_reason: str = "stop"  # the model's ("stop", "length") or "repeat" (a repeated line ended it)
+    truncated: bool = False  # cut by the token budget: not executed
 
 
 @dataclass
@@ -84,33 +92,54 @@ def repair_message(error: ScriptError) -> str:
     return f"The script stopped at {where}Error: {error.reason}\nWrite the whole corrected script."
 
 
-def execute(app_name: str, script: str, limits: Limits | None = None) -> tuple[UIEnv, Any]:
-    """Run `script` against a fresh instance of the app; returns (env, RunResult)."""
-    env = UIEnv(load_app(app_name))
-    result = Interpreter(env, limits).run(script)
-    if result.ok and env.script_actions == 0:
-        result.ok, result.error = False, ActionError("the script took no action: act on the doc's elements")
-    return env, result
+def execute(app_name: str, script: str, limits: Limits | None = None) -> tuple[EnvRecord, RunResult]:
+    """Run `script` against a fresh instance of the app in a sandbox worker process (sandbox.py).
+
+    Returns (env, result): env.log (actions), env.screen, env.state; result.ok, .error, .output.
+    """
+    return run_script(app_name, script, limits)
 
 
-def generate_script(engine: Engine, messages: list[dict], **kwargs: Any) -> tuple[str, int, int, float]:
+@dataclass
+class Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    ms: float
+    finish_reason: str
+
+
+def generate_script(engine: Engine, messages: list[dict], **kwargs: Any) -> Generation:
     """Stream a script; stop at the first line that repeats the line before it.
 
     Small models fall into repeating the last line until the token budget runs out; a repeated
-    line is dropped and ends the script. Returns (text, prompt tokens, completion tokens, ms).
+    line is dropped and ends the script (finish_reason "repeat").
     """
-    t0, text, n_out, prompt_tokens = time.perf_counter(), "", 0, 0
-    for chunk in engine.stream(messages, **kwargs):
-        if chunk.result is not None:
-            prompt_tokens = chunk.result.prompt_tokens
-        text += chunk.text
-        n_out += len(chunk.token_ids)
-        lines = text.split("\n")
-        if len(lines) >= 3 and lines[-2] == lines[-3] and lines[-2].strip():
-            text = "\n".join(lines[:-2]) + "\n"
-            break
+    t0, text, n_out, prompt_tokens, finish = time.perf_counter(), "", 0, 0, "stop"
+    with closing(engine.stream(messages, **kwargs)) as stream:  # closed at once when we stop early
+        for chunk in stream:
+            if chunk.result is not None:
+                prompt_tokens = chunk.result.prompt_tokens
+            finish = chunk.finish_reason or (chunk.result.finish_reason if chunk.result is not None else finish)
+            text += chunk.text
+            n_out += len(chunk.token_ids)
+            lines = text.split("\n")
+            if len(lines) >= 3 and lines[-2] == lines[-3] and lines[-2].strip():
+                text, finish = "\n".join(lines[:-2]) + "\n", "repeat"
+                break
     prompt_tokens = prompt_tokens or len(engine.tokenize(messages))
-    return text, prompt_tokens, n_out, (time.perf_counter() - t0) * 1000
+    return Generation(text, prompt_tokens, n_out, (time.perf_counter() - t0) * 1000, finish)
+
+
+def truncation(gen: Generation, script: str, constrained: bool, max_tokens: int) -> ScriptTruncated | None:
+    """The error for a script cut by the token budget; None when the script ended on its own."""
+    if gen.finish_reason != "length":
+        return None
+    if not constrained and gen.text.count("```") >= 2:
+        return None  # the fenced script closed before the budget ran out; only prose after it was cut
+    lines = script.split("\n")
+    return ScriptTruncated(f"the script was cut by the token limit ({max_tokens} tokens) before it ended, so "
+                           "it was not run; write a shorter script", len(lines), lines[-1].strip())
 
 
 def solve(engine: Engine, app_name: str, task: str, constrain: bool = True, max_repairs: int = 2,
@@ -124,17 +153,18 @@ def solve(engine: Engine, app_name: str, task: str, constrain: bool = True, max_
     extra = {"grammar": script_grammar(doc)} if constrain else {"stop": ("\nTask:",)}
     run = AgentRun(app_name, task, constrain)
     for _ in range(max_repairs + 1):
-        text, n_in, n_out, gen_ms = generate_script(engine, messages, max_tokens=max_tokens, temperature=0.0,
-                                                    seed=seed, **extra)
-        script = strip_fences(text)
+        gen = generate_script(engine, messages, max_tokens=max_tokens, temperature=0.0, seed=seed, **extra)
+        script = strip_fences(gen.text)
         t0 = time.perf_counter()
-        env, result = execute(app_name, script)
+        cut = truncation(gen, script, constrain, max_tokens)
+        env, result = (EnvRecord(), RunResult(False, cut)) if cut else execute(app_name, script)
         exec_ms = (time.perf_counter() - t0) * 1000
-        run.attempts.append(Attempt(text, script, result.ok, result.error_dict(), [a.to_dict() for a in env.log],
-                                    n_in, n_out, round(gen_ms, 1), round(exec_ms, 2)))
+        run.attempts.append(Attempt(gen.text, script, result.ok, result.error_dict(), [a.to_dict() for a in env.log],
+                                    gen.prompt_tokens, gen.completion_tokens, round(gen.ms, 1), round(exec_ms, 2),
+                                    gen.finish_reason, cut is not None))
         run.state, run.actions = env.state, env.log
         if result.ok:
             break
-        messages = [*messages, {"role": "assistant", "content": text},
+        messages = [*messages, {"role": "assistant", "content": gen.text},
                     {"role": "user", "content": repair_message(result.error)}]
     return run

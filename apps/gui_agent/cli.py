@@ -89,6 +89,8 @@ def exec_cmd(app_name: str, script_file: Path, as_json: bool) -> None:
         source = sys.stdin.read() if str(script_file) == "-" else script_file.read_text()
     except OSError as exc:
         raise GuiAgentError(f"cannot read script {script_file}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise GuiAgentError(f"script {script_file} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     env, result = execute(app_name, source)
     if as_json:
         _echo_json({"app": app_name, "ok": result.ok, "error": result.error_dict(), "output": result.output,

@@ -43,3 +43,18 @@ class LimitExceeded(ScriptError):
 
 class ActionError(ScriptError):
     """An action the UI refused: unknown element, no matching list item, wrong action for the type."""
+
+
+class SandboxFailure(ScriptError):
+    """The sandbox itself failed (its process died or raised): a bug, never the script's fault."""
+
+
+class ScriptTruncated(ScriptError):
+    """A generated script cut by the token budget before it ended: it is not run."""
+
+
+class SandboxBusyError(GuiAgentError):
+    """Every sandbox worker stayed busy too long: the request is refused, to be retried."""
+
+    http_status = 429
+    kind = "rate_limit_error"

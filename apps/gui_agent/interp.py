@@ -3,7 +3,11 @@
 Nothing is passed to exec/eval/compile. Only whitelisted node types run; calls are limited to a
 few builtins, the element methods of the DSL and a handful of str/list methods; attributes that
 start with `_` do not exist. Limits: interpreter steps, UI actions (20), iterations per loop,
-wall time, and the size of any string or list a script builds. Every error names the line.
+wall time, variables, and the size of every value a script builds (bounds.py: nesting depth and
+items + characters, counted the way C would walk them), checked before each operation that C
+runs in one call (comparison, `in`, repetition, concatenation, str/f-strings, min/max), so no
+single step can run long or allocate much. Every error names the line. The hard wall-clock and
+memory limits are the worker process's (sandbox.py).
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .bounds import cost
 from .env import UIEnv
-from .errors import ActionError, LimitExceeded, SandboxViolation, ScriptError
+from .errors import ActionError, LimitExceeded, SandboxViolation, ScriptError, ScriptSyntaxError
 from .script import element_name, parse_script
+from .values import ElementRef, ItemRef, kind_of, to_str
 
 
 @dataclass(frozen=True)
@@ -25,19 +31,11 @@ class Limits:
     max_actions: int = 20
     max_loop_iterations: int = 100
     max_seconds: float = 5.0
-    max_size: int = 10_000  # characters of a string / items of a list
+    max_size: int = 10_000  # items + characters of one value, every path through nested lists counted
+    max_depth: int = 16  # nesting of lists and tuples
+    max_total: int = 1_000_000  # the sizes of all values built, summed over the run
+    max_vars: int = 200
     max_pow_bits: int = 256
-
-
-@dataclass(frozen=True)
-class ElementRef:
-    name: str
-
-
-@dataclass(frozen=True)
-class ItemRef:
-    list_name: str
-    index: int
 
 
 class _Break(Exception):
@@ -81,6 +79,8 @@ class Interpreter:
         self.vars: dict[str, Any] = {}
         self.output: list[str] = []
         self.steps = 0
+        self.built = 0
+        self.loops = 0  # loops entered and not left: `break` outside one is an error, as in Python
         self.deadline = 0.0
 
     def run(self, source: str) -> RunResult:
@@ -118,6 +118,8 @@ class Interpreter:
             raise ScriptError(f"{type(exc).__name__}: {exc}", node.lineno) from None
         except RecursionError:
             raise LimitExceeded("the expression is nested too deeply", node.lineno) from None
+        except MemoryError:
+            raise LimitExceeded("the script ran out of memory", node.lineno) from None
 
     def _s_Expr(self, node: ast.Expr) -> None:
         self._eval(node.value)
@@ -126,10 +128,15 @@ class Interpreter:
         pass
 
     def _s_Break(self, node: ast.Break) -> None:
-        raise _Break
+        raise self._jump(_Break, "break")
 
     def _s_Continue(self, node: ast.Continue) -> None:
-        raise _Continue
+        raise self._jump(_Continue, "continue")
+
+    def _jump(self, kind: type[Exception], word: str) -> Exception:
+        if not self.loops:  # ast.parse accepts it; only Python's compiler would refuse it
+            raise ScriptSyntaxError(f"'{word}' outside a loop")
+        return kind()
 
     def _s_Assign(self, node: ast.Assign) -> None:
         value = self._eval(node.value)
@@ -147,6 +154,8 @@ class Interpreter:
             _check_identifier(target.id)
             if element_name(target.id) is not None:
                 raise SandboxViolation(f"cannot assign to the element ${element_name(target.id)}")
+            if target.id not in self.vars and len(self.vars) >= self.limits.max_vars:
+                raise LimitExceeded(f"the script uses more than {self.limits.max_vars} variables")
             self.vars[target.id] = value
         elif isinstance(target, (ast.Tuple, ast.List)):
             values = list(value)
@@ -162,12 +171,15 @@ class Interpreter:
 
     def _loop_body(self, body: list[ast.stmt]) -> bool:
         """Run one iteration; False when the loop must stop (break)."""
+        self.loops += 1
         try:
             self._block(body)
         except _Break:
             return False
         except _Continue:
             pass
+        finally:
+            self.loops -= 1
         return True
 
     def _s_For(self, node: ast.For) -> None:
@@ -195,7 +207,7 @@ class Interpreter:
             return [ItemRef(value.name, i) for i in range(len(self.env.items(value.name)))]
         if isinstance(value, (range, list, tuple, str)):
             return value
-        raise ScriptError(f"cannot loop over {_kind(value)}")
+        raise ScriptError(f"cannot loop over {kind_of(value)}")
 
     # -- expressions -----------------------------------------------------------------------
     def _tick(self) -> None:
@@ -215,6 +227,8 @@ class Interpreter:
     def _e_Constant(self, node: ast.Constant) -> Any:
         if not isinstance(node.value, (str, int, float, bool, type(None))):
             raise SandboxViolation(f"{type(node.value).__name__} literals are not allowed")
+        if isinstance(node.value, str) and not _encodable(node.value):
+            raise ScriptError("the string has a lone surrogate (e.g. \\ud800): not valid text")
         return node.value
 
     def _e_Name(self, node: ast.Name) -> Any:
@@ -235,17 +249,18 @@ class Interpreter:
         return self._sized([self._eval(e) for e in node.elts])
 
     def _e_Tuple(self, node: ast.Tuple) -> tuple:
-        return tuple(self._eval(e) for e in node.elts)
+        return self._sized(tuple(self._eval(e) for e in node.elts))
 
     def _e_JoinedStr(self, node: ast.JoinedStr) -> str:
-        parts = []
+        parts: list[str] = []
         for v in node.values:
             if isinstance(v, ast.FormattedValue):
                 if v.format_spec is not None or v.conversion != -1:
                     raise SandboxViolation("f-string format specs and conversions are not allowed")
-                parts.append(_to_str(self._eval(v.value)))
+                parts.append(self._str(self._eval(v.value)))
             else:
                 parts.append(self._eval(v))
+            self._check_length(sum(map(len, parts)))  # before the join, not after
         return self._sized("".join(parts))
 
     def _e_BinOp(self, node: ast.BinOp) -> Any:
@@ -263,29 +278,48 @@ class Interpreter:
         limit = self.limits.max_size
         if isinstance(op, ast.Mult):
             seq, n = (a, b) if isinstance(a, (str, list, tuple)) else (b, a)
-            if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > limit:
-                raise LimitExceeded(f"the result would have {len(seq) * n} items; the limit is {limit}")
-        elif isinstance(op, ast.Add) and isinstance(a, (str, list, tuple)) and hasattr(b, "__len__"):
-            if len(a) + len(b) > limit:
-                raise LimitExceeded(f"the result would have {len(a) + len(b)} items; the limit is {limit}")
+            if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and n > 0:
+                # the elements' own size counts once per repetition: [[0] * 100] * 100 is 10,000
+                size = len(seq) if isinstance(seq, str) else self._cost(seq) - 1
+                if size * n > limit:
+                    raise LimitExceeded(f"the result would have size {size * n}; the limit is {limit}")
+        elif isinstance(op, ast.Add) and isinstance(a, (str, list, tuple)):
+            if self._cost(a) + self._cost(b) > limit:
+                raise LimitExceeded(f"the result would be larger than the size limit {limit}")
         elif isinstance(op, ast.Pow) and isinstance(a, int) and isinstance(b, int):
-            if b > 0 and max(abs(a), 2).bit_length() * b > self.limits.max_pow_bits:
+            # a ** b has more than (bits(a) - 1) * b bits; under the bound it costs a few multiplications
+            if b > 0 and (abs(a).bit_length() - 1) * b > self.limits.max_pow_bits:
                 raise LimitExceeded(f"{a} ** {b} is too large a number")
         elif isinstance(op, ast.Mod) and isinstance(a, str):
             raise SandboxViolation("%-formatting of strings is not allowed; use f-strings or +")
 
+    def _cost(self, value: Any) -> int:
+        """The value's size; LimitExceeded when over the limit (a list can grow after it was built)."""
+        return cost(value, self.limits.max_size, self.limits.max_depth, (ElementRef, ItemRef))
+
+    def _check_length(self, n: int) -> None:
+        if n > self.limits.max_size:
+            raise LimitExceeded(f"a value of {n} items is larger than the limit {self.limits.max_size}")
+
     def _sized(self, value: Any) -> Any:
-        if isinstance(value, (str, list, tuple)) and len(value) > self.limits.max_size:
-            raise LimitExceeded(f"a value of {len(value)} items is larger than the limit {self.limits.max_size}")
+        """Every value the script builds passes here: its size, depth and the run's total are bounded."""
         if isinstance(value, int) and value.bit_length() > self.limits.max_pow_bits:
             raise LimitExceeded("a number is too large")
+        self.built += self._cost(value)
+        if self.built > self.limits.max_total:
+            raise LimitExceeded(f"the script built more than {self.limits.max_total} items in all")
         return value
+
+    def _str(self, value: Any) -> str:
+        """str() of a value, its size checked before C renders it (repr of nested lists walks them all)."""
+        self._cost(value)
+        return self._sized(to_str(value))
 
     def _e_UnaryOp(self, node: ast.UnaryOp) -> Any:
         fn = _UNARY.get(type(node.op))
         if fn is None:
             raise SandboxViolation(f"operator {type(node.op).__name__} is not allowed")
-        return fn(self._eval(node.operand))
+        return self._sized(fn(self._eval(node.operand)))
 
     def _e_BoolOp(self, node: ast.BoolOp) -> Any:
         value: Any = None
@@ -301,6 +335,7 @@ class Interpreter:
         left = self._eval(node.left)
         for op, right_node in zip(node.ops, node.comparators, strict=True):
             right = self._eval(right_node)
+            self._cost(left), self._cost(right)  # C compares nested lists element by element
             if not _CMPOPS[type(op)](left, right):
                 return False
             left = right
@@ -314,16 +349,16 @@ class Interpreter:
         if isinstance(node.slice, ast.Slice):
             parts = [None if p is None else self._eval(p) for p in (node.slice.lower, node.slice.upper, node.slice.step)]
             if not isinstance(value, (str, list, tuple)):
-                raise ScriptError(f"cannot slice {_kind(value)}")
-            return value[slice(*parts)]
+                raise ScriptError(f"cannot slice {kind_of(value)}")
+            return self._sized(value[slice(*parts)])
         index = self._eval(node.slice)
         if isinstance(value, ElementRef):
             if not isinstance(index, int) or isinstance(index, bool):
-                raise ScriptError(f"list rows are indexed by integers, not {_kind(index)}")
+                raise ScriptError(f"list rows are indexed by integers, not {kind_of(index)}")
             return ItemRef(value.name, index)
         if isinstance(value, (str, list, tuple)):
             return value[index]
-        raise ScriptError(f"cannot index {_kind(value)}")
+        raise ScriptError(f"cannot index {kind_of(value)}")
 
     def _e_Attribute(self, node: ast.Attribute) -> Any:
         _check_chain(node)
@@ -356,10 +391,13 @@ class Interpreter:
         if isinstance(target, str) and method in _STR_METHODS:
             return self._sized(getattr(target, method)(*args))
         if isinstance(target, list) and method == "append":
-            self._sized(target + [None])
-            target.append(*args)
+            if len(args) != 1:
+                raise ScriptError("append() takes one value")
+            self._check_length(self._cost(target) + self._cost(args[0]))
+            target.append(args[0])
+            self.built += self._cost(args[0])
             return None
-        raise ScriptError(f"{_kind(target)} has no method {method}()")
+        raise ScriptError(f"{kind_of(target)} has no method {method}()")
 
     def _element_method(self, ref: ElementRef, method: str, args: list[Any]) -> Any:
         if method not in _ELEMENT_METHODS:
@@ -395,30 +433,28 @@ def _b_range(it: Interpreter, *args: int) -> range:
 
 def _b_print(it: Interpreter, *args: Any) -> None:
     if len(it.output) < 100:
-        it.output.append(it._sized(" ".join(_to_str(a) for a in args)))
+        it.output.append(it._sized(" ".join(it._str(a) for a in args)))
+
+
+def _b_int(it: Interpreter, value: Any) -> int:
+    if isinstance(value, str) and len(value) > 100:  # decimal parsing is quadratic in the digits
+        raise LimitExceeded(f"int() of a {len(value)}-character string; the limit is 100")
+    return it._sized(int(value))
+
+
+def _b_minmax(fn: Any) -> Any:
+    def call(it: Interpreter, *args: Any) -> Any:
+        for a in args:
+            it._cost(a)  # C compares every pair
+        return fn(*args)
+    return call
 
 
 _BUILTINS = {
     "back": lambda it: it.env.back(), "len": _b_len, "range": _b_range, "print": _b_print,
-    "str": lambda it, v="": it._sized(_to_str(v)), "int": lambda it, v: int(it._sized(v)),
-    "abs": lambda it, v: abs(v), "min": lambda it, *a: min(*a), "max": lambda it, *a: max(*a),
+    "str": lambda it, v="": it._str(v), "int": _b_int, "abs": lambda it, v: it._sized(abs(v)),
+    "min": _b_minmax(min), "max": _b_minmax(max),
 }
-
-
-def _to_str(value: Any) -> str:
-    if isinstance(value, ElementRef):
-        return f"${value.name}"
-    if isinstance(value, ItemRef):
-        return f"${value.list_name}[{value.index}]"
-    return str(value)
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, ElementRef):
-        return f"element ${value.name}"
-    if isinstance(value, ItemRef):
-        return f"row ${value.list_name}[{value.index}]"
-    return f"a {type(value).__name__}"
 
 
 def _check_identifier(name: str) -> None:
@@ -443,3 +479,12 @@ def _describe(node: ast.AST) -> str:
              "Lambda": "lambda", "ClassDef": "defining classes", "With": "with", "Try": "try",
              "Global": "global", "Delete": "del", "ListComp": "list comprehensions"}
     return names.get(type(node).__name__, f"a {type(node).__name__} expression")
+
+
+def _encodable(text: str) -> bool:
+    """Valid Unicode text (no lone surrogates): what the UI, the log and JSON replies can carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

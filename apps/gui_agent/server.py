@@ -2,30 +2,29 @@
 
     GET  /apps            the shipped apps
     GET  /apps/{app}/doc  an app's documentation
-    POST /exec            {"app", "script"}: run a script in the sandbox
-    POST /run             {"app", "task", "constrain"}: generate, execute, repair
+    POST /exec            {"app", "script"}: run a script in the sandbox (a worker process)
+    POST /run             {"app", "task", "constrain", "model"}: generate, execute, repair
     GET  /                the page (PAGE) showing the script and each action taken
 
-The engine comes from `request.app.state.engine` when the server set one, else the default
-model is loaded once on first use.
+/run generates on the server's own model (`model`, else the server's default) through
+`run_on_model`: its queue (429), `--timeout` (504), metrics and cancellation apply.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.server.app_models import run_on_model
+
 from .agent import execute, solve
 from .sim import APPS, app_doc, check_app
 
 PAGE = Path(__file__).parent / "static" / "agent.html"
 router = APIRouter()
-_engine_lock = threading.Lock()
-_engine = None
 
 
 class ExecRequest(BaseModel):
@@ -39,19 +38,7 @@ class RunRequest(BaseModel):
     app: str
     task: str = Field(min_length=1, max_length=500)
     constrain: bool = True
-
-
-def _get_engine(request: Request):
-    engine = getattr(request.app.state, "engine", None)
-    if engine is not None:
-        return engine
-    global _engine
-    with _engine_lock:
-        if _engine is None:
-            from edge import Engine
-
-            _engine = Engine.load("default")
-        return _engine
+    model: str | None = Field(default=None, max_length=500)
 
 
 @router.get("/")
@@ -72,16 +59,15 @@ def get_doc(app: str) -> dict:
 
 @router.post("/exec")
 def exec_script(body: ExecRequest) -> dict:
-    check_app(body.app)
+    # a plain def runs on the thread pool, which only waits here: the script runs in a worker process
     env, result = execute(body.app, body.script)
     return {"app": body.app, "ok": result.ok, "error": result.error_dict(), "output": result.output,
             "script": body.script, "actions": [a.to_dict() for a in env.log], "state": env.state}
 
 
 @router.post("/run")
-def run_task(body: RunRequest, request: Request) -> dict:
+async def run_task(body: RunRequest, request: Request) -> dict:
     check_app(body.app)
-    engine = _get_engine(request)
-    with _engine_lock:  # one generation at a time on the shared engine
-        run = solve(engine, body.app, body.task, constrain=body.constrain)
+    run = await run_on_model(request, lambda engine: solve(engine, body.app, body.task, constrain=body.constrain),
+                             model=body.model)
     return run.to_dict()

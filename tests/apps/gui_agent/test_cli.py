@@ -90,3 +90,10 @@ def test_run_json_on_the_default_model():
     run = json.loads(out.stdout)
     assert run["app"] == "settings" and run["constrained"] is True and run["script"].startswith("# ")
     assert 1 <= len(run["attempts"]) <= 3 and run["tokens_in"] > 0 and "wifi" in run["state"]
+
+
+def test_a_script_that_is_not_utf8_is_a_clear_error(tmp_path):
+    script = tmp_path / "latin1.txt"
+    script.write_bytes(b'$notes__note_list.match("caf\xe9").tap()\n')
+    out = run_cli("agent", "exec", "--app", "notes", "--script", str(script))
+    assert out.returncode == 2 and out.stderr.startswith("error:") and "not UTF-8" in out.stderr

@@ -131,3 +131,56 @@ def test_ordinary_control_flow_runs():
 def test_a_script_without_actions_is_not_a_success():
     _, result = execute("notes", "# only a plan\nx = 1")
     assert not result.ok and "no action" in result.error.reason
+
+
+# Issue 14.3: one operation that C runs in one call, on a value that is small to build but huge to
+# walk (shared halves, repetition of nested lists), ran for seconds between two interpreter steps.
+NESTED_29 = "a = 1\nb = 1\nfor i in range(29):\n    a = [a, a]\n    b = [b, b]\n"
+
+
+@pytest.mark.parametrize("script", [
+    NESTED_29 + "x = a == b",  # the 80-byte reproduction: 2**29 comparisons in one C call
+    NESTED_29 + "x = a in [b]",
+    NESTED_29 + "x = str(a)",  # repr walks every leaf: memory 4x per 2 levels
+    NESTED_29 + 'x = f"{a}"',
+    NESTED_29 + "x = max(a, b)",
+    "a = 1\nfor i in range(29):\n    a = (a, a)\nx = a == a[:]",  # tuples were not sized at all
+    "x = [[0] * 9000] * 9000",  # 81 million leaves behind a list of 9000
+    "x = [[0] * 9000] + [[0] * 9000]",
+    "a = []\nfor i in range(60):\n    a = [a]\nx = a == [a]",  # nesting deeper than C's comfort
+    'x = int("7" * 4000)',  # decimal parsing is quadratic in the digits
+    "a = []\nz = [a] * 5000\nfor i in range(90):\n    a.append([i] * 90)\nx = str(z)",  # grew after it was built
+    "a = []\nb = []\nz = [a] * 5000\nw = [b] * 5000\nfor i in range(90):\n    a.append(i)\n    b.append(i)\n"
+    "x = z == w",
+    's = "x" * 9000\nt = f"{s}{s}{s}"',
+], ids=["compare", "in", "str", "fstring", "max", "tuple", "repeat-nested", "concat-nested", "deep", "int-digits",
+        "grown-after", "grown-then-compared", "fstring-join"])
+def test_values_that_c_would_walk_at_length_are_refused(script):
+    err = stopped(OK_LINE + script)
+    assert isinstance(err, LimitExceeded), err
+    assert "limit" in err.reason or "deep" in err.reason
+    assert err.line >= 2
+
+
+def test_limits_on_variables_and_on_everything_built():
+    many = "\n".join(f"v{i} = {i}" for i in range(250))
+    assert "variables" in stopped(OK_LINE + many).reason
+    churn = 's = "x" * 9000\nfor i in range(100):\n    for j in range(100):\n        t = s + "y"'
+    err = stopped(OK_LINE + churn, limits=Limits(max_steps=10**6, max_loop_iterations=1000))
+    assert isinstance(err, LimitExceeded) and "in all" in err.reason
+
+
+def test_ordinary_values_stay_allowed():
+    script = ('rows = []\nfor i in range(50):\n    rows.append([i, str(i), (i, i * 2)])\n'
+              'x = rows == rows[:]\ny = [1, 2] in rows\nz = max(rows)\nw = str(rows)\n'
+              'grid = [[0] * 40] * 40\nq = f"{len(grid)} {rows[3]}"\nprint(q, x, y)\n' + OK_LINE)
+    env = UIEnv(load_app("notes"))
+    result = Interpreter(env).run(script)
+    assert result.ok, result.error
+    assert result.output == ["40 [3, '3', (3, 6)] True False"]
+
+
+def test_a_lone_surrogate_in_a_string_is_a_clean_error():
+    # it would reach the UI and the JSON reply, which cannot carry it (HTTP 500)
+    err = stopped('$notes__new_note.tap()\n$note_editor__title.set_text("\\ud800")')
+    assert type(err) is ScriptError and "surrogate" in err.reason and err.line == 2
