@@ -21,8 +21,19 @@ from export.tokparity import PROBES
 from tests.export.conftest import CORPUS, SPECIAL
 from tests.export.gguf.conftest import TINY, save_checkpoint
 
-# what each family's tokenizer.json holds, inverted from the converter's own table
-REGEX_OF = {name: regex for regex, name in vocab_mod.SPLIT_REGEXES.items()}
+# the Split regex each family's published tokenizer.json holds, written out here independently of the
+# converter's own table, so a wrong entry there fails these tests instead of being trained in
+_CONTRACTIONS = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)"
+_UPPER, _LOWER = r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]", r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]"
+REGEX_OF = {
+    "llama-bpe": _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
+                 r"|\s+(?!\S)|\s+",
+    "qwen2": _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
+             r"|\s+(?!\S)|\s+",
+    "gpt-4o": rf"[^\r\n\p{{L}}\p{{N}}]?{_UPPER}*{_LOWER}+{_CONTRACTIONS}?"
+              rf"|[^\r\n\p{{L}}\p{{N}}]?{_UPPER}+{_LOWER}*{_CONTRACTIONS}?"
+              r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+}
 EXTRA_CORPUS = ["It's 1234567 or 98765, isn't it? We'll see.", "Numbers 2026 11 23 and 3.14159", *PROBES] * 5
 
 
