@@ -31,6 +31,7 @@ from fastapi.responses import JSONResponse
 
 from edge import EdgeError
 from edge.server.app_models import run_on_model
+from edge.server.errors import PayloadTooLargeError, QueueFullError
 
 from .importers import import_file
 from .report import build_report
@@ -47,23 +48,11 @@ def _error(exc: EdgeError) -> JSONResponse:
     return JSONResponse({"error": {"message": str(exc), "type": exc.kind}}, status_code=exc.http_status)
 
 
-class UploadBusyError(EdgeError):
-    """Too many uploads at once: retry shortly."""
-
-    http_status = 429
-    kind = "rate_limit_exceeded"
-
-
-class UploadTooLargeError(EdgeError):
-    http_status = 413
-    kind = "request_too_large"
-
-
 async def _receive(request: Request, filename: str, tmp: str) -> Path:
     length = request.headers.get("content-length", "")
     needed = (int(length) if length.isdigit() else MAX_BODY_BYTES) + DISK_MARGIN
     if shutil.disk_usage(tmp).free < needed:
-        raise UploadTooLargeError(f"not enough free disk space for this upload ({needed >> 20} MiB needed): "
+        raise PayloadTooLargeError(f"not enough free disk space for this upload ({needed >> 20} MiB needed): "
                                   "import it with the CLI, or free space")
     suffix = "".join(Path(filename).suffixes[-1:]).lower()
     if not re.fullmatch(r"\.[a-z0-9]{1,8}|", suffix):
@@ -74,7 +63,7 @@ async def _receive(request: Request, filename: str, tmp: str) -> Path:
         async for chunk in request.stream():
             size += len(chunk)
             if size > MAX_BODY_BYTES:
-                raise UploadTooLargeError(f"the upload is over {MAX_BODY_BYTES >> 20} MiB: export a shorter "
+                raise PayloadTooLargeError(f"the upload is over {MAX_BODY_BYTES >> 20} MiB: export a shorter "
                                           "period, or import it with the CLI (`edgesplit health import`)")
             fh.write(chunk)
     if size == 0:
@@ -86,7 +75,7 @@ async def _receive(request: Request, filename: str, tmp: str) -> Path:
 async def _upload_slot() -> AsyncIterator[None]:
     global _active
     if _active >= MAX_IMPORTS:
-        raise UploadBusyError(f"{MAX_IMPORTS} health uploads are already being imported: retry in a moment")
+        raise QueueFullError(f"{MAX_IMPORTS} health uploads are already being imported: retry in a moment")
     _active += 1
     try:
         yield
