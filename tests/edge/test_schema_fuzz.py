@@ -20,12 +20,11 @@ from hypothesis import strategies as st
 
 from edge.constrain import compile_schema
 from edge.constrain.limits import MAX_GBNF_CHARS
-from edge.constrain.matcher import CompiledGrammar, GrammarMatcher, Vocabulary
+from edge.constrain.matcher import CompiledGrammar
 from edge.errors import SchemaError
 from tests.edge.llama_grammar_probe import probe
+from tests.edge.matcher_walks import VOCAB, walk
 
-PIECES = [chr(c) for c in range(32, 127)]
-VOCAB = Vocabulary.from_texts([*PIECES, None], [len(PIECES)])
 DEFS = ("a", "b", "c")
 
 json_scalars = st.none() | st.booleans() | st.integers(-(10**20), 10**20) | st.text(max_size=6) | st.floats(
@@ -73,18 +72,8 @@ schemas = st.tuples(bodies, st.dictionaries(st.sampled_from(DEFS), bodies, max_s
 
 
 def _matcher_texts(grammar, seed: int, walks: int = 2) -> list[str]:
-    compiled, rng, texts = CompiledGrammar(grammar, VOCAB), random.Random(seed), []
-    for _ in range(walks):
-        m, text = GrammarMatcher(compiled), ""
-        for _ in range(200):
-            allowed = [int(t) for t in m.allowed().nonzero()[0]]
-            if len(PIECES) in allowed and (len(allowed) == 1 or rng.random() < 0.3):
-                texts.append(text)
-                break
-            tok = rng.choice([t for t in allowed if t != len(PIECES)])
-            m.accept(tok)
-            text += PIECES[tok]
-    return texts
+    compiled, rng = CompiledGrammar(grammar, VOCAB), random.Random(seed)
+    return [t for t in (walk(compiled, rng, 200) for _ in range(walks)) if t is not None]
 
 
 @pytest.mark.slow

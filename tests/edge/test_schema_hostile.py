@@ -17,10 +17,11 @@ import pytest
 from edge import SamplingParams
 from edge.constrain import schema_to_gbnf, schema_to_grammar
 from edge.constrain.grammar import Grammar, Lit, Ref, Rep, seq
-from edge.constrain.matcher import CompiledGrammar, GrammarMatcher, Vocabulary
+from edge.constrain.matcher import CompiledGrammar
 from edge.errors import SchemaError
 from tests.conftest import run_cli
 from tests.edge.llama_grammar_probe import probe
+from tests.edge.matcher_walks import VOCAB, walk
 from tests.server.conftest import ServeProcess, assert_openai_error, chat_body
 
 SELF = {"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/a"}}}
@@ -43,8 +44,6 @@ NESTED_LISTS = {"$ref": "#/$defs/l", "$defs": {"l": {"type": "array", "items": {
 HUGE_RANGE = {"type": "integer", "minimum": -(10**400), "maximum": 10**400}
 ODD_RANGE = {"type": "integer", "minimum": -int("73" * 200), "maximum": int("5091" * 100)}
 ENUM_20K = {"enum": [f"value-{i}" for i in range(20_000)]}
-PIECES = [chr(c) for c in range(32, 127)]
-VOCAB = Vocabulary.from_texts([*PIECES, None], [len(PIECES)])
 
 
 def _deep(levels: int) -> dict:
@@ -72,18 +71,7 @@ def test_cli_reports_a_cyclic_schema_instead_of_crashing(tmp_path):
 
 def _matcher_walks(schema: dict, seeds: range) -> list[str]:
     compiled = CompiledGrammar(schema_to_grammar(schema), VOCAB)
-    texts = []
-    for seed in seeds:
-        m, rng, text = GrammarMatcher(compiled), random.Random(seed), ""
-        for _ in range(300):
-            allowed = [int(t) for t in m.allowed().nonzero()[0]]
-            if len(PIECES) in allowed and (len(allowed) == 1 or rng.random() < 0.3):
-                texts.append(text)
-                break
-            tok = rng.choice([t for t in allowed if t != len(PIECES)])
-            m.accept(tok)
-            text += PIECES[tok]
-    return texts
+    return [t for t in (walk(compiled, random.Random(seed), 300) for seed in seeds) if t is not None]
 
 
 @pytest.mark.parametrize("schema", [TREE, NESTED_LISTS], ids=["tree", "nested lists"])
