@@ -30,7 +30,7 @@ def main() -> None:
 
     opts = RuntimeOptions(n_threads=args.threads)
     engine = Engine.load(args.model, options=opts)
-    llm = bare_llama(engine.ref, opts, engine.backend.info.n_ctx)
+    llm = bare_llama(engine.ref, opts, engine.info.n_ctx)
     ids = engine.tokenize(PROMPT)
     kw = {"temperature": 0.0, "max_tokens": args.gen_tokens}
     engine.generate(PROMPT, **kw)  # warm-up both

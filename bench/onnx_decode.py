@@ -17,6 +17,7 @@ Bundles not given are exported once from the default GGUF into .cache/bench-onnx
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import statistics
@@ -42,22 +43,17 @@ def _peak_rss_mb() -> float:
 
 
 def _edge_runner(model: str, threads: int, n: int):
-    """A run() for an edgesplit backend: exactly n greedy tokens (EOS ignored) through backend.generate."""
+    """A run() for an edgesplit backend: exactly n greedy tokens (EOS ignored) through the Engine."""
     from edge import Engine, RuntimeOptions
     from edge.sampling import SamplingParams
 
     engine = Engine.load(model, options=RuntimeOptions(n_threads=threads))
-    ids, params = engine.tokenize(PROMPT), SamplingParams(temperature=0.0, max_tokens=n)
+    ids, params = engine.tokenize(PROMPT), SamplingParams(temperature=0.0, max_tokens=n, ignore_eos=True)
 
     def run() -> list[float]:
-        t0, stamps = time.perf_counter(), []
-        gen = engine.backend.generate(ids, params)
-        for _ in gen:
-            stamps.append(time.perf_counter())
-            if len(stamps) >= n:
-                break
-        gen.close()
-        return [t0, *stamps]
+        t = engine.generate(ids, params=params).timings  # per-token stamps from the Engine's own clock
+        first = t.ttft_ms / 1000
+        return [0.0, first, *[first + s for s in itertools.accumulate(t.itl_s)]]
 
     return run, len(ids)
 

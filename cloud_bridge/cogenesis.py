@@ -27,7 +27,7 @@ from edge import Engine
 
 from .client import CloudClient, Policy
 from .errors import CloudError, LedgerDamagedError, LedgerError
-from .fusion import Schedule, TokenMap, fuse, pick, tokenizers_match
+from .fusion import Schedule, TokenMap, fused_logits, tokenizers_match
 from .pii import Detector
 from .pseudonym import Pseudonymizer
 from .vault import Vault
@@ -166,25 +166,27 @@ class CoGenesis:
 
     def _fused_loop(self, res: CollabResult, local_prompt: list[int], cloud_prompt: str,
                     opts: CollabOptions) -> None:
-        rng, tokens, out = np.random.default_rng(opts.seed), TokenMap(self.engine), []
-        for step in range(opts.max_tokens):
-            dist = dict(self.engine.next_token_logprobs(local_prompt + out, opts.top_k))
-            if res.cloud_error is None and opts.schedule.is_fused(step):
-                cloud = self._cloud_step(res, cloud_prompt, out, opts, tokens)
-                if cloud:
-                    dist = fuse(dist, cloud, opts.weight)
-                    res.fused_steps += 1
-            tok = pick(dist, opts.temperature, rng)
-            if self.engine.backend.is_end_of_generation(tok):
-                break
-            out.append(tok)
-        res.text = self.engine.backend.detokenize(out).decode("utf-8", "replace")
-        res.completion_tokens = len(out)
+        """The Engine's own decoding, with the cloud's top-k fused in at the scheduled steps."""
+        tokens = TokenMap(self.engine)
+
+        def hook(generated: list[int], logits: np.ndarray) -> np.ndarray:
+            if res.cloud_error is not None or not opts.schedule.is_fused(len(generated)):
+                return logits
+            cloud = self._cloud_step(res, cloud_prompt, generated, opts, tokens)
+            if not cloud:
+                return logits
+            res.fused_steps += 1
+            return fused_logits(logits, cloud, opts.top_k, opts.weight)
+
+        # top_p 1 and top_k as the fusion's: sampling sees exactly the (fused) top-k distribution
+        result = self.engine.generate(local_prompt, max_tokens=opts.max_tokens, temperature=opts.temperature,
+                                      seed=opts.seed, top_k=opts.top_k, top_p=1.0, logits_hook=hook)
+        res.text, res.completion_tokens = result.text, result.completion_tokens
         res.cloud_used = res.fused_steps > 0
 
     def _cloud_step(self, res: CollabResult, cloud_prompt: str, out: list[int], opts: CollabOptions,
                     tokens: TokenMap) -> dict[int, float] | None:
-        generated = self.engine.backend.detokenize(out).decode("utf-8", "ignore")
+        generated = self.engine.decode_bytes(out).decode("utf-8", "ignore")
         if self.pseud_tail_unsafe(generated):
             return None
         prefix, _ = self.pseud.pseudonymize(generated)

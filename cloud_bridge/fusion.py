@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge import Engine
+from edge.sampling import log_softmax, top_logprobs
 
 from .client import CloudClient
 from .errors import CloudError, LedgerDamagedError, LedgerError
@@ -74,17 +75,17 @@ def fuse(local: dict[int, float], cloud: dict[int, float], weight: float = 0.5) 
     return {t: s - lse for t, s in scores.items()}
 
 
-def pick(dist: dict[int, float], temperature: float, rng: np.random.Generator) -> int:
-    ids = sorted(dist, key=lambda t: (-dist[t], t))
-    if temperature <= 0:
-        return ids[0]
-    logits = np.array([dist[t] for t in ids]) / temperature
-    p = np.exp(logits - logits.max())
-    return int(ids[rng.choice(len(ids), p=p / p.sum())])
+def fused_logits(logits: np.ndarray, cloud: dict[int, float], k: int, weight: float) -> np.ndarray:
+    """A step's logits replaced by the fusion of its local top-`k` with the cloud's (-inf elsewhere)."""
+    local = dict(top_logprobs(log_softmax(logits), k))
+    out = np.full_like(logits, -np.inf)
+    for tok, lp in fuse(local, {t: v for t, v in cloud.items() if 0 <= t < len(logits)}, weight).items():
+        out[tok] = lp
+    return out
 
 
 def _local_ids(engine: Engine, text: str) -> list[int]:
-    return engine.backend.tokenize(text, add_bos=False, special=False)
+    return engine.encode(text)
 
 
 def fingerprint(id_lists: list[list[int]]) -> str:
@@ -120,7 +121,7 @@ class TokenMap:
     def _table(self) -> dict[str, int]:
         if self._by_text is None:
             table: dict[str, int] = {}
-            for i in range(self.engine.backend.info.n_vocab):
+            for i in range(self.engine.n_vocab):
                 table.setdefault(self.engine.token_text(i), i)
             self._by_text = table
         return self._by_text

@@ -290,8 +290,8 @@ def _load(t: Target, config: BenchConfig, emulation: Emulation | None, sampler: 
     slot = _Slot(t, _load_engine(t, emulation))
     prompts = [_generate(slot, i, config)[0] for i in range(config.warmup)]
     mid = sampler.rss()
-    if config.reference and slot.engine.backend.name == "llamacpp":
-        slot.bare = bare_llama(slot.engine.ref, slot.engine.options, slot.engine.backend.info.n_ctx)
+    if config.reference and slot.engine.backend_name == "llamacpp":
+        slot.bare = bare_llama(slot.engine.ref, slot.engine.options, slot.engine.info.n_ctx)
         for prompt in prompts:
             bare_loop(slot.bare, slot.engine.tokenize(prompt), config.gen_tokens)
     slot.resident, slot.bare_resident = max(0, sampler.rss() - before), max(0, sampler.rss() - mid)
@@ -347,7 +347,7 @@ def _bytes_per_token(slot: _Slot, config: BenchConfig) -> int:
         facts = model_facts(engine.ref)
     except Exception:  # a format without readable metadata: no ceiling rather than a wrong one
         return 0
-    kv_type = engine.options.kv_type if engine.backend.name == "llamacpp" else "f32"
+    kv_type = engine.options.kv_type if engine.backend_name == "llamacpp" else "f32"
     return facts.read_bytes_per_token + kv_cache_bytes(facts, config.prompt_tokens + config.gen_tokens // 2, kv_type)
 
 
@@ -359,7 +359,7 @@ def _row(slot: _Slot, config: BenchConfig, bandwidth: float, emulation: Emulatio
     s, engine = slot.samples, slot.engine
     (ttft, ttft_sd), (pre, pre_sd), (dec, dec_sd) = (_mean_sd(s[k]) for k in ("ttft_ms", "prefill_tok_s", "decode_tok_s"))
     bpt = _bytes_per_token(slot, config)
-    row = {"model": slot.target.model, "backend": engine.backend.name,
+    row = {"model": slot.target.model, "backend": engine.backend_name,
            "profile": getattr(engine.profile, "name", None), "label": slot.target.name,
            "ttft_ms": ttft, "ttft_ms_sd": ttft_sd, "prefill_tok_s": pre, "prefill_tok_s_sd": pre_sd,
            "decode_tok_s": dec, "decode_tok_s_sd": dec_sd,

@@ -1,29 +1,45 @@
-"""The Engine: one API over every backend.
+"""The Engine: one API over every backend, and the only surface its consumers use.
 
     engine = Engine.load("default")
     print(engine.generate("The capital of France is", max_tokens=16).text)
     for chunk in engine.stream([{"role": "user", "content": "Hi"}]):
         print(chunk.text, end="")
+
+Everything the server, the apps and cloud_bridge need is a method here: prompts (`render`,
+`tokenize`), raw token ids (`encode`, `decode`, `is_end_of_generation`, `n_vocab`), generation with
+a per-step `logits_hook`, logits (`next_token_logits`, `next_token_logprobs`), cancellation
+(`interruptible`) and facts (`info`, `capabilities`, `backend_name`, `describe`). The backend object
+itself stays private to edge/engine.py and edge/backends/.
 """
 
 from __future__ import annotations
 
 import codecs
 import json
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from . import chat
-from .backends.base import Backend, backend_for_format, load_backend_class
+from .backends.base import (
+    Backend,
+    Capabilities,
+    LogitsHook,
+    ModelInfo,
+    backend_for_format,
+    load_backend_class,
+)
 from .errors import ContextOverflowError, InvalidRequestError
 from .models import ModelRef, resolve
 from .options import RuntimeOptions
-from .sampling import SamplingParams, StopMatcher, log_softmax
+from .sampling import SamplingParams, StopMatcher, log_softmax, top_logprobs
 
-Prompt = str | Sequence[dict]
+Prompt = str | Sequence[dict]  # text as is, or chat messages through the model's template
+PromptOrIds = Prompt | list[int]  # ... or token ids the caller made with `tokenize`/`encode`
 
 
 @dataclass
@@ -85,7 +101,7 @@ class Chunk:
 class Engine:
     def __init__(self, ref: ModelRef, backend: Backend, options: RuntimeOptions, profile=None) -> None:
         self.ref = ref
-        self.backend = backend
+        self._backend = backend
         self.options = options
         self.profile = profile
 
@@ -104,13 +120,50 @@ class Engine:
             prof, options = apply_profile(profile, ref, options)
         options = options or RuntimeOptions()
         name = backend or (prof.backend_for(ref.format) if prof else None) or backend_for_format(ref.format)
-        impl = load_backend_class(name)
+        impl = load_backend_class(name, ref.kind)
         return cls(ref, impl(ref, options), options, prof)
 
-    # -- prompts ---------------------------------------------------------------------------
+    # -- facts -----------------------------------------------------------------------------
     @property
     def name(self) -> str:
         return self.ref.name
+
+    @property
+    def backend_name(self) -> str:
+        """The backend running the model: "llamacpp" or "onnxruntime"."""
+        return self._backend.name
+
+    @property
+    def info(self) -> ModelInfo:
+        """Architecture, context (loaded and trained), vocabulary size, special tokens."""
+        return self._backend.info
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._backend.capabilities
+
+    @property
+    def n_vocab(self) -> int:
+        return self._backend.info.n_vocab
+
+    # -- token ids -------------------------------------------------------------------------
+    def encode(self, text: str, *, add_bos: bool = False, special: bool = False) -> list[int]:
+        """Token ids of `text` as is (no chat template); `special` parses special-token text."""
+        return self._backend.tokenize(text, add_bos=add_bos, special=special)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of `ids` (special tokens render as nothing; broken UTF-8 as U+FFFD)."""
+        return self.decode_bytes(ids).decode("utf-8", "replace")
+
+    def decode_bytes(self, ids: Sequence[int]) -> bytes:
+        """The raw bytes of `ids`: a token may hold part of a UTF-8 character."""
+        return self._backend.detokenize(list(ids))
+
+    def is_end_of_generation(self, token_id: int) -> bool:
+        """True for the model's end-of-generation tokens (EOS, end-of-turn)."""
+        return self._backend.is_end_of_generation(token_id)
+
+    # -- prompts ---------------------------------------------------------------------------
 
     def render(self, prompt: Prompt) -> str:
         """The exact text the model sees: a string as is, messages through the chat template."""
@@ -118,46 +171,70 @@ class Engine:
             if not prompt.strip():
                 raise InvalidRequestError("the prompt is empty: give the model something to answer")
             return prompt
-        info = self.backend.info
+        info = self._backend.info
         return chat.render(prompt, info.chat_template, bos_token=info.bos_token, eos_token=info.eos_token)
 
-    def tokenize(self, prompt: Prompt) -> list[int]:
-        text = self.render(prompt)
-        info = self.backend.info
+    def tokenize(self, prompt: PromptOrIds) -> list[int]:
+        """The prompt's token ids as the model gets them (template, BOS, special tokens); ids as is."""
+        if _is_ids(prompt):
+            return self._checked_ids(prompt)  # type: ignore[arg-type]
+        text = self.render(prompt)  # type: ignore[arg-type]
+        info = self._backend.info
         # a template that writes the BOS itself must not get a second one
         add_bos = info.add_bos and not (info.bos_token and text.startswith(info.bos_token))
-        return self.backend.tokenize(text, add_bos=add_bos, special=True)
+        return self._backend.tokenize(text, add_bos=add_bos, special=True)
+
+    def _checked_ids(self, ids: list[int]) -> list[int]:
+        n = self.n_vocab
+        if not ids:
+            raise InvalidRequestError("the prompt is empty: give the model something to answer")
+        bad = next((t for t in ids if not isinstance(t, int) or not 0 <= t < n), None)
+        if bad is not None:
+            raise InvalidRequestError(f"token id {bad!r} is outside the vocabulary (0..{n - 1})")
+        return list(ids)
 
     def _check_context(self, n_prompt: int) -> None:
-        n_ctx = self.backend.info.n_ctx
+        n_ctx = self._backend.info.n_ctx
         if n_prompt >= n_ctx:
             raise ContextOverflowError(
                 f"the prompt is {n_prompt} tokens but the context holds {n_ctx}: shorten it or load "
-                f"with a larger context (--ctx, up to {self.backend.info.n_ctx_train or n_ctx})"
+                f"with a larger context (--ctx, up to {self._backend.info.n_ctx_train or n_ctx})"
             )
 
+    def _require(self, capability: str, what: str) -> None:
+        if not getattr(self._backend.capabilities, capability):
+            raise InvalidRequestError(f"backend {self._backend.name} {what}")
+
     # -- generation ------------------------------------------------------------------------
-    def stream(self, prompt: Prompt, **kwargs) -> Iterator[Chunk]:
-        """Yield text chunks as they are generated; the last one has the full result."""
+    def stream(self, prompt: PromptOrIds, *, logits_hook: LogitsHook | None = None, **kwargs) -> Iterator[Chunk]:
+        """Yield text chunks as they are generated; the last one has the full result.
+
+        `logits_hook(generated_ids, logits) -> logits` runs at every step before grammar masks and
+        sampling (logit fusion, collaboration); keyword arguments are SamplingParams' (or `params=`).
+        """
         params = kwargs.pop("params", None) or SamplingParams(**kwargs)
-        if params.json_schema is not None and not self.backend.capabilities.json_schema:
-            raise InvalidRequestError(f"backend {self.backend.name} cannot constrain output to a JSON schema")
-        if params.grammar is not None and not self.backend.capabilities.json_schema:
-            raise InvalidRequestError(f"backend {self.backend.name} cannot constrain output to a grammar")
-        if params.logprobs and not hasattr(type(self.backend), "last_logits"):
-            raise InvalidRequestError(f"backend {self.backend.name} does not report per-token logprobs")
+        if params.json_schema is not None:
+            self._require("json_schema", "cannot constrain output to a JSON schema")
+        if params.grammar is not None:
+            self._require("json_schema", "cannot constrain output to a grammar")
+        if params.logprobs:
+            self._require("logprobs", "does not report per-token logprobs")
+        if logits_hook is not None:
+            self._require("logits_hook", "cannot run a per-step logits hook")
         ids = self.tokenize(prompt)
         self._check_context(len(ids))
-        budget = min(params.max_tokens, self.backend.info.n_ctx - len(ids))
-        return self._run(ids, params, budget)
+        budget = min(params.max_tokens, self._backend.info.n_ctx - len(ids))
+        return self._run(ids, params, budget, logits_hook)
 
-    def _run(self, ids: list[int], params: SamplingParams, budget: int) -> Iterator[Chunk]:
-        backend, decoder = self.backend, codecs.getincrementaldecoder("utf-8")("replace")
+    def _run(self, ids: list[int], params: SamplingParams, budget: int,
+             hook: LogitsHook | None) -> Iterator[Chunk]:
+        backend, decoder = self._backend, codecs.getincrementaldecoder("utf-8")("replace")
         stopper, out, pieces, itl = StopMatcher(params.stop), [], [], []
+        quiet: list[int] = []  # tokens without text yet (part of a character, held by the stop matcher)
         all_lp: list[TokenLogprob] | None = [] if params.logprobs else None
         finish, hit_stop, t0 = "length", False, time.perf_counter()
         t_first = t_prev = t0
-        gen = backend.generate(ids, params)
+        gen = backend.generate(ids, params, hook)
         try:
             for tok in gen:
                 now = time.perf_counter()
@@ -165,7 +242,7 @@ class Engine:
                     t_first = now
                 itl.append(now - t_prev)
                 t_prev = now
-                if backend.is_end_of_generation(tok):
+                if backend.is_end_of_generation(tok) and not params.ignore_eos:
                     finish = "stop"
                     break
                 out.append(tok)
@@ -173,9 +250,11 @@ class Engine:
                 if lp:
                     all_lp.extend(lp)
                 text, hit_stop = stopper.push(decoder.decode(backend.detokenize([tok])))
+                quiet.append(tok)
                 if text or lp:
                     pieces.append(text)
-                    yield Chunk(text, [tok], logprobs=lp)
+                    yield Chunk(text, quiet, logprobs=lp)
+                    quiet = []
                 if hit_stop:
                     finish = "stop"
                     break
@@ -192,57 +271,62 @@ class Engine:
         timings = _timings(len(ids), t0, t_first, t_prev, itl)
         result = GenerationResult("".join(pieces), out, len(ids), len(out), finish, timings,
                                   self.ref.name, backend.name, all_lp)
-        yield Chunk(tail, [], finish, result)
+        yield Chunk(tail, quiet, finish, result)  # every generated id is in exactly one chunk
 
     def _token_logprob(self, token: int, k: int) -> TokenLogprob:
-        lp = log_softmax(self.backend.last_logits)
+        lp = log_softmax(self._backend.last_logits)
         return TokenLogprob(token, self.token_text(token), float(lp[token]),
-                            [(i, self.token_text(i), v) for i, v in _top_k(lp, k)])
+                            [(i, self.token_text(i), v) for i, v in top_logprobs(lp, k)])
 
-    def generate(self, prompt: Prompt, **kwargs) -> GenerationResult:
-        """Generate a whole answer; see SamplingParams for the keyword arguments."""
+    def generate(self, prompt: PromptOrIds, *, logits_hook: LogitsHook | None = None, **kwargs) -> GenerationResult:
+        """Generate a whole answer; see `stream` and SamplingParams for the keyword arguments."""
         result = None
-        for chunk in self.stream(prompt, **kwargs):
+        for chunk in self.stream(prompt, logits_hook=logits_hook, **kwargs):
             result = chunk.result or result
         assert result is not None  # the last chunk always carries the result
         return result
 
     # -- logits for collaboration ----------------------------------------------------------
-    def next_token_logprobs(self, prompt: Prompt | list[int], top_k: int = 20) -> list[tuple[int, float]]:
-        """Top-k (token id, log-probability) of the next token after `prompt`."""
-        if not self.backend.capabilities.logits:
-            raise InvalidRequestError(f"backend {self.backend.name} does not expose logits")
-        ids = list(prompt) if _is_ids(prompt) else self.tokenize(prompt)
+    def next_token_logits(self, prompt: PromptOrIds) -> np.ndarray:
+        """Raw next-token logits (n_vocab floats) after `prompt`; the cached prefix is reused."""
+        self._require("logits", "does not expose logits")
+        ids = self.tokenize(prompt)
         self._check_context(len(ids))
-        return _top_k(log_softmax(self.backend.next_token_logits(ids)), top_k)
+        return self._backend.next_token_logits(ids)
 
-    def logprobs(self, prompt: Prompt | list[int], top_k: int = 20) -> list[tuple[int, float]]:
+    def next_token_logprobs(self, prompt: PromptOrIds, top_k: int = 20) -> list[tuple[int, float]]:
+        """Top-k (token id, log-probability) of the next token after `prompt`."""
+        return top_logprobs(log_softmax(self.next_token_logits(prompt)), top_k)
+
+    def logprobs(self, prompt: PromptOrIds, top_k: int = 20) -> list[tuple[int, float]]:
         return self.next_token_logprobs(prompt, top_k)
 
     def token_text(self, token_id: int) -> str:
-        return self.backend.detokenize([token_id]).decode("utf-8", "replace")
+        return self.decode([token_id])
+
+    def interruptible(self, cancelled: threading.Event) -> AbstractContextManager[None]:
+        """A block in which setting `cancelled` stops even a running forward pass (a long prefill).
+
+        Between tokens callers check their own flag; backends without the capability stop there.
+        """
+        if not self._backend.capabilities.interruptible:
+            return nullcontext()
+        return self._backend.interruptible(cancelled)
 
     def describe(self) -> dict:
-        info = self.backend.info
+        info = self._backend.info
         return {"model": self.ref.name, "path": str(self.ref.path), "format": self.ref.format,
-                "backend": self.backend.name, **{k: v for k, v in asdict(info).items() if k != "chat_template"},
+                "backend": self._backend.name, **{k: v for k, v in asdict(info).items() if k != "chat_template"},
                 "threads": self.options.threads, "profile": getattr(self.profile, "name", None)}
 
     def close(self) -> None:
-        self.backend.close()
+        self._backend.close()
 
     def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _top_k(logprobs: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """The k most likely (token id, logprob), most likely first."""
-    top = np.argpartition(-logprobs, min(k, len(logprobs) - 1))[:k]
-    top = top[np.argsort(-logprobs[top])]
-    return [(int(i), float(logprobs[i])) for i in top]
 
 
 def _is_ids(prompt) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .bundle import MANIFEST, Manifest, read_manifest, verify_files
@@ -30,6 +31,15 @@ class ModelRef:
     @property
     def bundle_dir(self) -> Path | None:
         return self.path if self.manifest is not None else None
+
+    @cached_property
+    def kind(self) -> str:
+        """"decoder" or "encoder_decoder" (T5, BART): the backend registry picks the class by it."""
+        if self.format != "gguf":
+            return "encoder_decoder" if self.manifest is not None and self.manifest.encoder_decoder else "decoder"
+        from .gguf_meta import read_gguf_meta
+
+        return "encoder_decoder" if read_gguf_meta(self.weights_file).encoder_decoder else "decoder"
 
     @property
     def weights_file(self) -> Path:

@@ -29,6 +29,7 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     json_schema: dict | None = field(default=None, hash=False)
     logprobs: int = 0  # > 0: report that many top alternatives (with log-probabilities) per token
+    ignore_eos: bool = False  # keep going past end-of-generation tokens (benchmarks: exactly max_tokens)
     # a grammar in the constrain IR, for output that is not JSON (e.g. a script language)
     grammar: Grammar | None = field(default=None, hash=False, compare=False)
 
@@ -125,6 +126,13 @@ class Sampler:
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max())
     return e / e.sum()
+
+
+def top_logprobs(logprobs: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The k most likely (token id, logprob), most likely first (lowest id first on ties)."""
+    top = np.argpartition(-logprobs, min(k, len(logprobs) - 1))[:k]
+    top = top[np.lexsort((top, -logprobs[top]))]
+    return [(int(i), float(logprobs[i])) for i in top]
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

@@ -6,7 +6,9 @@ process on some malformed files instead of returning an error.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -15,7 +17,7 @@ from ..gguf_meta import read_gguf_meta
 from ..models import ModelRef
 from ..options import RuntimeOptions
 from ..sampling import SamplingParams
-from .base import Capabilities, ModelInfo
+from .base import Capabilities, LogitsHook, ModelInfo
 
 # ggml type ids for the KV cache (ggml.h: F32=0, F16=1, Q4_0=2, Q8_0=8)
 _KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}
@@ -23,16 +25,8 @@ _KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}
 
 class LlamaCppBackend:
     name = "llamacpp"
-    capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=False, logits=True)
-
-    def __new__(cls, ref: ModelRef, options: RuntimeOptions):
-        # encoder-decoder GGUFs (T5) need llama_encode, which the high-level binding never calls
-        meta = read_gguf_meta(ref.weights_file)
-        if meta.encoder_decoder:
-            from .llamacpp_encdec import LlamaCppEncDecBackend
-
-            return LlamaCppEncDecBackend(ref, options, meta)
-        return super().__new__(cls)
+    capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=False, logits=True,
+                                logprobs=True, logits_hook=True, interruptible=True)
 
     def __init__(self, ref: ModelRef, options: RuntimeOptions) -> None:
         import llama_cpp
@@ -71,7 +65,8 @@ class LlamaCppBackend:
     def is_end_of_generation(self, token_id: int) -> bool:
         return bool(self._lib.llama_vocab_is_eog(self._vocab, token_id))
 
-    def generate(self, prompt_ids: list[int], params: SamplingParams) -> Iterator[int]:
+    def generate(self, prompt_ids: list[int], params: SamplingParams,
+                 hook: LogitsHook | None = None) -> Iterator[int]:
         grammar = self._grammar(params.json_schema) if params.json_schema is not None else None
         if params.grammar is not None:
             grammar = self._ir_grammar(params.grammar)
@@ -80,8 +75,26 @@ class LlamaCppBackend:
         # min_p/repeat penalties off: only top-k, top-p and temperature, the same on every backend
         return self._llm.generate(
             prompt_ids, top_k=params.top_k, top_p=params.top_p, min_p=0.0, temp=params.temperature,
-            repeat_penalty=1.0, grammar=grammar,
+            repeat_penalty=1.0, grammar=grammar, logits_processor=self._processors(len(prompt_ids), hook),
         )
+
+    def _processors(self, n_prompt: int, hook: LogitsHook | None):
+        """The hook as llama-cpp-python's logits processor (it runs first in the sampler chain)."""
+        if hook is None:
+            return None
+        return self._lib.LogitsProcessorList([lambda ids, logits: hook(ids[n_prompt:].tolist(), logits)])
+
+    @contextmanager
+    def interruptible(self, cancelled: threading.Event) -> Iterator[None]:
+        """ggml polls the abort callback between graph nodes: a long prefill stops mid-way."""
+        lib, ctx = self._lib, self._llm._ctx.ctx
+        callback = lib.ggml_abort_callback(lambda _data: cancelled.is_set())
+        lib.llama_set_abort_callback(ctx, callback, None)
+        try:
+            yield
+        finally:
+            lib.llama_set_abort_callback(ctx, lib.ggml_abort_callback(0), None)
+            del callback  # kept alive until here: llama.cpp holds only its address
 
     @property
     def last_logits(self) -> np.ndarray:

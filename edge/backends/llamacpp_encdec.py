@@ -22,11 +22,11 @@ import numpy as np
 
 from ..constrain.matcher import GrammarMatcher, MatcherCache, Vocabulary, utf8_or_none
 from ..errors import ContextOverflowError, InvalidRequestError, ModelFormatError
-from ..gguf_meta import GGUFMeta, read_gguf_meta
+from ..gguf_meta import read_gguf_meta
 from ..models import ModelRef
 from ..options import RuntimeOptions
 from ..sampling import Sampler, SamplingParams
-from .base import Capabilities, ModelInfo
+from .base import Capabilities, LogitsHook, ModelInfo
 
 _KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}
 
@@ -125,12 +125,13 @@ def teacher_forced_logits(path: Path, encoder_ids: Sequence[int], decoder_ids: S
 
 class LlamaCppEncDecBackend:
     name = "llamacpp"
-    capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=True, logits=True)
+    capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=True, logits=True,
+                                logprobs=True, logits_hook=True)
     last_logits: np.ndarray | None = None  # set at each generated token (for logprobs)
 
-    def __init__(self, ref: ModelRef, options: RuntimeOptions, meta: GGUFMeta | None = None) -> None:
+    def __init__(self, ref: ModelRef, options: RuntimeOptions) -> None:
         path = ref.weights_file
-        meta = meta or read_gguf_meta(path)
+        meta = read_gguf_meta(path)
         if options.kv_type in ("q8_0", "q4_0") and not options.flash_attn:
             raise InvalidRequestError("a quantized KV cache needs flash attention: set flash_attn = true")
         n_ctx = min(options.n_ctx, meta.n_ctx_train or options.n_ctx)
@@ -165,18 +166,21 @@ class LlamaCppEncDecBackend:
     def is_end_of_generation(self, token_id: int) -> bool:
         return bool(self._run.lib.llama_vocab_is_eog(self._run.vocab, token_id))
 
-    def generate(self, prompt_ids: list[int], params: SamplingParams) -> Iterator[int]:
+    def generate(self, prompt_ids: list[int], params: SamplingParams,
+                 hook: LogitsHook | None = None) -> Iterator[int]:
         # llama.cpp's grammar sampler sits in the high-level API this backend bypasses: JSON schemas
         # and grammars go through the same token matcher as the ONNX backend
         matcher = self._matchers.matcher(params.json_schema, params.grammar)
         self._run.encode(prompt_ids)
-        return self._steps(Sampler(params), matcher)
+        return self._steps(Sampler(params), matcher, hook)
 
-    def _steps(self, sampler: Sampler, matcher: GrammarMatcher | None) -> Iterator[int]:
-        tok = self._run.start_token
+    def _steps(self, sampler: Sampler, matcher: GrammarMatcher | None, hook: LogitsHook | None) -> Iterator[int]:
+        tok, out = self._run.start_token, []
         for pos in range(self.info.n_ctx):
             self.last_logits = self._run.decode([tok], pos)[0]
-            tok = sampler(self.last_logits, None if matcher is None else matcher.allowed())
+            logits = self.last_logits if hook is None else hook(list(out), self.last_logits.copy())
+            tok = sampler(logits, None if matcher is None else matcher.allowed())
+            out.append(tok)
             yield tok
             if matcher is not None:
                 matcher.accept(tok)

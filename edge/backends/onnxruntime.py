@@ -22,7 +22,7 @@ from ..errors import InvalidRequestError, ModelFormatError
 from ..models import ModelRef
 from ..options import RuntimeOptions
 from ..sampling import Sampler, SamplingParams
-from .base import Capabilities, ModelInfo
+from .base import Capabilities, LogitsHook, ModelInfo
 
 log = logging.getLogger(__name__)
 PROVIDERS = {
@@ -237,7 +237,8 @@ def vocab_bytes(tokenizer: Any) -> list[bytes]:
 
 class OnnxRuntimeBackend:
     name = "onnxruntime"
-    capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=True, logits=True)
+    capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=True, logits=True,
+                                logprobs=True, logits_hook=True)
     last_logits: np.ndarray | None = None  # set at each generated token (for logprobs)
 
     def __init__(self, ref: ModelRef, options: RuntimeOptions) -> None:
@@ -263,6 +264,7 @@ class OnnxRuntimeBackend:
             eos_token=rt.get("eos_token") or "", add_bos=bool(rt.get("add_bos")),
             encoder_decoder=manifest.encoder_decoder, n_params=rt.get("n_params"),
             file_bytes=sum((ref.path / f).stat().st_size for f in manifest.files),
+            execution_providers=tuple(self.providers),
         )
 
     @property
@@ -284,15 +286,19 @@ class OnnxRuntimeBackend:
     def is_end_of_generation(self, token_id: int) -> bool:
         return token_id in self._eog
 
-    def generate(self, prompt_ids: list[int], params: SamplingParams) -> Iterator[int]:
+    def generate(self, prompt_ids: list[int], params: SamplingParams,
+                 hook: LogitsHook | None = None) -> Iterator[int]:
         sampler = Sampler(params)
         matcher = self._matchers.matcher(params.json_schema, params.grammar)
         logits = self.model.start(list(prompt_ids))
-        n = len(prompt_ids)
+        n, out = len(prompt_ids), []
         while True:
+            self.last_logits = logits  # the raw distribution of this step (for logprobs)
+            if hook is not None:
+                logits = hook(list(out), np.array(logits, dtype=np.float32))
             allowed = None if matcher is None else _fit(matcher.allowed(), len(logits))
             token = sampler(logits, allowed)
-            self.last_logits = logits  # the distribution `token` was drawn from (for logprobs)
+            out.append(token)
             yield token
             if matcher is not None:
                 matcher.accept(token)

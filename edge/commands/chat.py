@@ -39,7 +39,7 @@ def chat(model, profile, backend, threads, n_ctx, system, max_tokens, temperatur
     history = list(base)
     with load_engine(model, profile, backend, threads, n_ctx) as engine:
         if interactive:
-            click.echo(f"edgesplit chat: {engine.name} on {engine.backend.name}. {HELP}", err=True)
+            click.echo(f"edgesplit chat: {engine.name} on {engine.backend_name}. {HELP}", err=True)
         while True:
             if interactive:
                 click.echo(">>> ", nl=False, err=True)

@@ -69,6 +69,10 @@ class CancellableEngine:
 
     logprobs = next_token_logprobs
 
+    def next_token_logits(self, prompt):
+        self._check()
+        return self._engine.next_token_logits(prompt)
+
     def _check(self) -> None:
         if self._cancelled.is_set():
             raise RequestCancelledError("the request was cancelled (client gone or --timeout)")

@@ -143,7 +143,7 @@ async def tokenize(body: TokenizeRequest, request: Request) -> dict:
 
     def ids() -> list[int]:
         with worker.lease() as engine:
-            return engine.backend.tokenize(body.content, add_bos=body.add_special, special=False)
+            return engine.encode(body.content, add_bos=body.add_special)
 
     return {"tokens": await run_in_threadpool(ids), "model": worker.name}
 

@@ -92,36 +92,6 @@ class Job:
             stream.close()  # stops llama.cpp at once when the job was cancelled
 
 
-@contextmanager
-def abort_on(engine: Engine, cancelled: threading.Event) -> Iterator[None]:
-    """Make llama.cpp give up a running decode (a long prompt's prefill) once `cancelled` is set.
-
-    Between tokens the worker checks the flag itself; inside one llama_decode only ggml's abort
-    callback, polled between graph nodes, can stop it. Backends without a llama.cpp context
-    (ONNX Runtime) stop at the next token as before.
-    """
-    ctx = _llama_context(engine)
-    if ctx is None:
-        yield
-        return
-    import llama_cpp
-
-    callback = llama_cpp.ggml_abort_callback(lambda _data: cancelled.is_set())
-    llama_cpp.llama_set_abort_callback(ctx, callback, None)
-    try:
-        yield
-    finally:
-        llama_cpp.llama_set_abort_callback(ctx, llama_cpp.ggml_abort_callback(0), None)
-        del callback  # kept alive until here: llama.cpp holds only its address
-
-
-def _llama_context(engine: Engine):
-    """The llama_context pointer of a llama-cpp-python backend (`Llama._ctx.ctx`), else None."""
-    llm = getattr(engine.backend, "_llm", None)
-    ctx = getattr(getattr(llm, "_ctx", None), "ctx", None)
-    return ctx or None
-
-
 class ModelWorker:
     """A model, its Engine (loaded on first use) and the thread that runs its jobs in order."""
 
@@ -211,7 +181,7 @@ class ModelWorker:
         job.started_at = time.perf_counter()
         try:
             engine = self.ensure_loaded()
-            with abort_on(engine, job.cancelled):
+            with engine.interruptible(job.cancelled):  # a cancelled job stops even mid-prefill
                 job.execute(engine)
         except EdgeError as exc:
             job.emit(exc)

@@ -74,7 +74,7 @@ class FakeCloud:
             "logprobs": {"tokens": [first], "token_logprobs": [top[0][1]], "top_logprobs": [texts]}}]}
 
     def tokenize(self, req: dict) -> dict:
-        ids = self.engine.backend.tokenize(req.get("content", ""), add_bos=False, special=False)
+        ids = self.engine.encode(req.get("content", ""))
         if self.mode == "tokmismatch":
             ids = [i + 1 for i in ids]
         return {"tokens": ids}

@@ -31,7 +31,7 @@ def test_logprobs_and_tokenize(fake_cloud, cloud_engine):
         top = c.top_logprobs("The capital of France is", 5, "test")
         ids = c.tokenize("Hello world", "test")
     assert len(top) == 5 and all(lp <= 0 for lp in top.values())
-    assert ids == cloud_engine.backend.tokenize("Hello world", add_bos=False, special=False)
+    assert ids == cloud_engine.encode("Hello world")
     assert [body_bytes(e) for e in Ledger().entries()] == fake_cloud.bodies()
 
 

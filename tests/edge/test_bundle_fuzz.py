@@ -126,7 +126,7 @@ def fuzz(seed: int, budget_s: float) -> tuple[Counter, list[str]]:
 
 @pytest.mark.slow
 def test_manifest_fuzz_gives_only_clean_errors():
-    from tests.server.conftest import LiveServer
+    from tests.edge.server.conftest import LiveServer
 
     counts, failures = fuzz(SEED, BUDGET_S)
     print(f"bundle fuzz seed {SEED}: {dict(counts)}")

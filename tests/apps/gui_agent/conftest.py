@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.server.conftest import LiveServer
+from tests.edge.server.conftest import LiveServer
 
 
 @pytest.fixture(scope="module")

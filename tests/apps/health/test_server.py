@@ -17,7 +17,7 @@ from apps.health import server as health_server
 from apps.health import synth_formats as sf
 from apps.health.server import PAGE
 from edge import Engine
-from tests.server.conftest import LiveServer
+from tests.edge.server.conftest import LiveServer
 
 ROOT = Path(__file__).resolve().parents[3]
 API = "/v1/apps/health"

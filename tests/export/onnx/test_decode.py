@@ -31,6 +31,31 @@ def test_manifest_records_decode_parity_of_every_architecture(name, tiny_bundle)
     assert decode.has_paths(tiny_bundle(name))
 
 
+class _EngineStepper:
+    """decode.compare's stepper over Engine.generate: a logits hook records each step's logits and
+    forces the reference token, so the Engine's own KV-cache loop walks the reference path."""
+
+    def __init__(self, engine, paths) -> None:
+        self.engine, self.paths, self.rows = engine, {tuple(p.prompt): p for p in paths}, []
+
+    def start(self, prompt):
+        path, self.rows = self.paths[tuple(prompt)], []
+
+        def force(generated, logits):
+            self.rows.append(logits.copy())
+            out = np.full_like(logits, -np.inf)
+            out[path.tokens[len(generated)]] = 0.0
+            return out
+
+        self.engine.generate(list(prompt), temperature=0, max_tokens=len(path.tokens), ignore_eos=True,
+                             logits_hook=force)
+        self.rows.reverse()
+        return self.rows.pop()
+
+    def step(self, token):
+        return self.rows.pop()
+
+
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_engine_backend_decodes_like_transformers_generate(name, tiny_checkpoint, tiny_bundle):
     """The Engine's own ONNX model (what `generate` steps) along transformers' greedy paths, re-measured here."""
@@ -40,7 +65,7 @@ def test_engine_backend_decodes_like_transformers_generate(name, tiny_checkpoint
     with Engine.load(str(tiny_bundle(name))) as engine:
         prompts = [engine.tokenize(text) for text in decode.PROMPTS]
         paths = decode.torch_paths(model, prompts, 32)
-        report = decode.compare(paths, engine.backend.model)
+        report = decode.compare(paths, _EngineStepper(engine, paths))
         got = engine.generate(decode.PROMPTS[0], temperature=0, max_tokens=8)
     assert report.agreement == 1.0 and report.max_abs_logit_diff <= 1e-4, report
     assert got.backend == "onnxruntime" and got.finish_reason in ("stop", "length")

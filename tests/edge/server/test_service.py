@@ -10,8 +10,8 @@ from edge.server.security import is_loopback
 from .conftest import assert_openai_error, chat_body
 
 DEMO_APPS = {
-    "demo": "tests.server.fixture_apps.demo",
-    "broken": "tests.server.fixture_apps.broken",
+    "demo": "tests.edge.server.fixture_apps.demo",
+    "broken": "tests.edge.server.fixture_apps.broken",
     "absent": "apps.no_such_app.server",
     "absent_pkg": "no_such_package.server",
 }

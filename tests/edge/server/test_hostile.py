@@ -17,8 +17,8 @@ import pytest
 from edge.bundle import sha256_file
 from edge.models import models_dir
 from tests.conftest import run_cli
+from tests.edge.server.conftest import assert_openai_error, chat_body
 from tests.edge.test_gguf_hostile import HOSTILE, STR, tiny_llama
-from tests.server.conftest import assert_openai_error, chat_body
 
 BAD_MODELS = ("block_count_0", "block_count_1000", "rms_eps_negative", "alignment_0", "context_length_max",
               "experts_used_without_experts")

@@ -61,11 +61,11 @@ def test_least_recently_used_idle_model_is_unloaded(three_models: list[str]) -> 
 
 
 def test_a_busy_model_is_never_unloaded(three_models: list[str]) -> None:
-    from tests.server.fixture_apps import modelapp
+    from tests.edge.server.fixture_apps import modelapp
 
     modelapp.holding.clear()
     modelapp.release.clear()
-    live = LiveServer(models=three_models, max_loaded=1, apps={"m": "tests.server.fixture_apps.modelapp"}).start()
+    live = LiveServer(models=three_models, max_loaded=1, apps={"m": "tests.edge.server.fixture_apps.modelapp"}).start()
     done: dict = {}
 
     def hold_a() -> None:  # keeps a's worker busy until released: no race with generation speed

@@ -56,11 +56,11 @@ def test_full_queue_gives_429_and_disconnect_frees_the_slot(start_server):
 
 
 def test_waiting_requests_are_served_in_turn(start_server):
-    from tests.server.fixture_apps import modelapp
+    from tests.edge.server.fixture_apps import modelapp
 
     modelapp.holding.clear()
     modelapp.release.clear()
-    live = start_server(max_queue=2, apps={"m": "tests.server.fixture_apps.modelapp"})
+    live = start_server(max_queue=2, apps={"m": "tests.edge.server.fixture_apps.modelapp"})
     order: list[str] = []
     statuses: dict[str, int] = {}
 

@@ -14,7 +14,7 @@ import pytest
 
 from .conftest import THREADS
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "server_load.py"
+BENCH = Path(__file__).resolve().parents[3] / "bench" / "server_load.py"
 
 
 def _bench_module():

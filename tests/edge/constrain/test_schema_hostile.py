@@ -20,9 +20,9 @@ from edge.constrain.grammar import Grammar, Lit, Ref, Rep, seq
 from edge.constrain.matcher import CompiledGrammar
 from edge.errors import SchemaError
 from tests.conftest import run_cli
-from tests.edge.llama_grammar_probe import probe
-from tests.edge.matcher_walks import VOCAB, walk
-from tests.server.conftest import ServeProcess, assert_openai_error, chat_body
+from tests.edge.constrain.llama_grammar_probe import probe
+from tests.edge.constrain.matcher_walks import VOCAB, walk
+from tests.edge.server.conftest import ServeProcess, assert_openai_error, chat_body
 
 SELF = {"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/a"}}}
 CYCLES = {

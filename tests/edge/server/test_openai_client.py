@@ -164,5 +164,4 @@ def test_tokenize_route_matches_the_engine(server, spare_engine):
     with server.client() as c:
         resp = c.post("/tokenize", json={"content": "Hello world, hello edge."})
     assert resp.status_code == 200
-    assert resp.json()["tokens"] == spare_engine.backend.tokenize("Hello world, hello edge.", add_bos=False,
-                                                                  special=False)
+    assert resp.json()["tokens"] == spare_engine.encode("Hello world, hello edge.")

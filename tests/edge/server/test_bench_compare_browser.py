@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tests.edge.server.test_browser import browser  # noqa: F401  (the module-scoped Chromium fixture)
 from tests.edge.test_bench import other_host_run
-from tests.server.test_browser import browser  # noqa: F401  (the module-scoped Chromium fixture)
 
 
 def test_bench_page_compares_devices(start_server, browser, artifacts_dir):  # noqa: F811

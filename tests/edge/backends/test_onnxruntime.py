@@ -22,10 +22,10 @@ def llama(tiny_bundle):  # noqa: F811
 
 
 def test_backend_is_chosen_from_the_manifest_and_has_its_capabilities(llama):
-    caps = llama.backend.capabilities
-    assert llama.backend.name == "onnxruntime" and llama.describe()["format"] == "onnx"
+    caps = llama.capabilities
+    assert llama.backend_name == "onnxruntime" and llama.describe()["format"] == "onnx"
     assert caps.json_schema and caps.logits and caps.encoder_decoder and caps.streaming
-    assert llama.backend.providers == ["CPUExecutionProvider"]
+    assert llama.info.execution_providers == ("CPUExecutionProvider",)
 
 
 def test_requested_providers_fall_back_to_cpu_with_a_log(caplog):
@@ -68,8 +68,8 @@ def test_logprobs_match_pytorch(llama, tiny_checkpoint):  # noqa: F811
 
 def test_text_round_trips_through_token_bytes(llama):
     text = "café, naïve: 36 engines {\"a\": 1}"
-    ids = llama.backend.tokenize(text, add_bos=False)
-    assert llama.backend.detokenize(ids) == text.encode()
+    ids = llama.encode(text)
+    assert llama.decode_bytes(ids) == text.encode()
 
 
 SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}, "n": {"type": "integer", "minimum": 0, "maximum": 99},

@@ -22,8 +22,8 @@ from edge.constrain import compile_schema
 from edge.constrain.limits import MAX_GBNF_CHARS
 from edge.constrain.matcher import CompiledGrammar
 from edge.errors import SchemaError
-from tests.edge.llama_grammar_probe import probe
-from tests.edge.matcher_walks import VOCAB, walk
+from tests.edge.constrain.llama_grammar_probe import probe
+from tests.edge.constrain.matcher_walks import VOCAB, walk
 
 DEFS = ("a", "b", "c")
 

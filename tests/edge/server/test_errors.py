@@ -134,7 +134,7 @@ def test_streaming_error_before_the_first_token_is_a_plain_http_error(server):
 
 
 def test_an_app_can_raise_its_own_body_limit(start_server):
-    live = start_server(max_body_bytes=4096, apps={"big": "tests.server.bigbody_app"})
+    live = start_server(max_body_bytes=4096, apps={"big": "tests.edge.server.bigbody_app"})
     with live.client() as c:
         ok = c.post("/v1/apps/big/size", content=b"x" * 20_000)
         assert ok.status_code == 200 and ok.json() == {"bytes": 20_000}

@@ -11,12 +11,12 @@ from edge import Engine
 
 from .conftest import LiveServer, assert_openai_error, chat_body
 
-APPS = {"m": "tests.server.fixture_apps.modelapp"}
+APPS = {"m": "tests.edge.server.fixture_apps.modelapp"}
 
 
 @pytest.fixture
 def modelapp():
-    from tests.server.fixture_apps import modelapp
+    from tests.edge.server.fixture_apps import modelapp
 
     modelapp.holding.clear()
     modelapp.release.clear()

@@ -40,7 +40,7 @@ def engine(t5: tuple[Path, Path]) -> Engine:
 
 
 def test_capabilities(engine: Engine) -> None:
-    assert engine.backend.capabilities.encoder_decoder and engine.backend.info.encoder_decoder
+    assert engine.capabilities.encoder_decoder and engine.info.encoder_decoder
 
 
 def test_tokenization_matches_transformers(engine: Engine, t5: tuple[Path, Path]) -> None:
@@ -86,7 +86,7 @@ def test_tied_logits_are_rescaled_to_hf(engine: Engine, t5: tuple[Path, Path]) -
     ids = engine.tokenize(PROMPT)
     with torch.no_grad():
         hf = model(input_ids=torch.tensor([ids]), decoder_input_ids=torch.tensor([[0]])).logits[0, -1].numpy()
-    ours = engine.backend.next_token_logits(ids)
+    ours = engine.next_token_logits(ids)
     assert np.max(np.abs(ours - hf)) <= 1e-5 * np.max(np.abs(hf))  # logits reach ~20 at this init scale
     assert not np.allclose(ours * math.sqrt(model.config.d_model), hf, atol=1e-3)
 
@@ -141,7 +141,7 @@ def test_each_prompt_gets_its_own_encoder_cache(engine: Engine, t5: tuple[Path, 
     prompts = ["Paris is the capital of France; Berlin is the capital of Germany.", "Privacy matters.", PROMPT,
                "The lazy dog jumps over the quick brown fox."]
     assert sorted(engine.tokenize(prompts[2])) == sorted(engine.tokenize(prompts[3]))
-    first = [engine.backend.next_token_logits(engine.tokenize(p)) for p in prompts[2:]]
+    first = [engine.next_token_logits(engine.tokenize(p)) for p in prompts[2:]]
     assert not np.allclose(first[0], first[1], atol=1e-3)  # the two same-length prompts really differ
     warm = [engine.generate(p, max_tokens=8, temperature=0, stop=()).token_ids for p in prompts]
     for p, got in zip(prompts, warm, strict=True):
@@ -152,4 +152,4 @@ def test_each_prompt_gets_its_own_encoder_cache(engine: Engine, t5: tuple[Path, 
     ids = engine.tokenize(prompts[1])
     with torch.no_grad():
         hf = model(input_ids=torch.tensor([ids]), decoder_input_ids=torch.tensor([[0]])).logits[0, -1].numpy()
-    assert np.max(np.abs(engine.backend.next_token_logits(ids) - hf)) <= 1e-5 * np.max(np.abs(hf))
+    assert np.max(np.abs(engine.next_token_logits(ids) - hf)) <= 1e-5 * np.max(np.abs(hf))
