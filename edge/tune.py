@@ -500,7 +500,7 @@ def profile_toml(result: TuneResult, name: str) -> str:
     match["priority"] = base.match.priority + 1  # a tuned profile wins over its base on the same host
     runtime = {"threads": best.threads, "n_ctx": base.runtime.n_ctx, "n_batch": base.runtime.n_batch,
                "kv_type": best.kv_type, "flash_attn": best.flash_attn, "use_mmap": base.runtime.use_mmap,
-               "use_mlock": base.runtime.use_mlock}
+               "use_mlock": base.runtime.use_mlock, "ort_spinning": base.runtime.ort_spinning}
     device = {"cores": physical_cores(), "ram_mb": psutil.virtual_memory().total // 2**20}
     out = [f"# {line}" for line in _comments(result)]
     out += [f"name = {_toml(name)}",

@@ -36,7 +36,7 @@ def test_f32_gguf_matches_pytorch(f32_bundles: dict[str, Path], arch: str, tiny_
     assert report["top1_agreement"] == 1.0
     decoded = report["decode_parity"]  # greedy through llama.cpp's KV cache vs transformers generate
     assert decoded["agreement"] == 1.0 and decoded["n_prompts"] >= 3 and decoded["n_tokens"] >= 32, decoded
-    assert manifest.extra["decode_parity"]["passed"]
+    assert manifest.decode_parity.passed
 
 
 def test_broken_kv_cache_fails_decode_parity_not_teacher_forced(f32_bundles: dict[str, Path], monkeypatch) -> None:
@@ -129,4 +129,4 @@ def test_keep_embeddings_sets_embedding_and_output_types(tiny_models, tmp_path: 
     types = {t.name: t.tensor_type.name for t in GGUFReader(tmp_path / "k" / "model-q4_0.gguf").tensors}
     assert types["token_embd.weight"] == "F16" and types["output.weight"] == "F16"
     assert types["blk.0.attn_q.weight"] == "Q4_0"
-    assert read_manifest(tmp_path / "k").extra["keep_embeddings"] == "f16"
+    assert read_manifest(tmp_path / "k").quant.keep_embeddings == "f16"
