@@ -277,12 +277,13 @@ class _Quality:
     def top1(self, path: Path, kv_type: str, flash: bool) -> float:
         import json
 
-        from export.gguf.parity import causal_logits, compare
+        from export.gguf.parity import causal_logits
+        from export.parity_result import compare
 
         key = self._key(path, kv_type, flash)
         if key not in self.scores:  # quality does not depend on threads: one pass per weights × KV
             got = _logits(path, self.ids, kv_type, flash)
-            self.scores[key] = compare(got, self.reference(causal_logits)).top1_agreement
+            self.scores[key] = compare(self.reference(causal_logits), got).top1_agreement
             self.cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.cache.with_suffix(".part")
             tmp.write_text(json.dumps(self.scores, indent=0))

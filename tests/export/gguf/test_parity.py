@@ -98,12 +98,13 @@ def test_llama_cpp_computes_gelu_in_f32(f32_bundles: dict[str, Path], tiny_model
 
     from export.gguf import reference as ref
     from export.gguf.convert import plan_export
-    from export.gguf.parity import compare, gguf_logits
+    from export.gguf.parity import gguf_logits
+    from export.parity_result import compare
 
     plan = plan_export(tiny_models.get("Gemma3ForCausalLM"), ExportOptions(quant="f32"))
     ids, _ = ref.parity_ids(plan.src, plan.arch, None)
     ours = gguf_logits(f32_bundles["Gemma3ForCausalLM"] / "model-f32.gguf", ids, None)
-    exact = compare(ours, ref.reference_logits(plan.model, ids)).max_abs_logit_diff
+    exact = compare(ref.reference_logits(plan.model, ids), ours).max_abs_logit_diff
 
     class Fp16TableGelu(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,7 +112,7 @@ def test_llama_cpp_computes_gelu_in_f32(f32_bundles: dict[str, Path], tiny_model
 
     for layer in plan.model.model.layers:
         layer.mlp.act_fn = Fp16TableGelu()
-    table = compare(ours, ref.reference_logits(plan.model, ids)).max_abs_logit_diff
+    table = compare(ref.reference_logits(plan.model, ids), ours).max_abs_logit_diff
     assert exact <= F32_TOLERANCE < table, (exact, table)
 
 
