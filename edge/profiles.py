@@ -22,9 +22,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from .bundle import OnnxManifest
 from .errors import MemoryBudgetError, ProfileError, UnknownBackendError
 from .models import ModelRef, edgesplit_home
 from .options import RuntimeOptions, physical_cores
+from .validation import join, problems
 
 # bits per weight, for footprint estimates (llama.cpp block sizes; int4/int8 = ONNX MatMulNBits, block 32)
 # every type `export gguf` writes (a test keeps them in step) plus ONNX int8/int4; K-quant mixes and
@@ -40,6 +42,7 @@ EXECUTION_PROVIDERS = ("CPU", "XNNPACK", "NNAPI", "QNN", "CoreML", "CUDA")  # as
 _THREADS = re.compile(r"^(physical|logical)(-([0-9]+))?$")
 _ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "armv8": "aarch64"}
 _STRICT = ConfigDict(extra="forbid", strict=True)
+UNKNOWN_HINT = "remove it or fix its spelling (see hw_profiles/*.toml)"
 
 
 class MatchRules(BaseModel):
@@ -75,6 +78,7 @@ class Runtime(BaseModel):
     flash_attn: bool = True
     use_mmap: bool = True
     use_mlock: bool = False
+    ort_spinning: bool = False  # ONNX Runtime busy-waiting threads: only on cores the model has to itself
 
     @field_validator("threads")
     @classmethod
@@ -142,7 +146,8 @@ class Profile(BaseModel):
         r = self.runtime
         return RuntimeOptions(n_threads=self.threads_for(cores), n_ctx=r.n_ctx, n_batch=r.n_batch,
                               flash_attn=r.flash_attn, use_mmap=r.use_mmap, use_mlock=r.use_mlock,
-                              kv_type=r.kv_type, execution_providers=tuple(self.execution_providers))
+                              kv_type=r.kv_type, execution_providers=tuple(self.execution_providers),
+                              ort_spinning=r.ort_spinning)
 
     def backend_for(self, fmt: str) -> str | None:
         """The profile's backend when it runs models of `fmt`, else None (the format's default)."""
@@ -188,21 +193,11 @@ def parse_profile(path: Path) -> Profile:
     try:
         prof = Profile.model_validate(data)
     except ValidationError as exc:
-        raise ProfileError(f"{path}: {_describe(exc)}") from None
+        raise ProfileError(join(str(path), problems(exc, UNKNOWN_HINT))) from None
     if prof.name != path.stem:
         raise ProfileError(f"{path}: name: {prof.name!r} differs from the file name; rename one of them")
     prof._source = path
     return prof
-
-
-def _describe(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"] if not isinstance(p, int) or len(err["loc"]) == 1)
-    if err["type"] == "extra_forbidden":
-        return f"unknown key {key!r}: remove it or fix its spelling (see hw_profiles/*.toml)"
-    if err["type"] == "missing":
-        return f"{key}: required key is missing"
-    return f"{key}: {err['msg']} (got {err.get('input')!r})"
 
 
 def load_profile(profile: str | os.PathLike | Profile) -> Profile:
@@ -409,10 +404,10 @@ def _bundle_facts(ref: ModelRef) -> ModelFacts:
     # an untied embedding table is only gathered, one row per token (exports keep it fp32/fp16)
     gathered = 0 if cfg.get("tie_word_embeddings", True) else \
         first("vocab_size") * hidden * (2 if cfg.get("dtype", cfg.get("torch_dtype")) in ("float16", "bfloat16") else 4)
-    runtime = (manifest.extra.get("runtime") or {}) if manifest else {}
+    n_params = manifest.runtime.n_params if isinstance(manifest, OnnxManifest) else None
     return ModelFacts(
         weights_bytes=size, read_bytes_per_token=max(size - gathered, size // 4),
-        n_params=int(runtime.get("n_params") or size * 8 / QUANT_BPW.get(str(quant).lower(), 32.0)),
+        n_params=int(n_params or size * 8 / QUANT_BPW.get(str(quant).lower(), 32.0)),
         n_layers=first("num_decoder_layers", "num_hidden_layers", "num_layers", "n_layer"),
         n_kv_heads=first("num_key_value_heads", default=heads), head_dim_k=head_dim, head_dim_v=head_dim,
         n_ctx_train=first("max_position_embeddings", "n_positions"), quantization=quant,
