@@ -18,7 +18,7 @@ import codecs
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 
@@ -297,6 +297,25 @@ class Engine:
     def next_token_logprobs(self, prompt: PromptOrIds, top_k: int = 20) -> list[tuple[int, float]]:
         """Top-k (token id, log-probability) of the next token after `prompt`."""
         return top_logprobs(log_softmax(self.next_token_logits(prompt)), top_k)
+
+    def prompt_logprobs(self, prompt: PromptOrIds, top_k: int = 5,
+                        check: Callable[[], None] | None = None) -> list[TokenLogprob | None]:
+        """Score a prompt: each token's logprob given the tokens before it, with the top-k there.
+
+        The first token has no context (None). Computed one position at a time on the cached prefix,
+        so every value equals what `next_token_logprobs` gives at that prefix; `check` runs before
+        each position (a cancelled request raises there).
+        """
+        ids = self.tokenize(prompt)
+        self._check_context(len(ids))
+        out: list[TokenLogprob | None] = [None]
+        for j in range(1, len(ids)):
+            if check is not None:
+                check()
+            lp = log_softmax(self._backend.next_token_logits(ids[:j]))
+            out.append(TokenLogprob(ids[j], self.token_text(ids[j]), float(lp[ids[j]]),
+                                    [(i, self.token_text(i), v) for i, v in top_logprobs(lp, top_k)]))
+        return out
 
     def logprobs(self, prompt: PromptOrIds, top_k: int = 20) -> list[tuple[int, float]]:
         return self.next_token_logprobs(prompt, top_k)
