@@ -52,7 +52,7 @@ def write(engine: Engine, req: WriteRequest) -> CollabResult:
                             Vault(), req.conversation_id)
         opts = CollabOptions(max_tokens=req.max_tokens, outline_tokens=req.outline_tokens,
                              temperature=req.temperature, seed=req.seed,
-                             schedule=req.schedule or Schedule())
+                             policy=req.schedule or Schedule())
         result = session.write(req.instruction, req.context, opts)
     finally:
         if client is not None:

@@ -45,7 +45,9 @@ def _columns(items: list[TokenLogprob | None], start: int = 0, first: str = "") 
 def _score(engine: Engine, prompt: str, k: int, generate: bool,
            params: SamplingParams) -> tuple[list[TokenLogprob | None], str, GenerationResult | None]:
     scored = engine.prompt_logprobs(prompt, top_k=k)
-    first = engine.token_text(engine.tokenize(prompt)[0])
+    info = engine.info  # a BOS the tokenizer added is not in the prompt's text: it takes no characters
+    added_bos = info.add_bos and not (info.bos_token and prompt.startswith(info.bos_token))
+    first = "" if added_bos else engine.token_text(engine.tokenize(prompt)[0], special=True)
     return scored, first, engine.generate(prompt, params=params) if generate else None
 
 

@@ -16,7 +16,7 @@ from cloud_bridge.pii import Detector
 from cloud_bridge.vault import Vault
 
 SKETCH = CollabOptions(max_tokens=6, outline_tokens=10, temperature=0.0)
-LOGITS = CollabOptions(max_tokens=5, top_k=5, temperature=0.0, schedule=Schedule(prefix=2, local=1, fused=1))
+LOGITS = CollabOptions(max_tokens=5, top_k=5, temperature=0.0, policy=Schedule(prefix=2, local=1, fused=1))
 # model-driven tests use the first sentences of a context (3 people + 2 other entities): the
 # machine is small; the full contexts go through the detector-to-outbound-bytes test
 HEAD = 5

@@ -32,6 +32,15 @@ def test_echo_scores_every_prompt_token_like_next_token_logprobs(server, spare_e
     assert lp["text_offset"] == [sum(len(t) for t in lp["tokens"][:i]) for i in range(len(ids))]
 
 
+def test_echo_offsets_count_special_tokens_of_a_chat_prompt(server, spare_engine: Engine) -> None:
+    prompt = spare_engine.render([{"role": "user", "content": "Name a colour."}])  # <|im_start|>... tokens
+    with server.client() as c:
+        lp = c.post("/v1/completions", json={"prompt": prompt, "echo": True, "max_tokens": 1,
+                                              "logprobs": 1}).json()["choices"][0]["logprobs"]
+    n = len(spare_engine.tokenize(prompt))
+    assert "".join(lp["tokens"][:n]) == prompt and lp["text_offset"][n] == len(prompt)
+
+
 def test_echo_with_a_completion_appends_it(server) -> None:
     data = _echo(server, max_tokens=3, logprobs=1, temperature=0)
     choice = data["choices"][0]
