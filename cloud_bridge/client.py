@@ -112,6 +112,7 @@ class CloudClient:
         self.config = config
         self.ledger = ledger or Ledger()
         self.stats = CallStats()
+        self.tokenizer_fingerprint: str | None = None  # the endpoint's, once probed (fusion.tokenizers_match)
         self.echo_scoring: bool | None = None  # does /v1/completions score an echoed prompt? (None: not tried)
         self._http = httpx.Client(verify=True, transport=transport, follow_redirects=False)
 

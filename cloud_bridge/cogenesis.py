@@ -22,6 +22,7 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 
 from edge import Engine
+from edge.errors import InvalidRequestError
 
 from .client import CloudClient, Policy
 from .errors import CloudError, LedgerDamagedError, LedgerError
@@ -81,9 +82,9 @@ class CollabOptions:
 
     def __post_init__(self) -> None:
         if self.batch < 0:
-            raise ValueError(f"batch must be >= 0, got {self.batch}")
+            raise InvalidRequestError(f"batch must be >= 0, got {self.batch}")
         if self.batch and self.temperature > 0:
-            raise ValueError("batched verification is exact at temperature 0 only: set temperature 0 or batch 0")
+            raise InvalidRequestError("batched verification is exact at temperature 0 only: set temperature 0 or batch 0")
 
 
 class LeakGuardError(CloudError):
@@ -179,7 +180,7 @@ class CoGenesis:
         local_prompt = self.engine.tokenize(messages)
         cloud_prompt = self.engine.render([{"role": "user", "content": redacted}])
         if opts.w2s is not None and local_fingerprint(opts.w2s.base) != local_fingerprint(self.engine):
-            raise ValueError("weak-to-strong fusion needs the base and tuned models to share a tokenizer")
+            raise InvalidRequestError("weak-to-strong fusion needs the base and tuned models to share a tokenizer")
         try:
             self.guard(cloud_prompt)
         except LeakGuardError as exc:

@@ -92,13 +92,14 @@ def local_fingerprint(engine: Engine) -> str:
 
 def tokenizers_match(engine: Engine, client: CloudClient) -> tuple[bool, str]:
     """(match?, reason). Probe strings are public constants: nothing private is sent."""
-    try:
-        remote = fingerprint([client.tokenize(p, "cogenesis logits: tokenizer check (fixed probe string)")
-                              for p in PROBES])
+    try:  # the endpoint's tokenizer does not change between answers: probe it once per client
+        remote = client.tokenizer_fingerprint or fingerprint(
+            [client.tokenize(p, "cogenesis logits: tokenizer check (fixed probe string)") for p in PROBES])
     except LedgerDamagedError:
         raise  # a damaged ledger is the user's to see, not a reason to try another mode
     except (CloudError, LedgerError) as exc:
         return False, f"cannot compare tokenizers ({exc})"
+    client.tokenizer_fingerprint = remote
     local = local_fingerprint(engine)
     if remote != local:
         return False, f"the cloud tokenizer differs (fingerprint {remote[:12]} vs local {local[:12]})"

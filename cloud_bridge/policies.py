@@ -14,6 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
+from edge.errors import InvalidRequestError
+
 from .fusion import Schedule
 
 
@@ -54,9 +56,9 @@ class Gate:
 
     def __post_init__(self) -> None:
         if self.metric not in UNCERTAINTY:
-            raise ValueError(f"unknown uncertainty metric {self.metric!r}; known: {', '.join(UNCERTAINTY)}")
+            raise InvalidRequestError(f"unknown uncertainty metric {self.metric!r}; known: {', '.join(UNCERTAINTY)}")
         if not np.isfinite(self.threshold) or self.threshold < 0:
-            raise ValueError(f"the gate threshold must be a finite number >= 0, got {self.threshold!r}")
+            raise InvalidRequestError(f"the gate threshold must be a finite number >= 0, got {self.threshold!r}")
 
     def uncertainty(self, local_logprobs: np.ndarray) -> float:
         return UNCERTAINTY[self.metric](np.asarray(local_logprobs, dtype=np.float64))
@@ -90,5 +92,5 @@ def make_policy(name: str, **params) -> StepPolicy:
     try:
         factory = POLICIES[name]
     except KeyError:
-        raise ValueError(f"unknown collaboration policy {name!r}; known: {', '.join(POLICIES)}") from None
+        raise InvalidRequestError(f"unknown collaboration policy {name!r}; known: {', '.join(POLICIES)}") from None
     return factory(**params)

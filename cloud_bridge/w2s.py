@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edge.errors import InvalidRequestError
 from edge.sampling import top_logprobs
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class WeakToStrong:
 
     def __post_init__(self) -> None:
         if isinstance(self.alpha, str) and self.alpha != "dynamic":
-            raise ValueError(f"alpha must be a number or 'dynamic', got {self.alpha!r}")
+            raise InvalidRequestError(f"alpha must be a number or 'dynamic', got {self.alpha!r}")
 
 
 def _normalised(scores: np.ndarray) -> np.ndarray:

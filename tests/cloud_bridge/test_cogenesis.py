@@ -101,8 +101,9 @@ def test_tokenizer_mismatch_is_detected(fake_cloud, default_engine):
     end in test_tokenizer_mismatch_falls_back_to_sketch)."""
     client = CloudClient(CloudConfig(url=fake_cloud.url, timeout=60.0))
     assert tokenizers_match(default_engine, client)[0] is True
+    assert client.tokenizer_fingerprint  # probed once per client, then remembered
     fake_cloud.reset("tokmismatch")
-    ok, reason = tokenizers_match(default_engine, client)
+    ok, reason = tokenizers_match(default_engine, CloudClient(CloudConfig(url=fake_cloud.url, timeout=60.0)))
     assert not ok and "differs" in reason
     assert {p for p, _ in fake_cloud.received} == {"/tokenize"}
 

@@ -15,6 +15,7 @@ from cloud_bridge.fusion import Schedule
 from cloud_bridge.pii import Detector
 from cloud_bridge.policies import UNCERTAINTY, Always, Gate, make_policy
 from cloud_bridge.w2s import dynamic_alpha, support, w2s_fuse
+from edge.errors import InvalidRequestError
 from edge.sampling import log_softmax
 from edge.server.app import create_app
 
@@ -117,7 +118,7 @@ def test_a_dead_cloud_in_batched_mode_still_answers_locally(default_engine, corp
 
 
 def test_batched_mode_refuses_sampling():
-    with pytest.raises(ValueError, match="temperature 0"):
+    with pytest.raises(InvalidRequestError, match="temperature 0"):
         CollabOptions(batch=4, temperature=0.7)
 
 
@@ -128,7 +129,7 @@ def test_uncertainty_metrics_and_gate():
     assert UNCERTAINTY["entropy"](unsure) == pytest.approx(np.log(4))
     assert UNCERTAINTY["margin"](sure) == pytest.approx(1 - 0.96)
     assert Gate("top1", 0.5).consult(0, unsure) and not Gate("top1", 0.5).consult(0, sure)
-    with pytest.raises(ValueError, match="known"):
+    with pytest.raises(InvalidRequestError, match="known"):
         Gate("perplexity", 1.0)
 
 
