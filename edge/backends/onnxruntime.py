@@ -279,7 +279,10 @@ class OnnxRuntimeBackend:
             ids = [bos, *ids]
         return ids
 
-    def detokenize(self, ids: list[int]) -> bytes:
+    def detokenize(self, ids: list[int], special: bool = False) -> bytes:
+        if special:  # special tokens have no bytes in the table: their text comes from the tokenizer
+            return b"".join(self._bytes[i] or (self._tok.id_to_token(i) or "").encode() if 0 <= i < len(self._bytes)
+                            else b"" for i in ids)
         return b"".join(self._bytes[i] if 0 <= i < len(self._bytes) else b"" for i in ids)
 
     def is_end_of_generation(self, token_id: int) -> bool:
