@@ -57,6 +57,8 @@ def _case(case: dict[str, Any], got: Replayed) -> dict[str, Any]:
                                    "golden": want[at:at + 4], "runtime": got.output_ids[at:at + 4]}
     if got.output_text is not None and at is None:  # text can only be held to account where ids agree
         row["text_equal"] = got.output_text == case["output_text"]
+        if not row["text_equal"]:
+            row["text"] = {"golden": case["output_text"][:120], "runtime": got.output_text[:120]}
     if got.rendered is not None and isinstance(case["prompt"], list):
         row["template_equal"] = got.rendered == case["text"]
     return row

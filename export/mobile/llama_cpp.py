@@ -40,8 +40,8 @@ class LlamaCpp:
 
     def refusal(self, source: KitSource) -> str | None:
         if source.encoder_decoder:
-            return (f"llama.cpp's mobile bindings and llama.rn run decoder-only models; {source.architecture} "
-                    "needs llama_encode, which they never call")
+            return (f"llama.cpp's mobile bindings and llama.rn run decoder-only models; {source.architecture} is "
+                    "an encoder-decoder (it needs llama_encode, which they never call)")
         return None
 
     def write(self, source: KitSource, kit: Path, setup: KitSetup) -> dict[str, Any]:
