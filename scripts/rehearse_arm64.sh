@@ -39,7 +39,7 @@ git archive HEAD | tar -x -C "$ROOT/opt/edgesplit"
 in_root() { chroot "$ROOT" /bin/bash -c "cd /opt/edgesplit && $*"; }
 
 in_root "EDGESPLIT_RUNTIME_ONLY=1 EDGESPLIT_ARM_ARCH=$ARM_ARCH PYTHON=python3 bash scripts/setup.sh"
-in_root ".venv/bin/python -c 'import torch' 2>/dev/null && { echo 'rehearse: torch got installed'; exit 1; } || true"
+if in_root ".venv/bin/python -c 'import torch'" 2>/dev/null; then echo "rehearse: torch got installed" >&2; exit 1; fi
 answer=$(in_root ".venv/bin/edgesplit run --temperature 0 --max-tokens 24 'What is the capital of France?'")
 echo "answer: $answer"
 for board in pi4:raspberry-pi-4 pi5:raspberry-pi-5; do
