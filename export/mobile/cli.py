@@ -15,8 +15,8 @@ from .kit import DEFAULT_PROFILE
 @click.command()
 @click.argument("model")
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--target", "targets", default="ort-genai,transformers-js,ort-mobile", show_default=True,
-              help=f"Comma-separated kits to write: {', '.join(TARGETS)}.")
+@click.option("--target", "targets", default=None,
+              help=f"Comma-separated kits to write: {', '.join(TARGETS)} (default: every one the models given feed).")
 @click.option("--gguf", default=None, help="GGUF model (a .gguf, a GGUF bundle or `default`) for the llama-cpp "
               "kit when MODEL is an ONNX bundle.")
 @click.option("--profile", default=DEFAULT_PROFILE, show_default=True,
@@ -26,7 +26,7 @@ from .kit import DEFAULT_PROFILE
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print one summary object per kit.")
 @click.option("--verbose", is_flag=True, help="Show the runtimes' and converters' own logs.")
-def mobile(model: str, out: Path, targets: str, gguf: str | None, profile: str, max_tokens: int,
+def mobile(model: str, out: Path, targets: str | None, gguf: str | None, profile: str, max_tokens: int,
            overwrite: bool, as_json: bool, verbose: bool) -> None:
     """Write companion kits for device runtimes from a verified MODEL (an ONNX bundle, a GGUF or `default`).
 
@@ -48,7 +48,7 @@ def mobile(model: str, out: Path, targets: str, gguf: str | None, profile: str, 
 
     from .kit import export_kits
 
-    names = [t.strip() for t in targets.split(",") if t.strip()]
+    names = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
     with quiet_terminal(verbose):  # the ORT-format converter prints to stdout
         made = export_kits(model, out, names, gguf=gguf, profile=profile, max_tokens=max_tokens,
                            overwrite=overwrite)

@@ -6,16 +6,39 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .base import KitSource, copy_files
+from .base import KitSource
+
+_BYTE_LEVEL = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+
+
+def _has_byte_level(node: Any) -> bool:
+    if isinstance(node, dict):
+        return node.get("type") == "ByteLevel" or any(_has_byte_level(v) for v in node.values())
+    return isinstance(node, list) and any(_has_byte_level(v) for v in node)
+
+
+def byte_level_tokenizer(tok: dict[str, Any]) -> dict[str, Any]:
+    """A byte-level BPE without the SentencePiece decoders a GGUF-derived tokenizer.json carries.
+
+    transformers' GGUF converter writes ByteFallback/Fuse/Replace("▁") decoders and byte_fallback
+    beside the ByteLevel pre-tokenizer. Hugging Face tokenizers never reach them (every byte is in
+    a byte-level vocabulary), but onnxruntime-genai's tokenizer then decodes as SentencePiece and
+    prints the byte markers (Ġ, Ċ) and encodes differently. Other tokenizers are left as they are.
+    """
+    if tok.get("model", {}).get("type") != "BPE" or not _has_byte_level(tok.get("pre_tokenizer")):
+        return tok
+    return {**tok, "decoder": _BYTE_LEVEL, "model": {**tok["model"], "byte_fallback": False}}
 
 
 def write_tokenizer(source: KitSource, kit: Path) -> None:
-    """tokenizer.json as exported, and a tokenizer_config.json that carries the chat template.
+    """tokenizer.json (plain byte-level decoding where it is byte-level) and a tokenizer_config.json
+    that carries the chat template.
 
     The bundle keeps the template in its manifest; runtimes read it from tokenizer_config.json
     (transformers.js' apply_chat_template throws without it).
     """
-    copy_files(source, ["tokenizer.json"], kit)
+    tok = json.loads((source.ref.path / "tokenizer.json").read_text(encoding="utf-8"))
+    (kit / "tokenizer.json").write_text(json.dumps(byte_level_tokenizer(tok), ensure_ascii=False), encoding="utf-8")
     path = source.ref.path / "tokenizer_config.json"
     config: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
     config.update({"bos_token": source.bos_token or None, "eos_token": source.eos_token or None,

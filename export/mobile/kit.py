@@ -17,7 +17,7 @@ from edge.models import ModelRef, resolve
 from edge.profiles import kv_cache_bytes, load_profile, model_facts
 
 from ..bundle import staging
-from .base import KitSetup, KitSource, Target, TargetRefusedError, load_target
+from .base import TARGETS, KitSetup, KitSource, Target, TargetRefusedError, load_target
 from .golden import GOLDEN, MAX_TOKENS, make_golden
 from .manifest import KitManifest, hash_files, write_kit_manifest
 
@@ -73,10 +73,16 @@ def _setup(source: KitSource, profile_name: str) -> tuple[KitSetup, dict[str, An
     return KitSetup(profile, n_ctx), memory, round((facts.weights_bytes + kv) / 2**20, 1)
 
 
-def export_kits(model: str, out: Path, targets: list[str], *, gguf: str | None = None,
+def export_kits(model: str, out: Path, targets: list[str] | None = None, *, gguf: str | None = None,
                 profile: str = DEFAULT_PROFILE, max_tokens: int = MAX_TOKENS,
                 overwrite: bool = False) -> dict[str, KitManifest]:
-    """Write OUT/<target>/ for every target; TargetRefusedError (nothing written) when one cannot load it."""
+    """Write OUT/<target>/ for every target; TargetRefusedError (nothing written) when one cannot load it.
+
+    `targets` None: every target whose format the given models have.
+    """
+    if targets is None:
+        formats = {resolve(model).format, *(["gguf"] if gguf else [])}
+        targets = [t for t in TARGETS if set(load_target(t).formats) & formats]
     chosen = [load_target(t) for t in dict.fromkeys(targets)]
     refs = _sources(model, gguf, chosen)
     # the golden file runs with the profile's context, KV type and batch: the kit's own settings

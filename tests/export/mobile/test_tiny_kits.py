@@ -112,3 +112,12 @@ def test_verify_of_the_kits_folder_checks_every_kit(tiny_kits):
     r = run_cli("verify", str(tiny_kits("fp32")), "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     assert sorted(k["target"] for k in json.loads(r.stdout)) == sorted(LAYOUT)
+
+
+def test_without_target_a_gguf_gets_the_kits_it_feeds(kit_models, tmp_path):
+    out = tmp_path / "kits"
+    r = run_cli("export", "mobile", str(kit_models("fp32")[1]), str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [row["target"] for row in rows] == ["llama-cpp"] and rows[0]["size_mb"] > 0
+    assert sorted(p.name for p in out.iterdir()) == ["llama-cpp"]
