@@ -13,6 +13,7 @@ from edge.errors import BundleIntegrityError, ModelFormatError
 
 KIT_MANIFEST = "edgesplit-kit.json"
 KIT_SCHEMA = 1
+MAX_KIT_MANIFEST_BYTES = 16 << 20  # file names, hashes and a chat template: kilobytes
 
 
 class KitFile(BaseModel):
@@ -58,8 +59,10 @@ def is_kit(path: Path) -> bool:
 def read_kit_manifest(kit: Path) -> KitManifest:
     path = Path(kit) / KIT_MANIFEST
     try:
+        if path.stat().st_size > MAX_KIT_MANIFEST_BYTES:
+            raise ValueError(f"over {MAX_KIT_MANIFEST_BYTES >> 20} MiB")
         manifest = KitManifest.model_validate(json.loads(path.read_bytes()))
-    except (OSError, ValueError) as exc:  # unreadable, not JSON, or not this schema
+    except (OSError, ValueError, RecursionError) as exc:  # unreadable, not JSON, too deep, or not this schema
         where = exc.errors()[0]["loc"] if isinstance(exc, ValidationError) else ""
         raise BundleIntegrityError(f"{path} is not a kit manifest ({where or str(exc)[:200]}); "
                                    "re-export the kit with `edgesplit export mobile`") from None
