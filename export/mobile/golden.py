@@ -55,7 +55,8 @@ def _case(case: dict[str, Any], got: Replayed) -> dict[str, Any]:
     if at is not None:
         row["first_difference"] = {"step": at, "golden_margin": margin,
                                    "golden": want[at:at + 4], "runtime": got.output_ids[at:at + 4]}
-    if got.output_text is not None and at is None:  # text can only be held to account where ids agree
+    # text is held to account where the ids agree and are valid UTF-8 (runtimes cut or replace broken bytes)
+    if got.output_text is not None and at is None and "\ufffd" not in case["output_text"]:
         row["text_equal"] = got.output_text == case["output_text"]
         if not row["text_equal"]:
             row["text"] = {"golden": case["output_text"][:120], "runtime": got.output_text[:120]}

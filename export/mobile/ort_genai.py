@@ -13,10 +13,9 @@ from .base import KitSetup, KitSource, Replayed, copy_files, trim_at_end
 from .hf_files import model_config, write_tokenizer
 
 CONFIG = "genai_config.json"
-# architectures whose exported graph onnxruntime-genai drives as a plain decoder (its model.type);
-# sliding-window (gemma2/3) and ternary graphs are not claimed
-MODEL_TYPES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3", "phi3": "phi3",
-               "gemma": "gemma"}
+# exported architectures whose graph onnxruntime-genai drives as a plain decoder (its model.type),
+# each checked in tests/export/mobile; sliding-window (gemma2/3) and bitnet graphs are not claimed
+MODEL_TYPES = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "phi3": "phi3", "gemma": "gemma"}
 INPUTS = {"input_ids": "input_ids", "attention_mask": "attention_mask", "position_ids": "position_ids",
           "past_key_names": "past_key_values.%d.key", "past_value_names": "past_key_values.%d.value"}
 OUTPUTS = {"logits": "logits", "present_key_names": "present.%d.key", "present_value_names": "present.%d.value"}

@@ -25,7 +25,7 @@ for (const c of golden.cases) {
   const end = fresh.findIndex((t) => eog.has(t));  // the Engine stops before the first end token
   const kept = end < 0 ? fresh : fresh.slice(0, end);
   out.push({ prompt_ids: tokenizer.encode(c.text), output_ids: kept, rendered,
-             output_text: tokenizer.decode(kept, { skip_special_tokens: false }) });
+             output_text: tokenizer.decode(kept, { skip_special_tokens: true }) });  // as the Engine prints
 }
 process.stdout.write(JSON.stringify(out));
 await model.dispose();
