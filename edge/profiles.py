@@ -234,22 +234,29 @@ class Host:
                 "ram_mb": self.ram_mb, "model": self.model, "cpu_flags": sorted(self.cpu_flags)}
 
 
-def _cpuinfo() -> tuple[frozenset[str], list[str]]:
+def parse_cpuinfo(text: str) -> tuple[frozenset[str], list[str], int]:
+    """(flags, model strings, processor count) of a /proc/cpuinfo text, x86 or ARM."""
     flags: set[str] = set()
     models: list[str] = []
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return frozenset(), models
+    processors = 0
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        key = key.strip().lower()
+        key, value = key.strip().lower(), value.strip()
         if key in ("flags", "features"):  # x86 "flags", ARM "Features"
             flags.update(value.split())
-        elif key in ("model name", "hardware", "model", "cpu model") and not value.strip().isdigit() \
-                and value.strip() not in models:  # x86 "model" is a number, ARM boards name themselves
-            models.append(value.strip())
-    return frozenset(flags), models
+        elif key == "processor" and value.isdigit():
+            processors += 1
+        elif key in ("model name", "hardware", "model", "cpu model") and not value.isdigit() \
+                and value and value not in models:  # x86 "model" is a number, ARM boards name themselves
+            models.append(value)
+    return frozenset(flags), models, processors
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_bytes().rstrip(b"\0").decode("utf-8", "replace") if path.is_file() else None
+    except OSError:
+        return None
 
 
 def _host_os() -> str:
@@ -258,18 +265,42 @@ def _host_os() -> str:
     return {"darwin": "darwin", "win32": "windows", "ios": "ios"}.get(sys.platform, sys.platform)
 
 
+def _arch_of(flags: frozenset[str]) -> str | None:
+    """The architecture a cpuinfo's flags belong to (ARM lists asimd, x86-64 sse2 and lm), if they tell."""
+    if "asimd" in flags:
+        return "aarch64"
+    return "x86_64" if "sse2" in flags and "lm" in flags else None
+
+
 def host_facts() -> Host:
     """This machine: architecture, OS, CPU flags, cores, RAM and model strings."""
     import psutil
 
-    flags, models = _cpuinfo()
-    tree = Path("/proc/device-tree/model")
-    if tree.is_file():  # Raspberry Pi and other boards name themselves here
-        models.insert(0, tree.read_bytes().rstrip(b"\0").decode("utf-8", "replace"))
+    flags, models, _ = parse_cpuinfo(_read(Path("/proc/cpuinfo")) or "")
+    tree = _read(Path("/proc/device-tree/model"))
+    if tree:  # Raspberry Pi and other boards name themselves here
+        models.insert(0, tree)
     arch = platform.machine().lower()
     return Host(arch=_ARCH_ALIASES.get(arch, arch), os=_host_os(), cpu_flags=flags, cores=physical_cores(),
                 logical_cores=os.cpu_count() or 1, ram_mb=psutil.virtual_memory().total // 2**20,
                 model=" | ".join(models) or platform.processor())
+
+
+def host_from_records(cpuinfo: str, device_tree_model: str | None = None, *, os_name: str = "linux",
+                      arch: str | None = None, ram_mb: int = 4096) -> Host:
+    """A host described by recorded /proc/cpuinfo text and device-tree model (a board's, a phone's).
+
+    The architecture comes from the flags unless given; the cores from the processor entries.
+    """
+    flags, models, processors = parse_cpuinfo(cpuinfo)
+    if device_tree_model:
+        models.insert(0, device_tree_model.rstrip("\0"))
+    arch = _ARCH_ALIASES.get(arch or "", arch) or _arch_of(flags)
+    if arch is None:
+        raise ProfileError("the recorded cpuinfo names no architecture (no asimd or sse2/lm flags): give it")
+    n = processors or 1
+    return Host(arch=arch, os=os_name, cpu_flags=flags, cores=n, logical_cores=n, ram_mb=ram_mb,
+                model=" | ".join(models))
 
 
 def match_profile(prof: Profile, host: Host) -> tuple[bool, int, list[str]]:
