@@ -21,7 +21,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from cloud_bridge.cogenesis import CoGenesis, CollabOptions
 from cloud_bridge.entities import entities_from_dict
 from cloud_bridge.fusion import Schedule
 from cloud_bridge.pii import Detector
-from cloud_bridge.policies import Always, Gate, Never
+from cloud_bridge.policies import UNCERTAINTY, Always, Gate, Never
 from cloud_bridge.synth import corpus
 from edge import Engine, RuntimeOptions
 from edge.models import default_model_path
@@ -78,16 +77,17 @@ def token_f1(a: str, b: str) -> float:
     return 2 * p * r / (p + r)
 
 
-def policies(thresholds: list[float], batch: int) -> dict[str, Callable[[], CollabOptions]]:
-    table: dict[str, dict] = {
+def policies(metric: str, thresholds: list[float], batch: int) -> dict[str, dict]:
+    """Policy name -> CollabOptions fields; a batched policy names its per-token twin in `same_as`."""
+    gate = f"gated {metric}>={thresholds[0]:g}"
+    return {
         "local only": {"policy": Never()},
         "cloud only": {"policy": Always(), "weight": 1.0},
         "fixed schedule": {"policy": Schedule()},
-        **{f"gated entropy>={t:g}": {"policy": Gate("entropy", t)} for t in thresholds},
-        f"batched fixed schedule (runs of {batch})": {"policy": Schedule(), "batch": batch},
-        f"batched gated entropy>={thresholds[0]:g}": {"policy": Gate("entropy", thresholds[0]), "batch": batch},
+        **{f"gated {metric}>={t:g}": {"policy": Gate(metric, t)} for t in thresholds},
+        f"batched fixed schedule (runs of {batch})": {"policy": Schedule(), "batch": batch, "same_as": "fixed schedule"},
+        f"batched {gate} (runs of {batch})": {"policy": Gate(metric, thresholds[0]), "batch": batch, "same_as": gate},
     }
-    return {name: (lambda kw=kw: kw) for name, kw in table.items()}
 
 
 def run(args: argparse.Namespace) -> list[dict]:
@@ -98,8 +98,9 @@ def run(args: argparse.Namespace) -> list[dict]:
         with serve_cloud(cloud_engine) as url:
             client = CloudClient(CloudConfig(url=url, timeout=300.0, retries=0))
             answers: dict[str, list] = {}
-            for name, make in policies(args.thresholds, args.batch).items():
-                kw = make()
+            table = policies(args.metric, args.thresholds, args.batch)
+            for name, spec in table.items():
+                kw = {k: v for k, v in spec.items() if k != "same_as"}
                 rows = []
                 for sample in samples:
                     session = CoGenesis(local, client, "logits", Detector(known=entities_from_dict(sample.profile)))
@@ -110,10 +111,11 @@ def run(args: argparse.Namespace) -> list[dict]:
                 answers[name] = rows
         local.close()
     reference = [r.text for r, _ in answers["cloud only"]]
-    table = []
+    out = []
     for name, rows in answers.items():
         tokens = sum(r.completion_tokens for r, _ in rows) or 1
-        table.append({
+        twin = table[name].get("same_as")
+        out.append({
             "policy": name,
             "token_f1_vs_cloud": round(statistics.mean(token_f1(r.text, ref) for (r, _), ref in zip(rows, reference,
                                                                                                   strict=True)), 3),
@@ -122,8 +124,9 @@ def run(args: argparse.Namespace) -> list[dict]:
             "cloud_calls_per_100_tokens": round(100 * sum(r.cloud_calls for r, _ in rows) / tokens, 1),
             "bytes_sent": sum(r.bytes_sent for r, _ in rows),
             "wall_s": round(sum(t for _, t in rows), 2),
+            "same_as_per_token": None if twin is None else [r.text for r, _ in rows] == [r.text for r, _ in answers[twin]],
         })
-    return table
+    return out
 
 
 def main() -> None:
@@ -131,8 +134,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=4, help="instructions (privacy corpus samples)")
     ap.add_argument("--tokens", type=int, default=32, help="tokens per answer")
     ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--metric", default="entropy", choices=sorted(UNCERTAINTY))
     ap.add_argument("--thresholds", type=lambda s: [float(x) for x in s.split(",")], default=[1.0, 2.0, 3.0],
-                    help="entropy thresholds (nats) for the gated policy, comma-separated")
+                    help="uncertainty thresholds for the gated policy, comma-separated (entropy: nats)")
     ap.add_argument("--batch", type=int, default=8, help="draft run length for batched verification")
     ap.add_argument("--local-quant", default="q2_k")
     ap.add_argument("--threads", type=int, default=0)

@@ -237,7 +237,7 @@ class CloudClient:
         payload = {"model": self.config.model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0,
                    "logprobs": k, "echo": True}
         try:
-            rows = parse_echo(self.post_json("/completions", payload, purpose), len(prompt))
+            rows = parse_echo(self.post_json("/completions", payload, purpose), prompt)
         except CloudError as exc:
             if "HTTP 4" not in str(exc):  # down or broken: a real failure, not a missing feature
                 raise
@@ -264,19 +264,25 @@ def parse_top_logprobs(logprobs: dict) -> dict[str, float]:
     return {str(e["token"]): float(e["logprob"]) for e in first}
 
 
-def parse_echo(data: dict, prompt_chars: int) -> list[tuple[int, dict[str, float]]] | None:
-    """(text offset, top-k) per position of an echoed, scored completion; None when it is not one."""
+def parse_echo(data: dict, prompt: str) -> list[tuple[int, dict[str, float]]] | None:
+    """(text offset, top-k) at each position of an echoed, scored `prompt` whose tokens before it
+    spell exactly the prompt's text up to there; None when the answer is not a scored echo.
+
+    Only such positions are trusted: a token holding part of a UTF-8 character (or a server that
+    counts offsets differently) would otherwise pair a step with another step's distribution.
+    """
     try:
         lp = data["choices"][0]["logprobs"]
-        offsets, tops = lp["text_offset"], lp["top_logprobs"]
-        rows = [(int(o), {str(t): float(v) for t, v in top.items()})
-                for o, top in zip(offsets, tops, strict=True) if top is not None]
+        tokens, offsets, tops = lp["tokens"], lp["text_offset"], lp["top_logprobs"]
+        spelled, rows = "", []
+        for tok, off, top in zip(tokens, offsets, tops, strict=True):
+            if top is not None and int(off) == len(spelled) and prompt.startswith(spelled):
+                rows.append((len(spelled), {str(t): float(v) for t, v in top.items()}))
+            spelled += str(tok)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         return None
-    # a server that ignored `echo` reports only the generated token, at offset 0 or the prompt's end
-    if len(rows) < 2 and not any(o < prompt_chars for o, _ in rows):
-        return None
-    return rows
+    # a server that ignored `echo` reports only the generated token
+    return rows if len(tokens) > 1 and any(off < len(prompt) for off, _ in rows) else None
 
 
 class _Retryable(Exception):

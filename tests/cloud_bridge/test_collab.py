@@ -171,3 +171,17 @@ def test_dynamic_alpha_matches_the_tuning_shift():
     errs = {a: abs(kl(np.array(list(_numpy_w2s(cloud, tuned, base, a, ids).values())), c0) - target) for a in grid}
     assert dynamic_alpha(cloud, tuned, base, ids, grid) == min(errs, key=errs.get)
     assert dynamic_alpha(cloud, tuned, tuned, ids, grid) == 0.0  # no tuning shift: the cloud alone
+
+
+def test_echo_rows_are_trusted_only_where_the_tokens_spell_the_prompt():
+    from cloud_bridge.client import parse_echo
+
+    prompt = "ab\u00e9cd"  # "é" split over two tokens that each print as U+FFFD
+    data = {"choices": [{"logprobs": {
+        "tokens": ["a", "b", "\ufffd", "\ufffd", "c", "d", "!"],
+        "text_offset": [0, 1, 2, 3, 4, 5, 6],
+        "top_logprobs": [None, {"b": -0.1}, {"x": -1.0}, {"y": -1.0}, {"c": -0.2}, {"d": -0.3}, {"!": -0.5}]}}]}
+    rows = parse_echo(data, prompt)
+    assert rows == [(1, {"b": -0.1}), (2, {"x": -1.0})]  # after the split character nothing lines up
+    only_generated = {"choices": [{"logprobs": {"tokens": ["!"], "text_offset": [0], "top_logprobs": [{"!": -0.5}]}}]}
+    assert parse_echo(only_generated, prompt) is None and parse_echo({"choices": []}, prompt) is None
