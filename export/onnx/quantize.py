@@ -122,14 +122,15 @@ def _ternary(model, block_size: int, vocab_size: int):
 
 def _blockwise(model, plan: NBitsPlan, vocab_size: int):
     """`plan.bits` by export/quant/blockwise.py (searched zero points, or float block offsets as
-    `plan.scheme` says); the lm_head and the plan's kept tensors at 8 bits in blocks of at most 16."""
+    `plan.scheme` says); the lm_head and the plan's kept tensors at 8 bits in blocks of at most 16,
+    searched: at 8 bits an offset costs more (size, an extra MatMul) than it saves."""
     keep = set(_head_nodes(model, vocab_size))
     block8 = min(plan.block_size, plan_for("", 8).block_size)
-    offset = plan.scheme == "offset"
 
     def pack(node, w):
-        bits, block = (8, block8) if node.name in keep or plan.keeps(node.name) else (plan.bits, plan.block_size)
-        return quantize_blocks(w, bits, block, offset=offset), bits, block
+        if plan.bits == 4 and (node.name in keep or plan.keeps(node.name)):
+            return quantize_blocks(w, 8, block8), 8, block8
+        return quantize_blocks(w, plan.bits, plan.block_size, offset=plan.scheme == "offset"), plan.bits, plan.block_size
 
     _replace_matmuls(model, pack, plan.accuracy_level)
     return model
