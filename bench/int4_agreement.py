@@ -5,8 +5,10 @@ architecture's tiny config (tests/export/onnx/tiny_configs.py, widened) is train
 natural English (the licence texts in /usr/share/common-licenses), exported to fp32 ONNX, and
 re-quantized with the architecture's registered plan (export/quant/nbits.py). Agreement is
 teacher-forced through ONNX Runtime on held-out natural text (a different licence), fp32 bundle
-vs quantized bundle. `--smollm2` adds the default model (fp32 = its dequantized Q4_1 GGUF), with
-the plan before this change ("legacy": symmetric blocks of 32, only the lm_head at 8 bits).
+vs quantized bundle. Ternary architectures (bitnet) add `--quant ternary` against the ternarized
+PyTorch model, the reference that export checks it with. `--smollm2` adds the default model
+(fp32 = its dequantized Q4_1 GGUF), with the first int4 plan ("legacy": onnxruntime's symmetric
+blocks of 32, only the lm_head at 8 bits).
 
     python bench/int4_agreement.py [--archs llama,gemma | --archs ''] [--steps 300] [--smollm2] [--json]
 """
@@ -115,6 +117,29 @@ def _export_untied_fp32(src: Path, out: Path) -> None:
         ex.load_source = real
 
 
+TERNARY_ARCHS = ("bitnet",)
+
+
+def ternary_agreement(src: Path, root: Path, eval_text: str) -> float:
+    """Top-1 agreement of the `--quant ternary` bundle with the ternarized PyTorch model."""
+    import torch
+    import transformers
+    from tokenizers import Tokenizer
+
+    from edge.backends.onnxruntime import load_model
+    from export.onnx.export import export_onnx, ternarize_linears
+
+    out = root / f"{src.name}-ternary"
+    export_onnx(src, out, quant="ternary", overwrite=True)
+    ids = Tokenizer.from_file(str(out / "tokenizer.json")).encode(eval_text).ids[:N_EVAL]
+    model = transformers.AutoModelForCausalLM.from_pretrained(src).eval()
+    ternarize_linears(model)
+    with torch.no_grad():
+        ref = model(torch.tensor([ids])).logits[0].numpy()
+    got = load_model(out, encoder_decoder=False).teacher_forced(ids)
+    return float((ref.argmax(-1) == got.argmax(-1)).mean())
+
+
 def measure(name: str, src: Path, root: Path, eval_text: str, legacy: bool) -> dict:
     from tokenizers import Tokenizer
 
@@ -129,7 +154,7 @@ def measure(name: str, src: Path, root: Path, eval_text: str, legacy: bool) -> d
     arch = manifest.architecture
     plans = {"int4": plan_for(arch, 4), "int8": plan_for(arch, 8)}
     if legacy:
-        plans["int4-legacy"] = NBitsPlan(4, keep_8bit=())
+        plans["int4-legacy"] = NBitsPlan(4, keep_8bit=(), scheme="absmax")
     row = {"architecture": arch, "n_tokens": len(ids)}
     for label, plan in plans.items():
         t0 = time.monotonic()
@@ -138,6 +163,8 @@ def measure(name: str, src: Path, root: Path, eval_text: str, legacy: bool) -> d
                                       rt.decoder_start_token_id or 0), 3)
         row[f"{label}_plan"] = plan.describe().model_dump()
         row[f"{label}_s"] = round(time.monotonic() - t0, 1)
+    if arch in TERNARY_ARCHS:
+        row["ternary"] = round(ternary_agreement(src, root, eval_text), 3)
     return row
 
 
@@ -167,7 +194,7 @@ def main() -> None:
 
 
 def _line(name: str, row: dict) -> str:
-    extra = f"  int4-legacy {row['int4-legacy']:.3f}" if "int4-legacy" in row else ""
+    extra = "".join(f"  {k} {row[k]:.3f}" for k in ("ternary", "int4-legacy") if k in row)
     return f"{name:<12} int4 {row['int4']:.3f}  int8 {row['int8']:.3f}{extra}  ({row['n_tokens']} tokens)"
 
 

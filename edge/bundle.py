@@ -120,6 +120,8 @@ class OnnxQuantFacts(BaseModel):
     accuracy_level: int | None = None
     symmetric: bool | None = None
     keep_8bit: list[str] = []
+    # block scales: onnxruntime's quantizer, a least-squares search, or Q4_1-style float block offsets
+    scheme: Literal["absmax", "search", "offset"] = "absmax"
 
 
 class _ManifestBase(BaseModel):

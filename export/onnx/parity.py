@@ -35,8 +35,8 @@ TOLERANCES: dict[str, tuple[float | None, float | None]] = {
 DECODE_MIN_AGREEMENT = {"fp32": 1.0}
 # what to try, per type, when an export misses its bound (smaller blocks are more precise, not larger)
 ADVICE = {
-    "int4": "try a smaller --block-size (16), keep more tensors at 8 bits (--keep-8bit q_proj --keep-8bit "
-            "up_proj ...), or --quant int8",
+    "int4": "try --quant int8, keep more tensors at 8 bits (--keep-8bit q_proj --keep-8bit up_proj ...), "
+            "or a smaller --block-size (16; not for a source already in 4-bit blocks of 32, a Q4_0/Q4_1 GGUF)",
     "int8": "try --quant fp16 (or fp32): int8 is the narrowest type that keeps every tensor at 8 bits",
     "ternary": "the 2-bit packing disagrees with the ternarized model: report it with the checkpoint's config",
     "fp16": "this model overflows fp16: use --quant fp32 or int8",

@@ -4,7 +4,9 @@ Like llama.cpp's Q4_K_M, an int4 plan keeps the most sensitive projections at 8 
 always, and per family the attention value/output and MLP down projections, whose errors add
 straight into the residual stream. Blocks of 32 along K; smaller blocks are more precise, larger
 less. Families with large activations (Gemma's sqrt(hidden)-scaled embeddings) keep fp32
-activations in the kernel (accuracy_level 1): int8 activation blocks clip them.
+activations in the kernel (accuracy_level 1): int8 activation blocks clip them. The scheme says
+how block scales are found (export/quant/blockwise.py): re-quantizing a dequantized Q4_1 GGUF
+onto onnxruntime's own grid costs as much as a second 4-bit rounding; float block offsets keep it.
 Measured on natural text against fp32 by bench/int4_agreement.py.
 """
 
@@ -16,6 +18,9 @@ from edge.bundle import OnnxQuantFacts
 
 # MatMulNBits accuracy_level: 4 = int8 activations (fast on CPU, FINDINGS.md), 1 = fp32 activations
 INT8_ACTIVATIONS, FP32_ACTIVATIONS = 4, 1
+# how block scales are chosen: onnxruntime's quantizer (largest value), a least-squares search with
+# integer zero points, or min/max with a float block minimum (llama.cpp's Q4_1; export/quant/blockwise.py)
+SCHEMES = ("absmax", "search", "offset")
 SENSITIVE = ("v_proj", "o_proj", "down_proj")  # llama-style names; the Q4_K_M choice plus o_proj
 
 
@@ -28,6 +33,11 @@ class NBitsPlan:
     accuracy_level: int = INT8_ACTIVATIONS
     symmetric: bool = True
     keep_8bit: tuple[str, ...] = ()  # node-name fragments (besides the lm_head) kept at 8 bits
+    scheme: str = "absmax"  # one of SCHEMES
+
+    def __post_init__(self) -> None:
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"unknown scheme {self.scheme!r}; use one of {', '.join(SCHEMES)}")
 
     def keeps(self, node_name: str) -> bool:
         return any(f"/{frag}/" in node_name for frag in self.keep_8bit)
@@ -35,7 +45,7 @@ class NBitsPlan:
     def describe(self) -> OnnxQuantFacts:
         """The plan as the bundle manifest records it."""
         return OnnxQuantFacts(bits=self.bits, block_size=self.block_size, accuracy_level=self.accuracy_level,
-                              symmetric=self.symmetric, keep_8bit=list(self.keep_8bit))
+                              symmetric=self.symmetric, keep_8bit=list(self.keep_8bit), scheme=self.scheme)
 
 
 _DEFAULT = {4: NBitsPlan(4, keep_8bit=SENSITIVE), 8: NBitsPlan(8, block_size=16)}
@@ -61,10 +71,13 @@ def plan_for(arch: str, bits: int, *, block_size: int | None = None,
     return plan
 
 
+# llama-family GGUFs are mostly Q4_0/Q4_1 already: float block offsets keep such a grid exactly
+# (SmolLM2 from its Q4_1 GGUF: natural-text top-1 0.809 -> 0.979, 196 -> 208 MiB)
+register_plan("llama", NBitsPlan(4, keep_8bit=SENSITIVE, scheme="offset"))
 for _arch in ("gemma", "gemma2", "gemma3_text"):
     register_plan(_arch, NBitsPlan(4, accuracy_level=FP32_ACTIVATIONS, keep_8bit=SENSITIVE))
     register_plan(_arch, NBitsPlan(8, block_size=16, accuracy_level=FP32_ACTIVATIONS))
 register_plan("phi3", NBitsPlan(4, keep_8bit=("o_proj", "down_proj")))  # fused qkv_proj / gate_up_proj
 # T5/BART name their projections differently (q/k/v/o, wi/wo; fc1/fc2, out_proj)
-register_plan("t5", NBitsPlan(4, keep_8bit=("v", "o", "wo")))
+register_plan("t5", NBitsPlan(4, keep_8bit=("v", "o", "wo"), scheme="offset"))  # tiny t5: 0.867 -> 0.932
 register_plan("bart", NBitsPlan(4, keep_8bit=("v_proj", "out_proj", "fc2")))

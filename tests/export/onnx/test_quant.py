@@ -58,7 +58,10 @@ def test_weight_only_quant_covers_every_linear_and_the_untied_lm_head(quant, bit
     assert all(_attr(n, "accuracy_level") == plan.accuracy_level for n in nodes)
     for n in nodes:
         _check_nbits_tensors(n, inits, _attr(n, "bits"), _attr(n, "block_size"))
-    assert not [n for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits]
+    weights = [n for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits]
+    assert all(n.name.endswith(("_offset", f"_blocksum{plan.block_size}")) for n in weights)  # only offsets
+    extra = sum(inits[n.input[1]].size for n in weights)  # offsets: one float per block, ones to sum blocks
+    assert extra <= sum(_attr(n, "K") * _attr(n, "N") for n in nodes) / 8
     assert {i.name: i.type.tensor_type.elem_type for i in model.graph.input}["past_key_values.0.key"] == 1  # fp32
     report = _remeasured(bundle, tiny_checkpoint("llama"))
     assert report["passed"] and report["top1_agreement"] >= 0.9 and report["n_tokens"] >= 64
