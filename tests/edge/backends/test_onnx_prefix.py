@@ -59,6 +59,18 @@ def test_second_call_runs_only_the_new_tokens(llama: OnnxRuntimeBackend) -> None
     assert got == _uncached(llama, second)
 
 
+def test_logits_after_a_reused_prefix_are_the_uncached_ones(llama: OnnxRuntimeBackend) -> None:
+    base = llama.tokenize("The keeper logs the weather every four hours and winds the lens.", add_bos=True)
+    other = base[:-3] + llama.tokenize(" trims the wick, then answers the radio", add_bos=False)
+    llama.model.cache.clear()
+    llama.next_token_logits(base)
+    before = llama.model.fed_tokens
+    reused = llama.next_token_logits(other)  # a sliced past, then a several-token tail
+    assert llama.model.fed_tokens - before == len(other) - common_prefix(base, other) > 1
+    llama.model.cache.clear()
+    np.testing.assert_allclose(reused, llama.next_token_logits(other), atol=1e-4)
+
+
 def test_a_continued_chat_reuses_its_own_answer(llama: OnnxRuntimeBackend) -> None:
     prompt = llama.tokenize("Tell me about lighthouses.", add_bos=True)
     llama.model.cache.clear()
