@@ -148,7 +148,14 @@ class CausalLM:
     def step(self, token: int) -> np.ndarray:
         return self._advance([token])
 
-    def _advance(self, new: list[int]) -> np.ndarray:
+    def verify(self, prefix: list[int], draft: list[int]) -> np.ndarray:
+        """Logits [len(draft) + 1, V] after prefix, prefix + draft[:1], ...: one run of the draft on the past."""
+        first = self.start(prefix)
+        if not draft:
+            return first[None].copy()
+        return np.concatenate([first[None], self._advance(list(draft), every_row=True)])
+
+    def _advance(self, new: list[int], every_row: bool = False) -> np.ndarray:
         live, n = self._live, len(new)
         total = len(live.ids) + n
         if total > self._ones.shape[1]:
@@ -158,12 +165,13 @@ class CausalLM:
         out = self.session.run({"input_ids": np.asarray([new], dtype=np.int64),
                                 "attention_mask": self._ones[:, :total], "position_ids": positions, **live.past})
         # a new state object: cached states stay what they were (OrtValues are never written in place)
-        logits = out["logits"].numpy()[0, -1].copy()  # the row alone: a prefill's [T, V] is large
+        rows = out["logits"].numpy()[0]
+        logits = rows[-1].copy()  # the row alone: a prefill's [T, V] is large
         self._live = PastState(live.ids + new, {p: out[q] for p, q in zip(self.past_names, self.present_names,
                                                                           strict=True)}, logits, live.key)
         if live.key:
             self.cache.put(self._live)
-        return logits
+        return rows if every_row else logits
 
     def teacher_forced(self, ids: list[int]) -> np.ndarray:
         """Logits [T, V] at every position of `ids` (one prefill, no cache)."""

@@ -71,6 +71,19 @@ def test_logits_after_a_reused_prefix_are_the_uncached_ones(llama: OnnxRuntimeBa
     np.testing.assert_allclose(reused, llama.next_token_logits(other), atol=1e-4)
 
 
+def test_a_draft_is_verified_in_one_run_on_the_cached_past(llama: OnnxRuntimeBackend) -> None:
+    prefix = llama.tokenize("Verify these tokens after a cached prefix, please.", add_bos=True)
+    draft = llama.tokenize(" one two three", add_bos=False)
+    llama.model.cache.clear()
+    llama.next_token_logits(prefix)
+    before = llama.model.fed_tokens
+    rows = llama.model.verify(prefix, draft)
+    assert llama.model.fed_tokens - before == len(draft) and rows.shape[0] == len(draft) + 1
+    for j in range(len(draft) + 1):
+        llama.model.cache.clear()
+        np.testing.assert_allclose(rows[j], llama.next_token_logits(prefix + draft[:j]), atol=1e-4)
+
+
 def test_a_continued_chat_reuses_its_own_answer(llama: OnnxRuntimeBackend) -> None:
     prompt = llama.tokenize("Tell me about lighthouses.", add_bos=True)
     llama.model.cache.clear()
