@@ -124,7 +124,7 @@ def measure(name: str, src: Path, root: Path, eval_text: str, legacy: bool) -> d
     fp32 = root / f"{name}-fp32"
     _export_untied_fp32(src, fp32)
     manifest = read_manifest(fp32)
-    rt = manifest.extra["runtime"]
+    rt = manifest.runtime
     ids = Tokenizer.from_file(str(fp32 / "tokenizer.json")).encode(eval_text).ids[:N_EVAL]
     arch = manifest.architecture
     plans = {"int4": plan_for(arch, 4), "int8": plan_for(arch, 8)}
@@ -133,10 +133,10 @@ def measure(name: str, src: Path, root: Path, eval_text: str, legacy: bool) -> d
     row = {"architecture": arch, "n_tokens": len(ids)}
     for label, plan in plans.items():
         t0 = time.monotonic()
-        bundle = _requantize(fp32, root / f"{name}-{label}", label.split("-")[0], plan, rt["n_vocab"])
+        bundle = _requantize(fp32, root / f"{name}-{label}", label.split("-")[0], plan, rt.n_vocab)
         row[label] = round(_agreement(bundle, fp32, ids, manifest.encoder_decoder,
-                                      int(rt.get("decoder_start_token_id") or 0)), 3)
-        row[f"{label}_plan"] = plan.describe()
+                                      rt.decoder_start_token_id or 0), 3)
+        row[f"{label}_plan"] = plan.describe().model_dump()
         row[f"{label}_s"] = round(time.monotonic() - t0, 1)
     return row
 

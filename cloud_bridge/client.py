@@ -97,11 +97,23 @@ class CloudConfig:
         return cls(url=url, **kwargs)
 
 
+@dataclass
+class CallStats:
+    """What this client sent: HTTP attempts, body bytes, and seconds spent waiting on the cloud."""
+
+    calls: int = 0
+    bytes_sent: int = 0
+    seconds: float = 0.0
+
+
 class CloudClient:
     def __init__(self, config: CloudConfig, ledger: Ledger | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
         self.ledger = ledger or Ledger()
+        self.stats = CallStats()
+        self.tokenizer_fingerprint: str | None = None  # the endpoint's, once probed (fusion.tokenizers_match)
+        self.echo_scoring: bool | None = None  # does /v1/completions score an echoed prompt? (None: not tried)
         self._http = httpx.Client(verify=True, transport=transport, follow_redirects=False)
 
     def close(self) -> None:
@@ -128,7 +140,13 @@ class CloudClient:
             if left <= 0.05:
                 return
             self.ledger.append(url, body, purpose if not attempt else f"{purpose} (retry {attempt})")
-            yield left
+            self.stats.calls += 1
+            self.stats.bytes_sent += len(body)
+            t0 = time.monotonic()
+            try:
+                yield left
+            finally:
+                self.stats.seconds += time.monotonic() - t0
             pause = min(self.config.backoff * 2 ** attempt, deadline - time.monotonic() - 0.05)
             if pause > 0:
                 time.sleep(pause)
@@ -207,6 +225,26 @@ class CloudClient:
             raise CloudError("cloud /v1/completions returned no top_logprobs: the endpoint must support "
                              "`logprobs` (llama.cpp server, vLLM) for logit mode") from None
 
+    def score(self, prompt: str, k: int, purpose: str) -> list[tuple[int, dict[str, float]]] | None:
+        """The cloud's top-k at every token boundary of `prompt` and after it, as (text offset, top-k).
+
+        One `/v1/completions` call with `echo` + `logprobs` (vLLM, OpenAI legacy, edgesplit); None
+        when the endpoint cannot score an echoed prompt (then callers go token by token). Learned
+        once per client.
+        """
+        if self.echo_scoring is False:
+            return None
+        payload = {"model": self.config.model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0,
+                   "logprobs": k, "echo": True}
+        try:
+            rows = parse_echo(self.post_json("/completions", payload, purpose), prompt)
+        except CloudError as exc:
+            if "HTTP 4" not in str(exc):  # down or broken: a real failure, not a missing feature
+                raise
+            rows = None
+        self.echo_scoring = rows is not None
+        return rows
+
     def tokenize(self, text: str, purpose: str) -> list[int]:
         """Token ids from the server's `/tokenize` (llama.cpp server and vLLM both offer it)."""
         data = self.post_json("/tokenize", {"model": self.config.model, "content": text, "prompt": text,
@@ -224,6 +262,27 @@ def parse_top_logprobs(logprobs: dict) -> dict[str, float]:
         return {str(t): float(lp) for t, lp in logprobs["top_logprobs"][0].items()}
     first = logprobs["content"][0]["top_logprobs"]
     return {str(e["token"]): float(e["logprob"]) for e in first}
+
+
+def parse_echo(data: dict, prompt: str) -> list[tuple[int, dict[str, float]]] | None:
+    """(text offset, top-k) at each position of an echoed, scored `prompt` whose tokens before it
+    spell exactly the prompt's text up to there; None when the answer is not a scored echo.
+
+    Only such positions are trusted: a token holding part of a UTF-8 character (or a server that
+    counts offsets differently) would otherwise pair a step with another step's distribution.
+    """
+    try:
+        lp = data["choices"][0]["logprobs"]
+        tokens, offsets, tops = lp["tokens"], lp["text_offset"], lp["top_logprobs"]
+        spelled, rows = "", []
+        for tok, off, top in zip(tokens, offsets, tops, strict=True):
+            if top is not None and int(off) == len(spelled) and prompt.startswith(spelled):
+                rows.append((len(spelled), {str(t): float(v) for t, v in top.items()}))
+            spelled += str(tok)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return None
+    # a server that ignored `echo` reports only the generated token
+    return rows if len(tokens) > 1 and any(off < len(prompt) for off, _ in rows) else None
 
 
 class _Retryable(Exception):

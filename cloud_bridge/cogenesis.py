@@ -19,18 +19,20 @@ every private value known in the conversation; a hit cancels the request.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
-
-import numpy as np
+from dataclasses import asdict, dataclass, field, replace
 
 from edge import Engine
+from edge.errors import InvalidRequestError
 
 from .client import CloudClient, Policy
 from .errors import CloudError, LedgerDamagedError, LedgerError
-from .fusion import Schedule, TokenMap, fused_logits, tokenizers_match
+from .fusion import Schedule, local_fingerprint, tokenizers_match
+from .logit_mode import LogitSession
 from .pii import Detector
+from .policies import StepPolicy
 from .pseudonym import Pseudonymizer
 from .vault import Vault
+from .w2s import WeakToStrong
 
 OUTLINE_SYSTEM = ("You plan texts. Reply with a short outline of 3 to 5 bullet points, no prose. Keep "
                   "placeholders such as <PERSON_1> exactly as written.")
@@ -49,8 +51,15 @@ class CollabResult:
     cloud_error: str | None = None
     fallback_reason: str | None = None
     outline: str | None = None
-    fused_steps: int = 0
+    fused_steps: int = 0  # steps whose distribution had the cloud's fused in
     completion_tokens: int = 0
+    token_ids: list[int] = field(default_factory=list)  # the answer's tokens (logit mode)
+    steps: int = 0  # decoding steps (logit mode)
+    consulted_steps: int = 0  # steps the policy sent to the cloud
+    cloud_calls: int = 0  # HTTP attempts, every mode
+    bytes_sent: int = 0  # request body bytes, every mode
+    cloud_ms: float = 0.0  # time spent waiting on the cloud
+    alphas: list[float] = field(default_factory=list)  # weak-to-strong: the alpha of each fused step
     conversation_id: str = ""
     findings: list[dict] = field(default_factory=list)
 
@@ -66,7 +75,16 @@ class CollabOptions:
     seed: int | None = None
     top_k: int = 10
     weight: float = 0.5
-    schedule: Schedule = field(default_factory=Schedule)
+    # which steps consult the cloud (cloud_bridge.policies: Schedule, Gate, Always, Never)
+    policy: StepPolicy = field(default_factory=Schedule)
+    batch: int = 0  # > 0 (temperature 0): verify runs of up to this many local tokens in one cloud call
+    w2s: WeakToStrong | None = None  # weak-to-strong fusion instead of the weighted product
+
+    def __post_init__(self) -> None:
+        if self.batch < 0:
+            raise InvalidRequestError(f"batch must be >= 0, got {self.batch}")
+        if self.batch and self.temperature > 0:
+            raise InvalidRequestError("batched verification is exact at temperature 0 only: set temperature 0 or batch 0")
 
 
 class LeakGuardError(CloudError):
@@ -88,6 +106,7 @@ class CoGenesis:
 
     def write(self, instruction: str, context: str = "", options: CollabOptions | None = None) -> CollabResult:
         opts = options or CollabOptions()
+        before = replace(self.client.stats) if self.client is not None else None
         self.pseud.pseudonymize(context)  # register the context's private values for the guard
         redacted, findings = self.pseud.pseudonymize(instruction)
         base = CollabResult("", self.policy.value, "local", False, conversation_id=self.conversation_id,
@@ -103,6 +122,10 @@ class CoGenesis:
             result = self._sketch(base, redacted, instruction, context, opts)
         if self.vault is not None:
             self.vault.put(self.conversation_id, self.pseud.state())
+        if self.client is not None and before is not None:  # this answer's share of the client's traffic
+            now = self.client.stats
+            result.cloud_calls, result.bytes_sent = now.calls - before.calls, now.bytes_sent - before.bytes_sent
+            result.cloud_ms = round((now.seconds - before.seconds) * 1000, 2)
         return result
 
     # -- guard ----------------------------------------------------------------------------
@@ -156,50 +179,17 @@ class CoGenesis:
         messages.append({"role": "user", "content": instruction})
         local_prompt = self.engine.tokenize(messages)
         cloud_prompt = self.engine.render([{"role": "user", "content": redacted}])
+        if opts.w2s is not None and local_fingerprint(opts.w2s.base) != local_fingerprint(self.engine):
+            raise InvalidRequestError("weak-to-strong fusion needs the base and tuned models to share a tokenizer")
         try:
             self.guard(cloud_prompt)
         except LeakGuardError as exc:
             res.cloud_error = str(exc)
-        self._fused_loop(res, local_prompt, cloud_prompt, opts)
+        session = LogitSession(self, res, local_prompt, cloud_prompt, opts)
+        session.batched() if opts.batch else session.per_token()
+        res.cloud_used = res.fused_steps > 0
         res.mode_used = "logits" if res.cloud_used else "local"
         return res
-
-    def _fused_loop(self, res: CollabResult, local_prompt: list[int], cloud_prompt: str,
-                    opts: CollabOptions) -> None:
-        """The Engine's own decoding, with the cloud's top-k fused in at the scheduled steps."""
-        tokens = TokenMap(self.engine)
-
-        def hook(generated: list[int], logits: np.ndarray) -> np.ndarray:
-            if res.cloud_error is not None or not opts.schedule.is_fused(len(generated)):
-                return logits
-            cloud = self._cloud_step(res, cloud_prompt, generated, opts, tokens)
-            if not cloud:
-                return logits
-            res.fused_steps += 1
-            return fused_logits(logits, cloud, opts.top_k, opts.weight)
-
-        # top_p 1 and top_k as the fusion's: sampling sees exactly the (fused) top-k distribution
-        result = self.engine.generate(local_prompt, max_tokens=opts.max_tokens, temperature=opts.temperature,
-                                      seed=opts.seed, top_k=opts.top_k, top_p=1.0, logits_hook=hook)
-        res.text, res.completion_tokens = result.text, result.completion_tokens
-        res.cloud_used = res.fused_steps > 0
-
-    def _cloud_step(self, res: CollabResult, cloud_prompt: str, out: list[int], opts: CollabOptions,
-                    tokens: TokenMap) -> dict[int, float] | None:
-        generated = self.engine.decode_bytes(out).decode("utf-8", "ignore")
-        if self.pseud_tail_unsafe(generated):
-            return None
-        prefix, _ = self.pseud.pseudonymize(generated)
-        try:
-            self.guard(prefix)
-            top = self.client.top_logprobs(cloud_prompt + prefix, opts.top_k,  # type: ignore[union-attr]
-                                           "cogenesis logits: next-token logprobs for a context-free prompt")
-        except LedgerDamagedError:
-            raise
-        except CLOUD_FAILURES as exc:
-            res.cloud_error = str(exc)
-            return None
-        return tokens.to_ids(top)
 
     def pseud_tail_unsafe(self, generated: str) -> bool:
         """True when the text ends in the first >= 2 characters of a private value."""

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge import Engine
-from edge.sampling import log_softmax, top_logprobs
 
 from .client import CloudClient
 from .errors import CloudError, LedgerDamagedError, LedgerError
@@ -60,6 +59,10 @@ class Schedule:
         block = self.local + self.fused
         return block > 0 and (step - self.prefix) % block >= self.local
 
+    def consult(self, step: int, local_logprobs: np.ndarray | None = None) -> bool:
+        """The StepPolicy form (see cloud_bridge.policies): the schedule ignores uncertainty."""
+        return self.is_fused(step)
+
 
 def fuse(local: dict[int, float], cloud: dict[int, float], weight: float = 0.5) -> dict[int, float]:
     """Fused, renormalised log-probabilities over the union of both top-k lists."""
@@ -73,15 +76,6 @@ def fuse(local: dict[int, float], cloud: dict[int, float], weight: float = 0.5) 
     top = max(scores.values())
     lse = top + math.log(sum(math.exp(s - top) for s in scores.values()))
     return {t: s - lse for t, s in scores.items()}
-
-
-def fused_logits(logits: np.ndarray, cloud: dict[int, float], k: int, weight: float) -> np.ndarray:
-    """A step's logits replaced by the fusion of its local top-`k` with the cloud's (-inf elsewhere)."""
-    local = dict(top_logprobs(log_softmax(logits), k))
-    out = np.full_like(logits, -np.inf)
-    for tok, lp in fuse(local, {t: v for t, v in cloud.items() if 0 <= t < len(logits)}, weight).items():
-        out[tok] = lp
-    return out
 
 
 def _local_ids(engine: Engine, text: str) -> list[int]:
@@ -98,13 +92,14 @@ def local_fingerprint(engine: Engine) -> str:
 
 def tokenizers_match(engine: Engine, client: CloudClient) -> tuple[bool, str]:
     """(match?, reason). Probe strings are public constants: nothing private is sent."""
-    try:
-        remote = fingerprint([client.tokenize(p, "cogenesis logits: tokenizer check (fixed probe string)")
-                              for p in PROBES])
+    try:  # the endpoint's tokenizer does not change between answers: probe it once per client
+        remote = client.tokenizer_fingerprint or fingerprint(
+            [client.tokenize(p, "cogenesis logits: tokenizer check (fixed probe string)") for p in PROBES])
     except LedgerDamagedError:
         raise  # a damaged ledger is the user's to see, not a reason to try another mode
     except (CloudError, LedgerError) as exc:
         return False, f"cannot compare tokenizers ({exc})"
+    client.tokenizer_fingerprint = remote
     local = local_fingerprint(engine)
     if remote != local:
         return False, f"the cloud tokenizer differs (fingerprint {remote[:12]} vs local {local[:12]})"

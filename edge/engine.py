@@ -18,7 +18,7 @@ import codecs
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 
@@ -151,13 +151,13 @@ class Engine:
         """Token ids of `text` as is (no chat template); `special` parses special-token text."""
         return self._backend.tokenize(text, add_bos=add_bos, special=special)
 
-    def decode(self, ids: Sequence[int]) -> str:
-        """The text of `ids` (special tokens render as nothing; broken UTF-8 as U+FFFD)."""
-        return self.decode_bytes(ids).decode("utf-8", "replace")
+    def decode(self, ids: Sequence[int], *, special: bool = False) -> str:
+        """The text of `ids` (special tokens render as nothing unless `special`; broken UTF-8 as U+FFFD)."""
+        return self.decode_bytes(ids, special=special).decode("utf-8", "replace")
 
-    def decode_bytes(self, ids: Sequence[int]) -> bytes:
+    def decode_bytes(self, ids: Sequence[int], *, special: bool = False) -> bytes:
         """The raw bytes of `ids`: a token may hold part of a UTF-8 character."""
-        return self._backend.detokenize(list(ids))
+        return self._backend.detokenize(list(ids), special=special)
 
     def is_end_of_generation(self, token_id: int) -> bool:
         """True for the model's end-of-generation tokens (EOS, end-of-turn)."""
@@ -298,11 +298,31 @@ class Engine:
         """Top-k (token id, log-probability) of the next token after `prompt`."""
         return top_logprobs(log_softmax(self.next_token_logits(prompt)), top_k)
 
+    def prompt_logprobs(self, prompt: PromptOrIds, top_k: int = 5,
+                        check: Callable[[], None] | None = None) -> list[TokenLogprob | None]:
+        """Score a prompt: each token's logprob given the tokens before it, with the top-k there
+        (token texts render special tokens, so they add up to the prompt text).
+
+        The first token has no context (None). Computed one position at a time on the cached prefix,
+        so every value equals what `next_token_logprobs` gives at that prefix; `check` runs before
+        each position (a cancelled request raises there).
+        """
+        ids = self.tokenize(prompt)
+        self._check_context(len(ids))
+        out: list[TokenLogprob | None] = [None]
+        for j in range(1, len(ids)):
+            if check is not None:
+                check()
+            lp = log_softmax(self._backend.next_token_logits(ids[:j]))
+            out.append(TokenLogprob(ids[j], self.token_text(ids[j], special=True), float(lp[ids[j]]),
+                                    [(i, self.token_text(i), v) for i, v in top_logprobs(lp, top_k)]))
+        return out
+
     def logprobs(self, prompt: PromptOrIds, top_k: int = 20) -> list[tuple[int, float]]:
         return self.next_token_logprobs(prompt, top_k)
 
-    def token_text(self, token_id: int) -> str:
-        return self.decode([token_id])
+    def token_text(self, token_id: int, *, special: bool = False) -> str:
+        return self.decode([token_id], special=special)
 
     def interruptible(self, cancelled: threading.Event) -> AbstractContextManager[None]:
         """A block in which setting `cancelled` stops even a running forward pass (a long prefill).

@@ -6,7 +6,7 @@ Hardware profiles resolve to these; callers may also pass them directly.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from .errors import InvalidRequestError
 
@@ -33,7 +33,8 @@ class RuntimeOptions:
     use_mlock: bool = False
     kv_type: str = "f16"
     execution_providers: tuple[str, ...] = ("CPU",)
-    extra: dict = field(default_factory=dict)
+    # ONNX Runtime's intra-op threads busy-wait between ops: faster only on cores nothing else uses
+    ort_spinning: bool = False
 
     def __post_init__(self) -> None:
         if self.n_threads < 0:

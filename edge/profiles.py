@@ -22,9 +22,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from .bundle import OnnxManifest
 from .errors import MemoryBudgetError, ProfileError, UnknownBackendError
 from .models import ModelRef, edgesplit_home
 from .options import RuntimeOptions, physical_cores
+from .validation import join, problems
 
 # bits per weight, for footprint estimates (llama.cpp block sizes; int4/int8 = ONNX MatMulNBits, block 32)
 # every type `export gguf` writes (a test keeps them in step) plus ONNX int8/int4; K-quant mixes and
@@ -40,6 +42,7 @@ EXECUTION_PROVIDERS = ("CPU", "XNNPACK", "NNAPI", "QNN", "CoreML", "CUDA")  # as
 _THREADS = re.compile(r"^(physical|logical)(-([0-9]+))?$")
 _ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "armv8": "aarch64"}
 _STRICT = ConfigDict(extra="forbid", strict=True)
+UNKNOWN_HINT = "remove it or fix its spelling (see hw_profiles/*.toml)"
 
 
 class MatchRules(BaseModel):
@@ -75,6 +78,7 @@ class Runtime(BaseModel):
     flash_attn: bool = True
     use_mmap: bool = True
     use_mlock: bool = False
+    ort_spinning: bool = False  # ONNX Runtime busy-waiting threads: only on cores the model has to itself
 
     @field_validator("threads")
     @classmethod
@@ -142,7 +146,8 @@ class Profile(BaseModel):
         r = self.runtime
         return RuntimeOptions(n_threads=self.threads_for(cores), n_ctx=r.n_ctx, n_batch=r.n_batch,
                               flash_attn=r.flash_attn, use_mmap=r.use_mmap, use_mlock=r.use_mlock,
-                              kv_type=r.kv_type, execution_providers=tuple(self.execution_providers))
+                              kv_type=r.kv_type, execution_providers=tuple(self.execution_providers),
+                              ort_spinning=r.ort_spinning)
 
     def backend_for(self, fmt: str) -> str | None:
         """The profile's backend when it runs models of `fmt`, else None (the format's default)."""
@@ -188,21 +193,11 @@ def parse_profile(path: Path) -> Profile:
     try:
         prof = Profile.model_validate(data)
     except ValidationError as exc:
-        raise ProfileError(f"{path}: {_describe(exc)}") from None
+        raise ProfileError(join(str(path), problems(exc, UNKNOWN_HINT))) from None
     if prof.name != path.stem:
         raise ProfileError(f"{path}: name: {prof.name!r} differs from the file name; rename one of them")
     prof._source = path
     return prof
-
-
-def _describe(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"] if not isinstance(p, int) or len(err["loc"]) == 1)
-    if err["type"] == "extra_forbidden":
-        return f"unknown key {key!r}: remove it or fix its spelling (see hw_profiles/*.toml)"
-    if err["type"] == "missing":
-        return f"{key}: required key is missing"
-    return f"{key}: {err['msg']} (got {err.get('input')!r})"
 
 
 def load_profile(profile: str | os.PathLike | Profile) -> Profile:
@@ -239,22 +234,29 @@ class Host:
                 "ram_mb": self.ram_mb, "model": self.model, "cpu_flags": sorted(self.cpu_flags)}
 
 
-def _cpuinfo() -> tuple[frozenset[str], list[str]]:
+def parse_cpuinfo(text: str) -> tuple[frozenset[str], list[str], int]:
+    """(flags, model strings, processor count) of a /proc/cpuinfo text, x86 or ARM."""
     flags: set[str] = set()
     models: list[str] = []
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return frozenset(), models
+    processors = 0
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        key = key.strip().lower()
+        key, value = key.strip().lower(), value.strip()
         if key in ("flags", "features"):  # x86 "flags", ARM "Features"
             flags.update(value.split())
-        elif key in ("model name", "hardware", "model", "cpu model") and not value.strip().isdigit() \
-                and value.strip() not in models:  # x86 "model" is a number, ARM boards name themselves
-            models.append(value.strip())
-    return frozenset(flags), models
+        elif key == "processor" and value.isdigit():
+            processors += 1
+        elif key in ("model name", "hardware", "model", "cpu model") and not value.isdigit() \
+                and value and value not in models:  # x86 "model" is a number, ARM boards name themselves
+            models.append(value)
+    return frozenset(flags), models, processors
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_bytes().rstrip(b"\0").decode("utf-8", "replace") if path.is_file() else None
+    except OSError:
+        return None
 
 
 def _host_os() -> str:
@@ -263,18 +265,42 @@ def _host_os() -> str:
     return {"darwin": "darwin", "win32": "windows", "ios": "ios"}.get(sys.platform, sys.platform)
 
 
+def _arch_of(flags: frozenset[str]) -> str | None:
+    """The architecture a cpuinfo's flags belong to (ARM lists asimd, x86-64 sse2 and lm), if they tell."""
+    if "asimd" in flags:
+        return "aarch64"
+    return "x86_64" if "sse2" in flags and "lm" in flags else None
+
+
 def host_facts() -> Host:
     """This machine: architecture, OS, CPU flags, cores, RAM and model strings."""
     import psutil
 
-    flags, models = _cpuinfo()
-    tree = Path("/proc/device-tree/model")
-    if tree.is_file():  # Raspberry Pi and other boards name themselves here
-        models.insert(0, tree.read_bytes().rstrip(b"\0").decode("utf-8", "replace"))
+    flags, models, _ = parse_cpuinfo(_read(Path("/proc/cpuinfo")) or "")
+    tree = _read(Path("/proc/device-tree/model"))
+    if tree:  # Raspberry Pi and other boards name themselves here
+        models.insert(0, tree)
     arch = platform.machine().lower()
     return Host(arch=_ARCH_ALIASES.get(arch, arch), os=_host_os(), cpu_flags=flags, cores=physical_cores(),
                 logical_cores=os.cpu_count() or 1, ram_mb=psutil.virtual_memory().total // 2**20,
                 model=" | ".join(models) or platform.processor())
+
+
+def host_from_records(cpuinfo: str, device_tree_model: str | None = None, *, os_name: str = "linux",
+                      arch: str | None = None, ram_mb: int = 4096) -> Host:
+    """A host described by recorded /proc/cpuinfo text and device-tree model (a board's, a phone's).
+
+    The architecture comes from the flags unless given; the cores from the processor entries.
+    """
+    flags, models, processors = parse_cpuinfo(cpuinfo)
+    if device_tree_model:
+        models.insert(0, device_tree_model.rstrip("\0"))
+    arch = _ARCH_ALIASES.get(arch or "", arch) or _arch_of(flags)
+    if arch is None:
+        raise ProfileError("the recorded cpuinfo names no architecture (no asimd or sse2/lm flags): give it")
+    n = processors or 1
+    return Host(arch=arch, os=os_name, cpu_flags=flags, cores=n, logical_cores=n, ram_mb=ram_mb,
+                model=" | ".join(models))
 
 
 def match_profile(prof: Profile, host: Host) -> tuple[bool, int, list[str]]:
@@ -409,10 +435,10 @@ def _bundle_facts(ref: ModelRef) -> ModelFacts:
     # an untied embedding table is only gathered, one row per token (exports keep it fp32/fp16)
     gathered = 0 if cfg.get("tie_word_embeddings", True) else \
         first("vocab_size") * hidden * (2 if cfg.get("dtype", cfg.get("torch_dtype")) in ("float16", "bfloat16") else 4)
-    runtime = (manifest.extra.get("runtime") or {}) if manifest else {}
+    n_params = manifest.runtime.n_params if isinstance(manifest, OnnxManifest) else None
     return ModelFacts(
         weights_bytes=size, read_bytes_per_token=max(size - gathered, size // 4),
-        n_params=int(runtime.get("n_params") or size * 8 / QUANT_BPW.get(str(quant).lower(), 32.0)),
+        n_params=int(n_params or size * 8 / QUANT_BPW.get(str(quant).lower(), 32.0)),
         n_layers=first("num_decoder_layers", "num_hidden_layers", "num_layers", "n_layer"),
         n_kv_heads=first("num_key_value_heads", default=heads), head_dim_k=head_dim, head_dim_v=head_dim,
         n_ctx_train=first("max_position_embeddings", "n_positions"), quantization=quant,

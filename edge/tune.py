@@ -277,12 +277,13 @@ class _Quality:
     def top1(self, path: Path, kv_type: str, flash: bool) -> float:
         import json
 
-        from export.gguf.parity import causal_logits, compare
+        from export.gguf.parity import causal_logits
+        from export.parity_result import compare
 
         key = self._key(path, kv_type, flash)
         if key not in self.scores:  # quality does not depend on threads: one pass per weights × KV
             got = _logits(path, self.ids, kv_type, flash)
-            self.scores[key] = compare(got, self.reference(causal_logits)).top1_agreement
+            self.scores[key] = compare(self.reference(causal_logits), got).top1_agreement
             self.cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.cache.with_suffix(".part")
             tmp.write_text(json.dumps(self.scores, indent=0))
@@ -500,7 +501,7 @@ def profile_toml(result: TuneResult, name: str) -> str:
     match["priority"] = base.match.priority + 1  # a tuned profile wins over its base on the same host
     runtime = {"threads": best.threads, "n_ctx": base.runtime.n_ctx, "n_batch": base.runtime.n_batch,
                "kv_type": best.kv_type, "flash_attn": best.flash_attn, "use_mmap": base.runtime.use_mmap,
-               "use_mlock": base.runtime.use_mlock}
+               "use_mlock": base.runtime.use_mlock, "ort_spinning": base.runtime.ort_spinning}
     device = {"cores": physical_cores(), "ram_mb": psutil.virtual_memory().total // 2**20}
     out = [f"# {line}" for line in _comments(result)]
     out += [f"name = {_toml(name)}",

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from edge import __version__
-from edge.bundle import MANIFEST, Manifest, sha256_file, write_manifest
+from edge.bundle import MANIFEST, Manifest, new_manifest, sha256_file, write_manifest
 from edge.errors import ExportError
 
 
@@ -36,13 +36,13 @@ def staging(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
 
 
 def finish_manifest(bundle: Path, **fields) -> Manifest:
-    """Hash every file in `bundle` and write manifest.json (call last, inside `staging`)."""
+    """Hash every file in `bundle` and write manifest.json (call last, inside `staging`); `format` picks the type."""
     files = {
         str(p.relative_to(bundle)): sha256_file(p)
         for p in sorted(Path(bundle).rglob("*"))
         if p.is_file() and p.name != MANIFEST
     }
     fields.setdefault("created_with", f"edgesplit {__version__} ({datetime.now(UTC).isoformat(timespec='seconds')})")
-    manifest = Manifest(files=files, **fields)
+    manifest = new_manifest(files=files, **fields)
     write_manifest(bundle, manifest)
     return manifest

@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edge.bundle import DecodeParityFacts
+
 PROMPTS = (
     "The capital of France is",
     "Small language models run on laptops and phones because",
@@ -61,19 +63,17 @@ class DecodeReport:
     n_tokens: int  # steps per prompt
     first_miss: tuple[int, int] | None  # (prompt, step) of the first disagreement
 
-    def passes(self, min_agreement: float | None, tolerance: float | None) -> bool:
-        ok_top1 = min_agreement is None or self.agreement >= min_agreement
-        return ok_top1 and (tolerance is None or self.max_abs_logit_diff <= tolerance)
+    def to_manifest(self, reference: str, min_agreement: float | None, tolerance: float | None) -> DecodeParityFacts:
+        """The manifest record; its `passed` checks the bounds, its str() is the one-line summary."""
+        return DecodeParityFacts(reference=reference, agreement=self.agreement,
+                                 max_abs_logit_diff=self.max_abs_logit_diff, n_prompts=self.n_prompts,
+                                 n_tokens=self.n_tokens, min_agreement=min_agreement, tolerance=tolerance,
+                                 margin=MARGIN, first_miss=self.first_miss)
 
-    def to_manifest(self, reference: str, min_agreement: float | None, tolerance: float | None) -> dict[str, Any]:
-        return {"reference": reference, "agreement": self.agreement, "max_abs_logit_diff": self.max_abs_logit_diff,
-                "n_prompts": self.n_prompts, "n_tokens": self.n_tokens, "min_agreement": min_agreement,
-                "tolerance": tolerance, "margin": MARGIN, "first_miss": list(self.first_miss or []) or None}
 
-    def __str__(self) -> str:
-        miss = f", first miss at prompt {self.first_miss[0]} step {self.first_miss[1]}" if self.first_miss else ""
-        return (f"greedy decode agreement {self.agreement:.3f} over {self.n_prompts}x{self.n_tokens} cached steps, "
-                f"max |Δlogit| {self.max_abs_logit_diff:.3g}{miss}")
+def as_report(facts: DecodeParityFacts) -> dict[str, Any]:
+    """`edgesplit verify`'s decode entry: the record plus `passed` and `summary`."""
+    return {**facts.model_dump(), "passed": facts.passed, "summary": str(facts)}
 
 
 def greedy_path(stepper: Stepper, prompt: Sequence[int], n: int = N_NEW) -> ReferencePath:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.bundle import TokenizerParityFacts
 from edge.errors import ExportError
 
 Tokenize = Callable[[str], list[int]]
@@ -78,9 +79,9 @@ class TokenizerParity:
     def passed(self) -> bool:
         return not self.mismatches
 
-    def to_manifest(self) -> dict[str, Any]:
-        return {"reference": self.reference, "candidate": self.candidate, "n_texts": self.n_texts,
-                "mismatches": len(self.mismatches)}
+    def to_manifest(self) -> TokenizerParityFacts:
+        return TokenizerParityFacts(reference=self.reference, candidate=self.candidate, n_texts=self.n_texts,
+                                    mismatches=len(self.mismatches))
 
     def describe(self, limit: int = 2) -> str:
         """The first `limit` differences, each from the first id where the two sides part."""
@@ -196,11 +197,11 @@ BUNDLE_SIDES: dict[str, tuple[Callable[[Path, Any], Path], Callable[[Path], Any]
 def verify_bundle(bundle: Path, manifest: Any, reference: str | None) -> dict[str, Any]:
     """`edgesplit verify`'s tokenizer part: re-run the check against `reference` or the recorded source."""
     src = Path(reference) if reference else Path(manifest.source.get("path", ""))
-    recorded = manifest.extra.get("tokenizer_parity")
+    recorded = manifest.tokenizer_parity.model_dump() if manifest.tokenizer_parity else {}
     if not (src.is_dir() or (src.is_file() and src.suffix == ".gguf")):
-        return {"tokenizer_parity": {**(recorded or {}), "remeasured": False}}
+        return {"tokenizer_parity": {**recorded, "remeasured": False}}
     locate, side, runtime = BUNDLE_SIDES[manifest.format]
     path = locate(Path(bundle), manifest)
     result = check(src, side(path), f"{runtime}:{path.name}")
-    return {"tokenizer_parity": {**result.to_manifest(), "examples": result.describe() or None, "remeasured": True,
+    return {"tokenizer_parity": {**result.to_manifest().model_dump(), "examples": result.describe() or None, "remeasured": True,
                                  "passed": result.passed}}

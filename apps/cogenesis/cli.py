@@ -41,10 +41,15 @@ def cogenesis() -> None:
 @click.option("--profile-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Known private names/places/contacts (TOML or JSON).")
 @click.option("--conversation", default=None, help="Conversation id: keeps placeholders stable across calls.")
+@click.option("--gate", default=None, metavar="METRIC:THRESHOLD",
+              help="Logits mode: consult the cloud only at steps where the local model's uncertainty "
+                   "(entropy, margin or top1) reaches THRESHOLD, e.g. entropy:2.0.")
+@click.option("--batch", type=click.IntRange(0, 64), default=0, show_default=True,
+              help="Logits mode at temperature 0: verify runs of up to N local tokens in one cloud call.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 def write_cmd(instruction: str, context_file: Path, mode: str, cloud_url: str | None, cloud_model: str | None,
               timeout: float, model: str, max_tokens: int, outline_tokens: int, temperature: float, seed: int | None,
-              profile_file: Path | None, conversation: str | None, as_json: bool) -> None:
+              profile_file: Path | None, conversation: str | None, gate: str | None, batch: int, as_json: bool) -> None:
     """Write INSTRUCTION using the private context in --context.
 
     The cloud (sketch mode) sees only the de-identified instruction and returns an outline; the
@@ -62,7 +67,8 @@ def write_cmd(instruction: str, context_file: Path, mode: str, cloud_url: str | 
         raise InvalidRequestError("the instruction is empty: say what to write")
     context = sys.stdin.read() if str(context_file) == "-" else _read(context_file)
     req = WriteRequest(instruction, context, mode, cloud_url, cloud_model, timeout, max_tokens,
-                       outline_tokens=outline_tokens, temperature=temperature, seed=seed, conversation_id=conversation, profile_file=profile_file)
+                       outline_tokens=outline_tokens, temperature=temperature, seed=seed, conversation_id=conversation,
+                       profile_file=profile_file, gate=_gate(gate), batch=batch)
     with Engine.load(model) as engine:
         result = write(engine, req)
     if as_json:
@@ -72,6 +78,19 @@ def write_cmd(instruction: str, context_file: Path, mode: str, cloud_url: str | 
     note = f"[mode {result.mode_used}, cloud_used {str(result.cloud_used).lower()}"
     note += f", cloud_error: {result.cloud_error}]" if result.cloud_error else "]"
     click.echo(note, err=True)
+
+
+def _gate(text: str | None):
+    from cloud_bridge.policies import Gate
+
+    if text is None:
+        return None
+    metric, _, value = text.partition(":")
+    try:
+        return Gate(metric, float(value))
+    except (ValueError, InvalidRequestError) as exc:
+        raise click.BadParameter(f"{text!r}: {exc}; expected METRIC:THRESHOLD such as entropy:2.0",
+                                 param_hint="--gate") from None
 
 
 def _read(path: Path) -> str:

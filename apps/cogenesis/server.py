@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloud_bridge.client import CloudConfig
 from cloud_bridge.errors import CloudError
+from cloud_bridge.policies import Gate
 from edge.errors import InvalidRequestError
 from edge.server.app_models import run_on_model
 
@@ -43,6 +44,10 @@ class WriteBody(BaseModel):
     temperature: float = Field(default=0.0, ge=0, le=5)
     seed: int | None = None
     conversation_id: str | None = None
+    gate_metric: Literal["entropy", "margin", "top1"] | None = Field(
+        default=None, description="Logits mode: consult the cloud only where this local uncertainty reaches gate_threshold.")
+    gate_threshold: float = Field(default=2.0, ge=0, le=100)
+    batch: int = Field(default=0, ge=0, le=64, description="Logits mode, temperature 0: tokens verified per cloud call.")
 
 
 def _write_request(body: WriteBody) -> WriteRequest:
@@ -51,7 +56,9 @@ def _write_request(body: WriteBody) -> WriteRequest:
         raise InvalidRequestError(
             "cloud_url cannot be chosen by a request: this server sends only to the cloud endpoint it was "
             "started with (EDGESPLIT_CLOUD_URL of `edgesplit serve`); leave cloud_url out of the request")
-    return WriteRequest(**(body.model_dump(exclude={"model"}) | {"cloud_url": None}))
+    gate = Gate(body.gate_metric, body.gate_threshold) if body.gate_metric else None
+    fields = body.model_dump(exclude={"model", "gate_metric", "gate_threshold"})
+    return WriteRequest(**(fields | {"cloud_url": None, "gate": gate}))
 
 
 def _is_configured(url: str) -> bool:

@@ -11,6 +11,7 @@ from cloud_bridge.entities import load_profile
 from cloud_bridge.errors import CloudError
 from cloud_bridge.fusion import Schedule
 from cloud_bridge.pii import Detector
+from cloud_bridge.policies import Gate
 from cloud_bridge.vault import Vault
 from edge import Engine
 
@@ -30,6 +31,8 @@ class WriteRequest:
     conversation_id: str | None = None
     profile_file: Path | None = None
     schedule: Schedule | None = None
+    gate: Gate | None = None  # logits mode: consult the cloud only where the local model is unsure
+    batch: int = 0  # logits mode at temperature 0: verify runs of this many tokens per cloud call
 
 
 def _client(req: WriteRequest) -> tuple[CloudClient | None, str | None]:
@@ -52,7 +55,7 @@ def write(engine: Engine, req: WriteRequest) -> CollabResult:
                             Vault(), req.conversation_id)
         opts = CollabOptions(max_tokens=req.max_tokens, outline_tokens=req.outline_tokens,
                              temperature=req.temperature, seed=req.seed,
-                             schedule=req.schedule or Schedule())
+                             policy=req.gate or req.schedule or Schedule(), batch=req.batch)
         result = session.write(req.instruction, req.context, opts)
     finally:
         if client is not None:

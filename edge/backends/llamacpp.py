@@ -59,8 +59,8 @@ class LlamaCppBackend:
     def tokenize(self, text: str, *, add_bos: bool, special: bool = True) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
 
-    def detokenize(self, ids: list[int]) -> bytes:
-        return self._llm.detokenize(ids, special=False)
+    def detokenize(self, ids: list[int], special: bool = False) -> bytes:
+        return self._llm.detokenize(ids, special=special)
 
     def is_end_of_generation(self, token_id: int) -> bool:
         return bool(self._lib.llama_vocab_is_eog(self._vocab, token_id))

@@ -155,11 +155,11 @@ class LlamaCppEncDecBackend:
             raise InvalidRequestError(f"could not tokenize the prompt (needs {-n} tokens)")
         return list(buf[:n])
 
-    def detokenize(self, ids: list[int]) -> bytes:
+    def detokenize(self, ids: list[int], special: bool = False) -> bytes:
         out = bytearray()
         buf = ctypes.create_string_buffer(256)
         for tok in ids:
-            n = self._run.lib.llama_token_to_piece(self._run.vocab, tok, buf, len(buf), 0, False)
+            n = self._run.lib.llama_token_to_piece(self._run.vocab, tok, buf, len(buf), 0, special)
             out += buf.raw[: max(n, 0)]
         return bytes(out)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bundle import OnnxManifest
 from ..constrain.matcher import MatcherCache, Vocabulary, utf8_or_none
 from ..errors import InvalidRequestError, ModelFormatError
 from ..models import ModelRef
@@ -64,9 +65,8 @@ class Session:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = select_providers(options.execution_providers, options.threads)
         # spinning worker threads halve decode speed when the cores are shared (measured 2x on a busy
-        # 2-core box); on a device the app and the OS always share them. `extra={"ort_spinning": True}` opts in.
-        spin = bool(options.extra.get("ort_spinning", False))
-        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+        # 2-core box); on a device the app and the OS always share them. `ort_spinning = true` opts in.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.ort_spinning else "0")
         try:
             self.sess = ort.InferenceSession(str(path), so, providers=[p for p, _ in providers],
                                              provider_options=[o for _, o in providers])
@@ -289,24 +289,23 @@ class OnnxRuntimeBackend:
         from tokenizers import Tokenizer
 
         manifest = ref.manifest
-        if manifest is None or manifest.format != "onnx":
+        if not isinstance(manifest, OnnxManifest):
             raise ModelFormatError(f"{ref.path} is not an ONNX bundle: export one with `edgesplit export onnx`")
-        rt = manifest.extra.get("runtime", {})
+        rt = manifest.runtime
         self._rt = rt
         self.model = load_model(ref.path, encoder_decoder=manifest.encoder_decoder, options=options,
-                                decoder_start_token_id=int(rt.get("decoder_start_token_id") or 0))
+                                decoder_start_token_id=rt.decoder_start_token_id or 0)
         self._tok = Tokenizer.from_file(str(ref.path / (manifest.tokenizer or "tokenizer.json")))
         self._bytes = vocab_bytes(self._tok)
-        self._eog = frozenset(int(i) for i in rt.get("eog_token_ids", []))
+        self._eog = frozenset(rt.eog_token_ids)
         self._matchers = MatcherCache(lambda: Vocabulary.from_texts([utf8_or_none(b) for b in self._bytes],
                                                                     sorted(self._eog)))
-        n_train = int(rt.get("n_ctx_train") or 0)
+        n_train = rt.n_ctx_train
         self.info = ModelInfo(
             architecture=manifest.architecture, n_ctx=min(options.n_ctx, n_train or options.n_ctx),
-            n_ctx_train=n_train, n_vocab=int(rt.get("n_vocab") or len(self._bytes)),
-            chat_template=manifest.chat_template, bos_token=rt.get("bos_token") or "",
-            eos_token=rt.get("eos_token") or "", add_bos=bool(rt.get("add_bos")),
-            encoder_decoder=manifest.encoder_decoder, n_params=rt.get("n_params"),
+            n_ctx_train=n_train, n_vocab=rt.n_vocab, chat_template=manifest.chat_template,
+            bos_token=rt.bos_token, eos_token=rt.eos_token, add_bos=rt.add_bos,
+            encoder_decoder=manifest.encoder_decoder, n_params=rt.n_params,
             file_bytes=sum((ref.path / f).stat().st_size for f in manifest.files),
             execution_providers=tuple(self.providers),
         )
@@ -324,7 +323,10 @@ class OnnxRuntimeBackend:
             ids = [bos, *ids]
         return ids
 
-    def detokenize(self, ids: list[int]) -> bytes:
+    def detokenize(self, ids: list[int], special: bool = False) -> bytes:
+        if special:  # special tokens have no bytes in the table: their text comes from the tokenizer
+            return b"".join(self._bytes[i] or (self._tok.id_to_token(i) or "").encode() if 0 <= i < len(self._bytes)
+                            else b"" for i in ids)
         return b"".join(self._bytes[i] if 0 <= i < len(self._bytes) else b"" for i in ids)
 
     def is_end_of_generation(self, token_id: int) -> bool:

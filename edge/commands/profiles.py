@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..profiles import detect as detect_profile
-from ..profiles import list_profiles, load_profile
+from ..profiles import host_from_records, list_profiles, load_profile
 from .options import echo_json
 
 
@@ -72,15 +74,27 @@ def show(name: str, as_json: bool) -> None:
 
 @profiles.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the choice, reasons, host facts and all candidates.")
-def detect(as_json: bool) -> None:
+@click.option("--cpuinfo", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Detect for a recorded /proc/cpuinfo (another board's) instead of this machine.")
+@click.option("--device-tree", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="With --cpuinfo: the board's recorded /proc/device-tree/model.")
+@click.option("--os", "os_name", default="linux", show_default=True, help="With --cpuinfo: the board's OS.")
+@click.option("--ram-mb", type=click.IntRange(1), default=4096, show_default=True,
+              help="With --cpuinfo: the board's RAM.")
+def detect(as_json: bool, cpuinfo: Path | None, device_tree: Path | None, os_name: str, ram_mb: int) -> None:
     """Pick the profile that best matches this machine (CPU flags, cores, RAM, OS, arch) and say why.
 
     \b
     Examples:
       edgesplit profiles detect
       edgesplit profiles detect --json
+      edgesplit profiles detect --cpuinfo pi4-cpuinfo.txt --device-tree pi4-model.txt
     """
-    d = detect_profile()
+    host = None
+    if cpuinfo is not None:
+        tree = device_tree.read_bytes().decode("utf-8", "replace") if device_tree else None
+        host = host_from_records(cpuinfo.read_text(errors="replace"), tree, os_name=os_name, ram_mb=ram_mb)
+    d = detect_profile(host)
     if as_json:
         echo_json(d.as_dict())
         return

@@ -69,6 +69,9 @@ class CancellableEngine:
 
     logprobs = next_token_logprobs
 
+    def prompt_logprobs(self, prompt, top_k: int = 5):
+        return self._engine.prompt_logprobs(prompt, top_k, check=self._check)
+
     def next_token_logits(self, prompt):
         self._check()
         return self._engine.next_token_logits(prompt)

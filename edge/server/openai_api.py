@@ -22,6 +22,7 @@ from ..chat import check_messages
 from ..engine import GenerationResult, Prompt, TokenLogprob
 from ..errors import EdgeError, ModelNotFoundError
 from ..sampling import SamplingParams
+from .echo import echo_completion
 from .errors import QueueFullError, RequestTimeoutError, edge_error_body
 from .schemas import ChatCompletionRequest, CompletionRequest, TokenizeRequest
 from .settings import ServerState, state_of
@@ -133,6 +134,8 @@ async def completions(body: CompletionRequest, request: Request) -> JSONResponse
     """Continue a raw prompt (OpenAI legacy completions), without the chat template."""
     st = state_of(request)
     params = body.sampling(st.settings.max_tokens_limit, st.settings.completion_default_tokens)
+    if body.echo:
+        return await echo_completion(request, body, params)
     return await _respond(request, body.model, body.prompt_text(), params, TEXT, body.stream, body.include_usage)
 
 

@@ -152,17 +152,26 @@ class ChatCompletionRequest(_Common):
 
 class CompletionRequest(_Common):
     prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=1)]
+    # echo: the answer starts with the prompt, and with `logprobs` every prompt token is scored
     echo: bool = False
     logprobs: int | None = Field(None, ge=0, le=20)
     suffix: str | None = None
+    max_tokens: int | None = Field(None, ge=0, description="0 (with echo): only score the prompt")
 
     def n_logprobs(self) -> int:
         return self.logprobs or 0
 
+    def requested_max_tokens(self) -> int | None:
+        return self.max_tokens or None  # 0 is handled by the echo path, which then generates nothing
+
     def _refuse_unsupported(self) -> None:
         super()._refuse_unsupported()
-        if self.echo or self.suffix:
-            raise InvalidRequestError("echo and suffix are not supported on /v1/completions")
+        if self.suffix:
+            raise InvalidRequestError("suffix is not supported on /v1/completions")
+        if self.echo and self.stream:
+            raise InvalidRequestError("echo cannot be streamed: send stream: false")
+        if self.max_tokens == 0 and not self.echo:
+            raise InvalidRequestError("max_tokens must be >= 1 (0 only with echo, to score the prompt)")
 
     def prompt_text(self) -> str:
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]

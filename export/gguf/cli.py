@@ -67,10 +67,10 @@ def gguf(src: Path, out: Path, quant: str, ternarize: str | None, keep_embedding
     if parity is not None:
         click.echo(f"parity vs PyTorch: max |Δlogit| {parity.max_abs_logit_diff:.3g}, "
                    f"top-1 agreement {parity.top1_agreement:.3f} over {parity.n_tokens} tokens")
-    tokens = manifest.extra.get("tokenizer_parity") or {}
-    if tokens:
-        click.echo(f"tokenizer: {tokens['n_texts'] - tokens['mismatches']}/{tokens['n_texts']} probe texts "
+    tokens = manifest.tokenizer_parity
+    if tokens is not None:
+        click.echo(f"tokenizer: {tokens.n_texts - tokens.mismatches}/{tokens.n_texts} probe texts "
                    "tokenize identically")
-    if (manifest.extra.get("runtime") or {}).get("exact_gelu") is False:
+    if manifest.runtime.exact_gelu is False:  # export_gguf returns a GgufManifest
         click.echo("note: this llama.cpp reads GELU from an fp16 table (stock build), so GELU models' f32 "
                    "parity is ~1e-4, not ~1e-6; scripts/setup.sh builds it exact", err=True)

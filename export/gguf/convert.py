@@ -18,17 +18,18 @@ import numpy as np
 from gguf import MODEL_ARCH_NAMES, GGUFWriter
 
 from edge.backends.llamacpp_build import build_info
-from edge.bundle import Manifest
+from edge.bundle import DecodeParityFacts, GgufQuantFacts, GgufRuntimeFacts, Manifest
 from edge.errors import ExportError, ParityError
 from edge.options import physical_cores
 from export import decode
 from export.bundle import finish_manifest, staging
+from export.parity_result import LogitParity, compare
 from export.progress import Progress
 from export.quant.ternary import METHODS, is_ternary, ternarize_or_keep
 
 from . import reference as ref
 from .checkpoint import open_checkpoint
-from .parity import ParityResult, compare, decode_parity, gguf_logits
+from .parity import decode_parity, gguf_logits, passed, to_manifest
 from .quantize import EMBEDDING_TYPES, Fallback, QuantType, preflight, quant_type, quantize
 from .registry import Arch, arch_for
 from .tokcheck import tokenizer_parity
@@ -143,10 +144,10 @@ def write_f32_gguf(plan: ExportPlan, path: Path) -> None:
     w.close()
 
 
-def measure_parity(plan: ExportPlan, gguf: Path) -> ParityResult:
+def measure_parity(plan: ExportPlan, gguf: Path) -> LogitParity:
     start = plan.arch.config.get("decoder_start_token_id", 0)
     ids, dec = ref.parity_ids(plan.src, plan.arch, start)
-    return compare(gguf_logits(gguf, ids, dec), ref.reference_logits(plan.model, ids, dec))
+    return compare(ref.reference_logits(plan.model, ids, dec), gguf_logits(gguf, ids, dec))
 
 
 def reference_paths(plan: ExportPlan) -> list[decode.ReferencePath]:
@@ -157,7 +158,7 @@ def reference_paths(plan: ExportPlan) -> list[decode.ReferencePath]:
     return decode.torch_paths(plan.model, decode.encode_prompts(lambda text: tok(text)["input_ids"]))
 
 
-def measure_decode(plan: ExportPlan, gguf: Path, paths: list[decode.ReferencePath] | None = None) -> dict[str, Any]:
+def measure_decode(plan: ExportPlan, gguf: Path, paths: list[decode.ReferencePath] | None = None) -> DecodeParityFacts:
     """Decode-path parity of `gguf` (llama.cpp, its KV cache) against the PyTorch reference's greedy paths."""
     paths = paths if paths is not None else reference_paths(plan)
     return decode_parity(paths, gguf, plan.arch.encoder_decoder, plan.quant.name, f"pytorch:{plan.src.name} generate")
@@ -183,16 +184,16 @@ def write_bundle(plan: ExportPlan, out: Path, progress: Progress | None = None) 
                 f32.unlink()
         with progress.stage("parity", 2) as bar:
             result = measure_parity(plan, final)
-            if not result.passed(plan.quant.name):
+            if not passed(result, plan.quant.name):
                 raise ParityError(f"{plan.gguf_name} misses parity with the PyTorch model ({result}); the "
                                   "conversion is wrong for this checkpoint: report it with the checkpoint's config")
             bar.advance()
             paths = reference_paths(plan)
             decoded = measure_decode(plan, final, paths)
-            if not decoded["passed"]:
+            if not decoded.passed:
                 raise ParityError(f"{plan.gguf_name}: greedy decode through llama.cpp's KV cache differs from the "
-                                  f"PyTorch model ({decoded['summary']}; minimum agreement "
-                                  f"{decoded['min_agreement']}, tolerance {decoded['tolerance']}); nothing was written")
+                                  f"PyTorch model ({decoded}; minimum agreement "
+                                  f"{decoded.min_agreement}, tolerance {decoded.tolerance}); nothing was written")
             decode.save_paths(tmp, paths)
         with progress.stage("write"):
             return finish_manifest(
@@ -200,15 +201,16 @@ def write_bundle(plan: ExportPlan, out: Path, progress: Progress | None = None) 
                 encoder_decoder=plan.arch.encoder_decoder, quantization=plan.quant.name,
                 chat_template=plan.vocab.chat_template,
                 source={"path": str(plan.src.resolve()), "hf_architecture": plan.arch.name},
-                parity=result.to_manifest(f"pytorch:{plan.src.name}", plan.quant.name),
-                extra={**_extra(plan), "tokenizer_parity": tokens.to_manifest(), "decode_parity": decoded},
+                parity=to_manifest(result, f"pytorch:{plan.src.name}", plan.quant.name),
+                tokenizer_parity=tokens.to_manifest(), decode_parity=decoded, quant=_quant_facts(plan),
+                runtime=GgufRuntimeFacts(**build_info(), kv_type_for_parity="f32"),
             )
 
 
-def _extra(plan: ExportPlan) -> dict[str, Any]:
-    return {"ternarize": plan.method if plan.ternary else None, "ternary_tensors": len(plan.ternary),
-            "keep_embeddings": plan.options.keep_embeddings or ("f16" if plan.quant.ternary else None), "fallbacks": [str(f) for f in plan.fallbacks],
-            "kv_type_for_parity": "f32", "runtime": build_info()}
+def _quant_facts(plan: ExportPlan) -> GgufQuantFacts:
+    return GgufQuantFacts(ternarize=plan.method if plan.ternary else None, ternary_tensors=len(plan.ternary),
+                          keep_embeddings=plan.options.keep_embeddings or ("f16" if plan.quant.ternary else None),
+                          fallbacks=[str(f) for f in plan.fallbacks])
 
 
 STAGES = ("load", "convert", "quantize", "parity", "write")

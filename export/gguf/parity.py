@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edge.bundle import Parity
+from edge.bundle import DecodeParityFacts, Parity
+from export.parity_result import LogitParity
 
 # max |Δlogit| (relative to the largest reference logit when that exceeds 1) for float types; top-1 agreement for the quantized ones (tiny random models have
 # flat logits, so the bounds are loose: they catch a broken conversion, not a slightly lossy one)
@@ -17,30 +17,13 @@ MIN_TOP1: dict[str, float] = {"q8_0": 0.9, "q6_k": 0.85, "q5_k_m": 0.8, "q5_k_s"
                               "q3_k_m": 0.45, "q2_k": 0.3, "tq2_0": 0.6, "tq1_0": 0.6}
 
 
-@dataclass(frozen=True)
-class ParityResult:
-    max_abs_logit_diff: float
-    top1_agreement: float
-    n_tokens: int
-    max_abs_reference_logit: float = 1.0
-
-    def passed(self, quant: str) -> bool:
-        tol, top1 = TOLERANCE.get(quant), MIN_TOP1.get(quant)
-        scale = max(1.0, self.max_abs_reference_logit)
-        return (tol is None or self.max_abs_logit_diff <= tol * scale) and (
-            top1 is None or self.top1_agreement >= top1)
-
-    def to_manifest(self, reference: str, quant: str) -> Parity:
-        return Parity(reference=reference, max_abs_logit_diff=self.max_abs_logit_diff,
-                      top1_agreement=self.top1_agreement, n_tokens=self.n_tokens,
-                      tolerance=TOLERANCE.get(quant), min_top1=MIN_TOP1.get(quant))
+def passed(result: LogitParity, quant: str) -> bool:
+    """`quant`'s bounds; the float tolerance is relative to the largest reference logit when that exceeds 1."""
+    return result.within(TOLERANCE.get(quant), MIN_TOP1.get(quant), relative=True)
 
 
-def compare(ours: np.ndarray, ref: np.ndarray) -> ParityResult:
-    n = min(len(ours), len(ref))
-    ours, ref = ours[:n, : ref.shape[1]], ref[:n]
-    return ParityResult(float(np.max(np.abs(ours - ref))), float(np.mean(ours.argmax(-1) == ref.argmax(-1))), n,
-                        float(np.max(np.abs(ref))))
+def to_manifest(result: LogitParity, reference: str, quant: str) -> Parity:
+    return result.to_manifest(reference, TOLERANCE.get(quant), MIN_TOP1.get(quant))
 
 
 def causal_logits(path: Path, ids: list[int], threads: int = 2) -> np.ndarray:
@@ -125,8 +108,8 @@ DECODE_MIN_AGREEMENT: dict[str, float] = {"f32": 1.0, "f16": 0.9, "bf16": 0.85,
                                           **{q: round(0.75 * v, 3) for q, v in MIN_TOP1.items()}}
 
 
-def decode_parity(paths: list, gguf: Path, encoder_decoder: bool, quant: str, reference: str) -> dict:
-    """Greedy decode of `gguf` through llama.cpp's KV cache along the reference paths, as a manifest entry."""
+def decode_parity(paths: list, gguf: Path, encoder_decoder: bool, quant: str, reference: str) -> DecodeParityFacts:
+    """Greedy decode of `gguf` through llama.cpp's KV cache along the reference paths, as a manifest record."""
     from export import decode
 
     step = stepper(gguf, encoder_decoder)
@@ -136,6 +119,4 @@ def decode_parity(paths: list, gguf: Path, encoder_decoder: bool, quant: str, re
         step.close()
     scale = max([1.0, *(float(np.abs(p.top_logits).max()) for p in paths)])
     tol = TOLERANCE.get(quant)
-    min_agreement = DECODE_MIN_AGREEMENT.get(quant)
-    entry = report.to_manifest(reference, min_agreement, None if tol is None else tol * scale)
-    return {**entry, "passed": report.passes(entry["min_agreement"], entry["tolerance"]), "summary": str(report)}
+    return report.to_manifest(reference, DECODE_MIN_AGREEMENT.get(quant), None if tol is None else tol * scale)

@@ -5,32 +5,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edge.bundle import Manifest
+from edge.bundle import DecodeParityFacts, GgufManifest
 from edge.errors import ExportError
 from edge.gguf_probe import probe_gguf
 from export import decode
+from export.parity_result import LogitParity, compare
 
-from .parity import MIN_TOP1, TOLERANCE, CausalStepper, ParityResult, causal_logits, compare, decode_parity
+from .parity import MIN_TOP1, TOLERANCE, CausalStepper, causal_logits, decode_parity, passed
 from .reference import PARITY_TEXT
 from .tokcheck import tokenizer_parity
 
 
-def _gguf_file(bundle: Path, manifest: Manifest) -> Path:
+def _gguf_file(bundle: Path, manifest: GgufManifest) -> Path:
     ggufs = [n for n in manifest.files if n.endswith(".gguf")]
     if len(ggufs) != 1:
         raise ExportError(f"bundle {bundle} should hold exactly one .gguf file, it lists {len(ggufs)}")
     return Path(bundle) / ggufs[0]
 
 
-def _against_checkpoint(gguf: Path, src: Path, manifest: Manifest) -> tuple[ParityResult, dict]:
+def _against_checkpoint(gguf: Path, src: Path, manifest: GgufManifest) -> tuple[LogitParity, DecodeParityFacts]:
     from .convert import ExportOptions, measure_decode, measure_parity, plan_export
 
-    opts = ExportOptions(quant=manifest.quantization, ternarize=manifest.extra.get("ternarize"))
+    opts = ExportOptions(quant=manifest.quantization, ternarize=manifest.quant.ternarize)
     plan = plan_export(src, opts)
     return measure_parity(plan, gguf), measure_decode(plan, gguf)
 
 
-def _against_gguf(gguf: Path, reference: Path, manifest: Manifest) -> tuple[ParityResult, dict]:
+def _against_gguf(gguf: Path, reference: Path, manifest: GgufManifest) -> tuple[LogitParity, DecodeParityFacts]:
     """Teacher-forced and greedy-decode parity against another GGUF, both sides on llama.cpp."""
     if manifest.encoder_decoder:
         raise ExportError("verify --reference FILE.gguf supports decoder-only models; pass the checkpoint dir")
@@ -46,18 +47,18 @@ def _against_gguf(gguf: Path, reference: Path, manifest: Manifest) -> tuple[Pari
     finally:
         ref_step.close()
     decoded = decode_parity(paths, gguf, False, manifest.quantization, f"llama.cpp greedy on {reference.name}")
-    return compare(causal_logits(gguf, ids), causal_logits(reference, ids)), decoded
+    return compare(causal_logits(reference, ids), causal_logits(gguf, ids)), decoded
 
 
-def _stored_decode(bundle: Path, gguf: Path, manifest: Manifest) -> dict | None:
+def _stored_decode(bundle: Path, gguf: Path, manifest: GgufManifest) -> DecodeParityFacts | None:
     """Decode-path parity against the greedy paths stored at export (None: an older bundle without them)."""
     if not decode.has_paths(bundle):
         return None
-    reference = (manifest.extra.get("decode_parity") or {}).get("reference", "stored greedy paths")
+    reference = manifest.decode_parity.reference if manifest.decode_parity else "stored greedy paths"
     return decode_parity(decode.load_paths(bundle), gguf, manifest.encoder_decoder, manifest.quantization, reference)
 
 
-def verify_bundle(path: Path, manifest: Manifest, reference: str | None) -> dict[str, Any]:
+def verify_bundle(path: Path, manifest: GgufManifest, reference: str | None) -> dict[str, Any]:
     """Parity of the bundle's GGUF vs `reference` (a checkpoint dir or a GGUF; default: the source).
 
     Without a reachable reference the manifest's recorded parity is reported (`remeasured` False).
@@ -73,7 +74,7 @@ def verify_bundle(path: Path, manifest: Manifest, reference: str | None) -> dict
         recorded = manifest.parity
         if recorded is None:
             raise ExportError(f"bundle {path} records no parity and its source is gone: pass --reference")
-        result = ParityResult(recorded.max_abs_logit_diff, recorded.top1_agreement, recorded.n_tokens)
+        result = LogitParity.from_manifest(recorded)
         return {**_report(result, quant, _stored_decode(Path(path), gguf, manifest)), "remeasured": False}
     if ref.is_file() and ref.suffix == ".gguf":
         for file in (gguf, ref):  # llama.cpp aborts on some malformed files: check, then load in a child first
@@ -85,14 +86,13 @@ def verify_bundle(path: Path, manifest: Manifest, reference: str | None) -> dict
         tokens = tokenizer_parity(ref, gguf)
         report = _report(result, quant, decoded)
         return {**report, "passed": report["passed"] and tokens.passed, "reference": str(ref), "remeasured": True,
-                "tokenizer_parity": {**tokens.to_manifest(), "examples": tokens.describe() or None}}
+                "tokenizer_parity": {**tokens.to_manifest().model_dump(), "examples": tokens.describe() or None}}
     else:
         raise ExportError(f"reference {ref} is neither a checkpoint directory nor a .gguf file")
     return {**_report(result, quant, decoded), "reference": str(ref), "remeasured": True}
 
 
-def _report(result: ParityResult, quant: str, decoded: dict | None) -> dict[str, Any]:
-    passed = result.passed(quant) and (decoded is None or decoded["passed"])
-    return {"max_abs_logit_diff": result.max_abs_logit_diff, "top1_agreement": result.top1_agreement,
-            "n_tokens": result.n_tokens, "passed": passed, "tolerance": TOLERANCE.get(quant),
-            "min_top1": MIN_TOP1.get(quant), "decode_parity": decoded}
+def _report(result: LogitParity, quant: str, decoded: DecodeParityFacts | None) -> dict[str, Any]:
+    ok = passed(result, quant) and (decoded is None or decoded.passed)
+    return {**result.as_dict(), "passed": ok, "tolerance": TOLERANCE.get(quant), "min_top1": MIN_TOP1.get(quant),
+            "decode_parity": None if decoded is None else decode.as_report(decoded)}

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edge.bundle import Manifest
+from edge.bundle import DecodeParityFacts, Manifest, OnnxQuantFacts, OnnxRuntimeFacts
 from edge.errors import ExportError
 from export import decode, tokparity
 from export.bundle import finish_manifest, staging
+from export.parity_result import compare
 from export.progress import Progress
 from export.quant.nbits import NBitsPlan, plan_for
 
@@ -69,13 +70,13 @@ def export_onnx(src: Path, out: Path, *, quant: str = "fp32", block_size: int | 
         with progress.stage("write"):
             if ort_mobile:
                 write_ort_mobile(tmp)
-            quant_facts = plan.describe() if plan else {"block_size": block_size, "accuracy_level": ACCURACY_LEVEL}
+            quant_facts = plan.describe() if plan else OnnxQuantFacts(block_size=block_size,
+                                                                      accuracy_level=ACCURACY_LEVEL)
             return finish_manifest(
                 tmp, format="onnx", architecture=source.arch.name, encoder_decoder=source.arch.encoder_decoder,
                 quantization=quant, tokenizer="tokenizer.json", chat_template=source.chat_template,
-                source=source.describe(), parity=checked,
-                extra={**quant_facts, "ort_mobile": ort_mobile, "decode_parity": decoded,
-                       "runtime": runtime_facts(source), "tokenizer_parity": tokens.to_manifest()},
+                source=source.describe(), parity=checked, quant=quant_facts, ort_mobile=ort_mobile,
+                decode_parity=decoded, runtime=runtime_facts(source), tokenizer_parity=tokens.to_manifest(),
             )
 
 
@@ -147,27 +148,26 @@ def _quiet(*names: str) -> Iterator[None]:
 def _load_staged(source: Source, bundle: Path):
     from edge.backends.onnxruntime import load_model
 
-    facts = runtime_facts(source)
     return load_model(bundle, encoder_decoder=source.arch.encoder_decoder,
-                      decoder_start_token_id=facts["decoder_start_token_id"] or 0)
+                      decoder_start_token_id=runtime_facts(source).decoder_start_token_id or 0)
 
 
 def measure_parity(source: Source, bundle: Path, quant: str, ids: list[int], reference: Any, against: str):
     """Compare the staged ONNX files with the torch logits; store the reference for `verify`."""
-    report = parity.compare(reference, _load_staged(source, bundle).teacher_forced(ids))
+    report = compare(reference, _load_staged(source, bundle).teacher_forced(ids))
     parity.save_reference(bundle, ids, reference)
     log.info("parity %s: %s", quant, report)
     return parity.check(report, quant, against)
 
 
-def measure_decode(source: Source, bundle: Path, quant: str, paths: list, against: str) -> dict[str, Any]:
+def measure_decode(source: Source, bundle: Path, quant: str, paths: list, against: str) -> DecodeParityFacts:
     """Greedy decode through the runtime's own start/step (its KV cache) along the torch paths."""
     report = decode.compare(paths, _load_staged(source, bundle))
     decode.save_paths(bundle, paths)
     return parity.check_decode(report, quant, f"{against}, transformers generate")
 
 
-def runtime_facts(source: Source) -> dict[str, Any]:
+def runtime_facts(source: Source) -> OnnxRuntimeFacts:
     """What the runtime needs without transformers: special tokens, end-of-generation ids, sizes."""
     tok, cfg = source.tokenizer, source.model.config
     gen = getattr(source.model, "generation_config", None)
@@ -176,14 +176,14 @@ def runtime_facts(source: Source) -> dict[str, Any]:
         eog.update(value if isinstance(value, list) else [value] if value is not None else [])
     vocab = tok.get_vocab()
     eog.update(vocab[t] for t in END_TOKENS if t in vocab and t in tok.all_special_tokens)
-    return {
-        "bos_token": tok.bos_token or "", "eos_token": tok.eos_token or "",
-        "add_bos": bool(getattr(tok, "add_bos_token", False)) and not source.arch.encoder_decoder,
-        "eog_token_ids": sorted(int(i) for i in eog),
-        "decoder_start_token_id": getattr(cfg, "decoder_start_token_id", None),
-        "n_ctx_train": int(getattr(cfg, "max_position_embeddings", 0) or 0) if not source.arch.encoder_decoder else 0,
-        "n_vocab": int(cfg.vocab_size), "n_params": int(sum(p.numel() for p in source.model.parameters())),
-    }
+    return OnnxRuntimeFacts(
+        bos_token=tok.bos_token or "", eos_token=tok.eos_token or "",
+        add_bos=bool(getattr(tok, "add_bos_token", False)) and not source.arch.encoder_decoder,
+        eog_token_ids=sorted(int(i) for i in eog),
+        decoder_start_token_id=getattr(cfg, "decoder_start_token_id", None),
+        n_ctx_train=int(getattr(cfg, "max_position_embeddings", 0) or 0) if not source.arch.encoder_decoder else 0,
+        n_vocab=int(cfg.vocab_size), n_params=int(sum(p.numel() for p in source.model.parameters())),
+    )
 
 
 def write_ort_mobile(bundle: Path) -> None:

@@ -7,14 +7,14 @@ reference's top-8 logits per position are kept in the bundle (parity/reference.n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge.bundle import Parity
+from edge.bundle import DecodeParityFacts, Parity
 from edge.errors import ExportError, ParityError
+from export.parity_result import LogitParity
 
 FIXED_TEXT = (
     "Small language models run on laptops, phones and single-board computers. They answer "
@@ -44,17 +44,6 @@ ADVICE = {
 }
 
 
-@dataclass
-class Report:
-    max_abs_logit_diff: float
-    top1_agreement: float
-    n_tokens: int
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {"max_abs_logit_diff": self.max_abs_logit_diff, "top1_agreement": self.top1_agreement,
-                "n_tokens": self.n_tokens}
-
-
 def parity_ids(tokenizer: Any, n: int = N_POSITIONS) -> list[int]:
     """`n` token ids of FIXED_TEXT (repeated as needed), without special tokens."""
     ids = tokenizer(FIXED_TEXT, add_special_tokens=False)["input_ids"]
@@ -76,13 +65,6 @@ def torch_logits(model: Any, ids: list[int], encoder_decoder: bool) -> np.ndarra
         return model(input_ids=x, use_cache=False).logits[0].float().numpy()
 
 
-def compare(reference: np.ndarray, got: np.ndarray) -> Report:
-    n = min(len(reference), len(got))
-    diff = float(np.abs(reference[:n] - got[:n]).max())
-    top1 = float((reference[:n].argmax(-1) == got[:n].argmax(-1)).mean())
-    return Report(diff, top1, n)
-
-
 def save_reference(bundle: Path, ids: list[int], reference: np.ndarray) -> None:
     top = np.argsort(-reference, axis=-1)[:, :TOP_K]
     path = bundle / REFERENCE_FILE
@@ -91,27 +73,26 @@ def save_reference(bundle: Path, ids: list[int], reference: np.ndarray) -> None:
              top_logits=np.take_along_axis(reference, top, axis=-1))
 
 
-def compare_stored(bundle: Path, logits_fn: Any) -> Report:
+def compare_stored(bundle: Path, logits_fn: Any) -> LogitParity:
     """Parity of the bundle's ONNX logits against the stored top-k reference logits."""
     data = np.load(bundle / REFERENCE_FILE)
     got = logits_fn(data["ids"].tolist())
     gathered = np.take_along_axis(got, data["top_ids"], axis=-1)
     diff = float(np.abs(gathered - data["top_logits"]).max())
     top1 = float((got.argmax(-1) == data["top_ids"][:, 0]).mean())
-    return Report(diff, top1, len(got))
+    return LogitParity(diff, top1, len(got), float(np.abs(data["top_logits"]).max()))
 
 
-def check(report: Report, quant: str, reference: str) -> Parity:
-    """The manifest's parity entry; ParityError when the export misses its tolerance."""
+def check(report: LogitParity, quant: str, reference: str) -> Parity:
+    """The manifest's parity entry; ParityError when the export misses its (absolute) tolerance."""
     tol, min_top1 = TOLERANCES[quant]
-    if (tol is not None and report.max_abs_logit_diff > tol) or (
-            min_top1 is not None and report.top1_agreement < min_top1):
+    if not report.within(tol, min_top1):
         raise ParityError(
             f"{quant} ONNX logits differ from {reference}: max |Δlogit| {report.max_abs_logit_diff:.3g} "
             f"(tolerance {tol}), top-1 agreement {report.top1_agreement:.3f} (minimum {min_top1}); "
             f"nothing was written. {ADVICE[quant]}"
         )
-    return Parity(reference=reference, tolerance=tol, min_top1=min_top1, **report.as_dict())
+    return report.to_manifest(reference, tol, min_top1)
 
 
 def decode_bounds(quant: str) -> tuple[float | None, float | None]:
@@ -120,18 +101,16 @@ def decode_bounds(quant: str) -> tuple[float | None, float | None]:
     return DECODE_MIN_AGREEMENT.get(quant, min_top1), tol
 
 
-def check_decode(report: Any, quant: str, reference: str) -> dict[str, Any]:
+def check_decode(report: Any, quant: str, reference: str) -> DecodeParityFacts:
     """The manifest's decode-path entry; ParityError when the cached decode misses its bound."""
-    min_agreement, tol = decode_bounds(quant)
-    if not report.passes(min_agreement, tol):
-        raise ParityError(f"{quant} ONNX greedy decode through the KV cache differs from {reference}: {report} "
-                          f"(minimum agreement {min_agreement}, tolerance {tol}); nothing was written. "
-                          f"{ADVICE[quant]}")
-    return report.to_manifest(reference, min_agreement, tol)
+    facts = report.to_manifest(reference, *decode_bounds(quant))
+    if not facts.passed:
+        raise ParityError(f"{quant} ONNX greedy decode through the KV cache differs from {reference}: {facts} "
+                          f"(minimum agreement {facts.min_agreement}, tolerance {facts.tolerance}); nothing was "
+                          f"written. {ADVICE[quant]}")
+    return facts
 
 
-def passes(report: Report, parity: Parity | None) -> bool:
-    if parity is None:
-        return True
-    tol_ok = parity.tolerance is None or report.max_abs_logit_diff <= parity.tolerance
-    return tol_ok and (parity.min_top1 is None or report.top1_agreement >= parity.min_top1)
+def passes(report: LogitParity, parity: Parity | None) -> bool:
+    """Within the bounds recorded at export (none recorded: nothing to fail)."""
+    return parity is None or report.within(parity.tolerance, parity.min_top1)

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge.bundle import Manifest
+from edge.bundle import DecodeParityFacts, OnnxManifest
 from edge.errors import ModelFormatError
 from export import decode
+from export.parity_result import compare
 
 from . import parity
 
 
-def verify_bundle(path: Path, manifest: Manifest, reference: str | None = None) -> dict:
+def verify_bundle(path: Path, manifest: OnnxManifest, reference: str | None = None) -> dict:
     """Parity report: `max_abs_logit_diff`, `top1_agreement`, `n_tokens`, `passed` (hashes checked by the caller)."""
     from edge.backends.onnxruntime import load_model
 
     path = Path(path)
-    rt = manifest.extra.get("runtime", {})
     model = load_model(path, encoder_decoder=manifest.encoder_decoder,
-                       decoder_start_token_id=int(rt.get("decoder_start_token_id") or 0))
+                       decoder_start_token_id=manifest.runtime.decoder_start_token_id or 0)
     if reference is None:
         if not (path / parity.REFERENCE_FILE).is_file():
             raise ModelFormatError(f"{path} has no {parity.REFERENCE_FILE}: pass --reference SRC to re-measure parity")
@@ -31,15 +31,16 @@ def verify_bundle(path: Path, manifest: Manifest, reference: str | None = None) 
         source = _reference_source(Path(reference), manifest)
         ids = parity.parity_ids(source.tokenizer)
         ref = parity.torch_logits(source.model, ids, source.arch.encoder_decoder)
-        report = parity.compare(ref, model.teacher_forced(ids))
+        report = compare(ref, model.teacher_forced(ids))
         against = f"pytorch {reference}"
         paths = decode.torch_paths(source.model, decode.encode_prompts(lambda t: source.tokenizer(t)["input_ids"]))
     decoded = _decode_check(paths, model, manifest)
-    passed = parity.passes(report, manifest.parity) and (decoded is None or decoded["passed"])
-    return {**report.as_dict(), "reference": against, "decode_parity": decoded, "passed": passed}
+    passed = parity.passes(report, manifest.parity) and (decoded is None or decoded.passed)
+    return {**report.as_dict(), "reference": against, "passed": passed,
+            "decode_parity": None if decoded is None else decode.as_report(decoded)}
 
 
-def _reference_source(reference: Path, manifest: Manifest):
+def _reference_source(reference: Path, manifest: OnnxManifest):
     """The source as the export compared against it (a ternary bundle: the ternarized model)."""
     from .export import ternarize_linears
     from .source import load_source
@@ -50,11 +51,8 @@ def _reference_source(reference: Path, manifest: Manifest):
     return source
 
 
-def _decode_check(paths, model, manifest: Manifest) -> dict | None:
+def _decode_check(paths, model, manifest: OnnxManifest) -> DecodeParityFacts | None:
     """Greedy decode through the bundle's KV cache along the reference paths (none stored: not checked)."""
     if paths is None:
         return None
-    min_agreement, tol = parity.decode_bounds(manifest.quantization)
-    report = decode.compare(paths, model)
-    return {**report.to_manifest("reference greedy paths", min_agreement, tol),
-            "passed": report.passes(min_agreement, tol)}
+    return decode.compare(paths, model).to_manifest("reference greedy paths", *parity.decode_bounds(manifest.quantization))

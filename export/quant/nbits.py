@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from edge.bundle import OnnxQuantFacts
+
 # MatMulNBits accuracy_level: 4 = int8 activations (fast on CPU, FINDINGS.md), 1 = fp32 activations
 INT8_ACTIVATIONS, FP32_ACTIVATIONS = 4, 1
 SENSITIVE = ("v_proj", "o_proj", "down_proj")  # llama-style names; the Q4_K_M choice plus o_proj
@@ -30,9 +32,10 @@ class NBitsPlan:
     def keeps(self, node_name: str) -> bool:
         return any(f"/{frag}/" in node_name for frag in self.keep_8bit)
 
-    def describe(self) -> dict[str, object]:
-        return {"bits": self.bits, "block_size": self.block_size, "accuracy_level": self.accuracy_level,
-                "symmetric": self.symmetric, "keep_8bit": list(self.keep_8bit)}
+    def describe(self) -> OnnxQuantFacts:
+        """The plan as the bundle manifest records it."""
+        return OnnxQuantFacts(bits=self.bits, block_size=self.block_size, accuracy_level=self.accuracy_level,
+                              symmetric=self.symmetric, keep_8bit=list(self.keep_8bit))
 
 
 _DEFAULT = {4: NBitsPlan(4, keep_8bit=SENSITIVE), 8: NBitsPlan(8, block_size=16)}

@@ -16,7 +16,7 @@ from cloud_bridge.pii import Detector
 from cloud_bridge.vault import Vault
 
 SKETCH = CollabOptions(max_tokens=6, outline_tokens=10, temperature=0.0)
-LOGITS = CollabOptions(max_tokens=5, top_k=5, temperature=0.0, schedule=Schedule(prefix=2, local=1, fused=1))
+LOGITS = CollabOptions(max_tokens=5, top_k=5, temperature=0.0, policy=Schedule(prefix=2, local=1, fused=1))
 # model-driven tests use the first sentences of a context (3 people + 2 other entities): the
 # machine is small; the full contexts go through the detector-to-outbound-bytes test
 HEAD = 5
@@ -101,8 +101,9 @@ def test_tokenizer_mismatch_is_detected(fake_cloud, default_engine):
     end in test_tokenizer_mismatch_falls_back_to_sketch)."""
     client = CloudClient(CloudConfig(url=fake_cloud.url, timeout=60.0))
     assert tokenizers_match(default_engine, client)[0] is True
+    assert client.tokenizer_fingerprint  # probed once per client, then remembered
     fake_cloud.reset("tokmismatch")
-    ok, reason = tokenizers_match(default_engine, client)
+    ok, reason = tokenizers_match(default_engine, CloudClient(CloudConfig(url=fake_cloud.url, timeout=60.0)))
     assert not ok and "differs" in reason
     assert {p for p, _ in fake_cloud.received} == {"/tokenize"}
 

@@ -36,17 +36,21 @@ NAMES = ["", "/etc/passwd", "../x.gguf", "a/../../b", "a" * 5000, "d/" * 2000 + 
 HASHES = ["", "0" * 63, "0" * 65, "A" * 64, "g" * 64, 0, None, ["x"], "0" * 64]
 VALUES = [None, True, 0, -1, 2**64, 1.5, float("nan"), float("inf"), "", "x" * 100_000, [], {}, [1, 2], {"a": 1}]
 FIELDS = ["schema_version", "format", "architecture", "encoder_decoder", "quantization", "files", "tokenizer",
-          "chat_template", "source", "parity", "created_with", "extra", "unknown"]
+          "chat_template", "source", "parity", "tokenizer_parity", "decode_parity", "created_with", "runtime", "quant",
+          "extra", "unknown"]
+V1_EXTRA = ["runtime", "ternarize", "fallbacks", "tokenizer_parity", "decode_parity", "kv_type_for_parity", "other"]
 
 
 def good_bundle(root: Path, name: str = "good") -> Path:
     bundle = root / name
     bundle.mkdir(parents=True)
     gguf = tiny_llama().write(bundle / "model.gguf")
-    manifest = {"schema_version": 1, "format": "gguf", "architecture": "llama", "quantization": "f32",
+    manifest = {"schema_version": 2, "format": "gguf", "architecture": "llama", "quantization": "f32",
                 "created_with": "test", "files": {"model.gguf": sha256_file(gguf)}, "source": {"path": "/nowhere"},
                 "parity": {"reference": "x", "max_abs_logit_diff": 0.1, "top1_agreement": 1.0, "n_tokens": 8},
-                "extra": {"runtime": {"llama_cpp": "0.3"}}}
+                "tokenizer_parity": {"reference": "x", "candidate": "y", "n_texts": 3, "mismatches": 0},
+                "runtime": {"llama_cpp_python": "0.3", "exact_gelu": True, "kv_type_for_parity": "f32"},
+                "quant": {"ternarize": None, "ternary_tensors": 0, "keep_embeddings": None, "fallbacks": []}}
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     return bundle
 
@@ -58,7 +62,7 @@ def _nest(depth: int) -> str:
 def mutate(rng: random.Random, manifest: dict) -> tuple[bytes, str]:
     """A mutated manifest.json (bytes) and what was done to it."""
     m = json.loads(json.dumps(manifest))
-    kind = rng.choice(["field", "field", "files", "files", "hash", "deep", "huge", "top", "drop", "raw"])
+    kind = rng.choice(["field", "field", "files", "files", "hash", "deep", "huge", "top", "drop", "raw", "v1"])
     field = rng.choice(FIELDS)
     if kind == "field":
         m[field] = rng.choice(VALUES)
@@ -67,16 +71,23 @@ def mutate(rng: random.Random, manifest: dict) -> tuple[bytes, str]:
             m["files"] if rng.random() < 0.5 else {})
     elif kind == "hash":
         m["files"] = {"model.gguf": rng.choice(HASHES)}
+    elif kind == "v1":  # a schema 1 manifest (facts in `extra`), one of them changed: read through the migration
+        extra = {"runtime": m.pop("runtime"), **m.pop("quant"), "tokenizer_parity": m.pop("tokenizer_parity")}
+        extra[rng.choice(V1_EXTRA)] = rng.choice(VALUES)
+        m |= {"schema_version": rng.choice([1, 1, None]), "extra": extra}
+        if m["schema_version"] is None:
+            del m["schema_version"]
     elif kind == "drop":
         m.pop(field, None)
     elif kind == "top":
         return json.dumps(rng.choice(VALUES)).encode(), "top-level value"
     elif kind == "huge":
-        m[rng.choice(["extra", "source", "files"])] = {f"k{i}": "0" * 64 for i in range(rng.choice([5_000, 20_000]))}
+        m[rng.choice(["extra", "source", "files", "runtime"])] = {f"k{i}": "0" * 64
+                                                                 for i in range(rng.choice([5_000, 20_000]))}
     if kind == "deep":
         depth = rng.choice([65, 1000, 100_000, 300_000])
-        text = json.dumps(m).replace('"extra": {', '"extra": {"deep": ' + _nest(depth) + ", ", 1)
-        return text.encode(), f"extra nested {depth}"
+        text = json.dumps(m).replace('"source": {', '"source": {"deep": ' + _nest(depth) + ", ", 1)
+        return text.encode(), f"source nested {depth}"
     data = json.dumps(m, allow_nan=True).encode("utf-8", "surrogatepass")
     if kind == "raw":
         buf = bytearray(data)
@@ -146,9 +157,9 @@ def test_manifest_fuzz_gives_only_clean_errors():
 
 
 @pytest.mark.parametrize("depth", [100_000])
-def test_deeply_nested_extra_is_a_clean_error(depth):
+def test_deeply_nested_manifest_is_a_clean_error(depth):
     bundle = good_bundle(models_dir())
-    text = (bundle / "manifest.json").read_text().replace('"extra": {', '"extra": {"deep": ' + _nest(depth) + ", ", 1)
+    text = (bundle / "manifest.json").read_text().replace('"source": {', '"source": {"deep": ' + _nest(depth) + ", ", 1)
     (bundle / "manifest.json").write_text(text)
     with pytest.raises(EdgeError, match="re-export"):
         read_manifest(bundle)

@@ -83,6 +83,33 @@ def test_bad_quantization_and_name_mismatch_and_bad_toml(tmp_path):
         load_profile("nope")
 
 
+def test_profile_lists_unknown_missing_and_mistyped_keys_together(tmp_path):
+    path = tmp_path / "board.toml"  # no memory_budget_mb, a misspelt key, a string for a bool, a bad type
+    path.write_text('name = "board"\ndescription = "t"\nquantization = ["q4_0"]\ncolour = "red"\n'
+                    '[runtime]\nflash_attn = "yes"\nn_thread = 4\nkv_type = "q3"\n')
+    with pytest.raises(ProfileError) as exc:
+        parse_profile(path)
+    lines = str(exc.value).splitlines()
+    assert lines[0] == f"{path}: 5 problems:"
+    for expected in ("memory_budget_mb: required key is missing", "colour: unknown key: remove it",
+                     "runtime.n_thread: unknown key", "runtime.flash_attn: Input should be a valid boolean",
+                     "runtime.kv_type: Input should be"):
+        assert sum(line.strip().startswith(expected) for line in lines) == 1, (expected, lines)
+
+
+def test_ort_spinning_is_a_typed_option_set_by_a_profile(tmp_path):
+    import dataclasses
+
+    assert "extra" not in {f.name for f in dataclasses.fields(RuntimeOptions)}
+    with pytest.raises(TypeError):
+        RuntimeOptions(extra={"ort_spinning": True})  # type: ignore[call-arg]
+    assert load_profile("laptop-x86-avx2").runtime_options().ort_spinning is False
+    spin = load_profile(_write(tmp_path, "[runtime]\nort_spinning = true\n"))
+    assert spin.runtime_options().ort_spinning is True
+    with pytest.raises(ProfileError, match="runtime.ort_spinning"):
+        load_profile(_write(tmp_path, "[runtime]\nort_spinning = 'yes'\n", name="b2"))
+
+
 def test_threads_relative_to_physical_cores(tmp_path):
     prof = load_profile(_write(tmp_path, "[runtime]\nthreads = 'physical-1'\n"))
     assert prof.threads_for(cores=4) == 3 and prof.threads_for(cores=1) == 1

@@ -157,9 +157,9 @@ def gguf_kv(path: Path, key: str) -> Any:
 @pytest.mark.parametrize("name", sorted(set(LAYOUTS) - {"unigram-bytes"}))
 def test_gguf_from_hf_tokenizes_like_the_checkpoint(name: str, layouts: Layouts) -> None:
     manifest = read_manifest(layouts.gguf_bundle(name))
-    record = manifest.extra["tokenizer_parity"]
-    assert record["mismatches"] == 0 and record["n_texts"] > len(tokparity.PROBES)
-    assert record["reference"].startswith("transformers:") and record["candidate"].startswith("llama.cpp:")
+    record = manifest.tokenizer_parity
+    assert record.mismatches == 0 and record.n_texts > len(tokparity.PROBES)
+    assert record.reference.startswith("transformers:") and record.candidate.startswith("llama.cpp:")
     assert gguf_kv(layouts.gguf_file(name), "tokenizer.ggml.model") == LAYOUTS[name].gguf_model
     assert_same_on_random_text(tokparity.transformers_side(layouts.checkpoint(name)),
                                tokparity.llama_cpp_side(layouts.gguf_file(name)))
@@ -193,11 +193,11 @@ def test_phi3_chat_tokens_from_tokenizer_json_reach_the_gguf(layouts: Layouts) -
 def test_onnx_from_a_sentencepiece_gguf_tokenizes_like_llama_cpp(name: str, layouts: Layouts) -> None:
     bundle, gguf = layouts.onnx_from_gguf(name), layouts.gguf_file(name)
     manifest = read_manifest(bundle)
-    record = manifest.extra["tokenizer_parity"]
-    assert record["mismatches"] == 0 and record["reference"] == f"llama.cpp:{gguf.name}"
+    record = manifest.tokenizer_parity
+    assert record.mismatches == 0 and record.reference == f"llama.cpp:{gguf.name}"
     tokens = gguf_kv(gguf, "tokenizer.ggml.tokens")
-    assert tokens.index("<|im_end|>") in manifest.extra["runtime"]["eog_token_ids"]  # a control piece ends a turn
-    assert manifest.extra["runtime"]["add_bos"] is True  # as the GGUF says, so prompts start like llama.cpp's
+    assert tokens.index("<|im_end|>") in manifest.runtime.eog_token_ids  # a control piece ends a turn
+    assert manifest.runtime.add_bos is True  # as the GGUF says, so prompts start like llama.cpp's
     with tokparity.llama_cpp_side(gguf) as (llama, _), tokparity.tokenizer_json_side(bundle / "tokenizer.json") as (
             ours, _):
         assert ours(PROMPT) == llama(PROMPT)
@@ -207,7 +207,7 @@ def test_onnx_from_a_sentencepiece_gguf_tokenizes_like_llama_cpp(name: str, layo
 @pytest.mark.parametrize("name", ["llama2", "gemma", "phi3", "unigram-bytes"])
 def test_onnx_from_hf_tokenizes_like_the_checkpoint(name: str, layouts: Layouts) -> None:
     bundle = layouts.onnx_from_hf(name)
-    assert read_manifest(bundle).extra["tokenizer_parity"]["mismatches"] == 0
+    assert read_manifest(bundle).tokenizer_parity.mismatches == 0
     assert_same_on_random_text(tokparity.transformers_side(layouts.checkpoint(name)),
                                tokparity.tokenizer_json_side(bundle / "tokenizer.json"))
 

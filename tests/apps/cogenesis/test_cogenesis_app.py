@@ -135,3 +135,22 @@ def test_route_write_off_and_validation(server, fake_cloud, monkeypatch):
     assert Ledger().entries() == [] and fake_cloud.received == []
     assert server.post(WRITE, json={"instruction": "", "mode": "x"}).status_code == 400
     assert PAGE.is_file() and WRITE in PAGE.read_text() and "cloud_url" not in PAGE.read_text()
+
+
+def test_route_gated_logits_reports_its_cloud_statistics(server, fake_cloud, monkeypatch):
+    monkeypatch.setenv("EDGESPLIT_CLOUD_URL", fake_cloud.url)
+    resp = server.post(WRITE, json={"instruction": "Write a thank-you note", "context": CONTEXT, "mode": "logits",
+                                    "max_tokens": 4, "gate_metric": "top1", "gate_threshold": 0.0, "batch": 2})
+    assert resp.status_code == 200, resp.text
+    result = resp.json()
+    assert result["steps"] >= 1 and result["consulted_steps"] == result["steps"]  # threshold 0: every step
+    assert result["cloud_calls"] == len(fake_cloud.received) and result["bytes_sent"] == sum(map(len, fake_cloud.bodies()))
+    assert _no_private_bytes(fake_cloud.bodies())
+
+
+def test_cli_refuses_a_malformed_gate(tmp_path):
+    ctx = tmp_path / "ctx.txt"
+    ctx.write_text(CONTEXT)
+    out = run_cli("cogenesis", "write", "--context", str(ctx), "--mode", "logits", "--gate", "perplexity:2",
+                  "Write a short note")
+    assert out.returncode != 0 and "--gate" in out.stderr and "entropy" in out.stderr

@@ -91,3 +91,13 @@ def test_encoder_decoder_bundle_generates(tiny_bundle):  # noqa: F811
         assert r.backend == "onnxruntime" and 0 < r.completion_tokens <= 8
         r2 = t5.generate("translate: the quick brown fox", json_schema={"type": "boolean"}, temperature=0)
         assert r2.text in ("true", "false")
+
+
+@pytest.mark.parametrize("spin", [False, True])
+def test_ort_spinning_option_reaches_the_session(tiny_bundle, spin):  # noqa: F811
+    from edge.backends.onnxruntime import Session
+    from edge.options import RuntimeOptions
+
+    session = Session(tiny_bundle("llama") / "model.onnx", RuntimeOptions(n_threads=1, ort_spinning=spin))
+    entry = session.sess.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+    assert entry == ("1" if spin else "0")

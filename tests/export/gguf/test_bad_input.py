@@ -79,4 +79,4 @@ def test_cli_summary_names_parity_tokenizer_and_runtime(tiny_models, tmp_path: P
     assert re.search(r"tokenizer: (\d+)/\1 probe texts tokenize identically", ok.stdout), ok.stdout
     assert "fp16 table" not in ok.stderr  # the set-up's llama.cpp computes GELU exactly
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["extra"]["runtime"]["exact_gelu"] is True and manifest["parity"]["max_abs_logit_diff"] <= 1e-4
+    assert manifest["runtime"]["exact_gelu"] is True and manifest["parity"]["max_abs_logit_diff"] <= 1e-4

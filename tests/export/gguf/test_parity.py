@@ -36,7 +36,7 @@ def test_f32_gguf_matches_pytorch(f32_bundles: dict[str, Path], arch: str, tiny_
     assert report["top1_agreement"] == 1.0
     decoded = report["decode_parity"]  # greedy through llama.cpp's KV cache vs transformers generate
     assert decoded["agreement"] == 1.0 and decoded["n_prompts"] >= 3 and decoded["n_tokens"] >= 32, decoded
-    assert manifest.extra["decode_parity"]["passed"]
+    assert manifest.decode_parity.passed
 
 
 def test_broken_kv_cache_fails_decode_parity_not_teacher_forced(f32_bundles: dict[str, Path], monkeypatch) -> None:
@@ -98,12 +98,13 @@ def test_llama_cpp_computes_gelu_in_f32(f32_bundles: dict[str, Path], tiny_model
 
     from export.gguf import reference as ref
     from export.gguf.convert import plan_export
-    from export.gguf.parity import compare, gguf_logits
+    from export.gguf.parity import gguf_logits
+    from export.parity_result import compare
 
     plan = plan_export(tiny_models.get("Gemma3ForCausalLM"), ExportOptions(quant="f32"))
     ids, _ = ref.parity_ids(plan.src, plan.arch, None)
     ours = gguf_logits(f32_bundles["Gemma3ForCausalLM"] / "model-f32.gguf", ids, None)
-    exact = compare(ours, ref.reference_logits(plan.model, ids)).max_abs_logit_diff
+    exact = compare(ref.reference_logits(plan.model, ids), ours).max_abs_logit_diff
 
     class Fp16TableGelu(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,7 +112,7 @@ def test_llama_cpp_computes_gelu_in_f32(f32_bundles: dict[str, Path], tiny_model
 
     for layer in plan.model.model.layers:
         layer.mlp.act_fn = Fp16TableGelu()
-    table = compare(ours, ref.reference_logits(plan.model, ids)).max_abs_logit_diff
+    table = compare(ref.reference_logits(plan.model, ids), ours).max_abs_logit_diff
     assert exact <= F32_TOLERANCE < table, (exact, table)
 
 
@@ -129,4 +130,4 @@ def test_keep_embeddings_sets_embedding_and_output_types(tiny_models, tmp_path: 
     types = {t.name: t.tensor_type.name for t in GGUFReader(tmp_path / "k" / "model-q4_0.gguf").tensors}
     assert types["token_embd.weight"] == "F16" and types["output.weight"] == "F16"
     assert types["blk.0.attn_q.weight"] == "Q4_0"
-    assert read_manifest(tmp_path / "k").extra["keep_embeddings"] == "f16"
+    assert read_manifest(tmp_path / "k").quant.keep_embeddings == "f16"

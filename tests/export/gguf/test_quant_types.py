@@ -33,7 +33,7 @@ def test_type_is_stored_and_meets_its_bound(quant: str, ternary_llama: Path, tmp
     parity = manifest.parity
     assert parity is not None and parity.min_top1 == MIN_TOP1.get(quant) and parity.tolerance == TOLERANCE.get(quant)
     assert parity.min_top1 is not None or parity.tolerance is not None  # every type has a bound
-    assert not manifest.extra["fallbacks"]
+    assert not manifest.quant.fallbacks
 
 
 def test_iq4_xs_falls_back_to_iq4_nl_on_short_rows() -> None:

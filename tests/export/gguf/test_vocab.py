@@ -73,8 +73,8 @@ def test_each_known_pre_tokenizer_exports_with_identical_tokenization(pre: str, 
     src = llama_with(train_tokenizer(tmp_path / "tok", pre), tmp_path / "src")
     manifest = export_gguf(src, tmp_path / "out", ExportOptions(quant="f32"))
     assert gguf_kv(tmp_path / "out" / "model-f32.gguf", "tokenizer.ggml.pre") == pre
-    assert manifest.extra["tokenizer_parity"]["mismatches"] == 0
-    assert manifest.extra["tokenizer_parity"]["n_texts"] > len(PROBES)  # probes, random texts, special tokens
+    assert manifest.tokenizer_parity.mismatches == 0
+    assert manifest.tokenizer_parity.n_texts > len(PROBES)  # probes, random texts, special tokens
 
 
 def test_a_wrong_pre_tokenizer_is_caught_before_anything_is_written(tmp_path: Path, monkeypatch) -> None:
@@ -129,8 +129,8 @@ def test_t5_exports_from_a_unigram_tokenizer_json(t5_json_only: Path, tiny_model
 
     manifest = export_gguf(t5_json_only, tmp_path / "json", ExportOptions(quant="f32"))
     assert manifest.encoder_decoder and manifest.parity.top1_agreement == 1.0
-    assert manifest.extra["tokenizer_parity"]["mismatches"] == 0
-    assert manifest.extra["tokenizer_parity"]["n_texts"] > len(PROBES)  # probes, random texts, special tokens
+    assert manifest.tokenizer_parity.mismatches == 0
+    assert manifest.tokenizer_parity.n_texts > len(PROBES)  # probes, random texts, special tokens
     export_gguf(tiny_models.get("T5ForConditionalGeneration"), tmp_path / "spm", ExportOptions(quant="f32"))
 
     def vocab_fields(bundle: Path) -> dict:

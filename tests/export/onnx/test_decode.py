@@ -25,9 +25,9 @@ def _torch_model(path):
 
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_manifest_records_decode_parity_of_every_architecture(name, tiny_bundle):
-    entry = read_manifest(tiny_bundle(name)).extra["decode_parity"]
-    assert entry["n_prompts"] >= 3 and entry["n_tokens"] >= 32
-    assert entry["agreement"] == 1.0 and entry["max_abs_logit_diff"] <= entry["tolerance"] <= 2e-3
+    entry = read_manifest(tiny_bundle(name)).decode_parity
+    assert entry.n_prompts >= 3 and entry.n_tokens >= 32 and entry.passed
+    assert entry.agreement == 1.0 and entry.max_abs_logit_diff <= entry.tolerance <= 2e-3
     assert decode.has_paths(tiny_bundle(name))
 
 

@@ -37,9 +37,9 @@ def _onnx(bundle, name):
     from edge.backends.onnxruntime import load_model
     from edge.bundle import read_manifest
 
-    rt = read_manifest(bundle).extra["runtime"]
+    rt = read_manifest(bundle).runtime
     return load_model(bundle, encoder_decoder=get_arch({"model_type": name}).encoder_decoder,
-                      decoder_start_token_id=rt["decoder_start_token_id"] or 0)
+                      decoder_start_token_id=rt.decoder_start_token_id or 0)
 
 
 def _max_diff(ref, got, mask):

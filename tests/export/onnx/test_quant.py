@@ -107,9 +107,10 @@ def test_fp16_bundle_has_fp16_weights_and_fp32_inputs(tiny_bundle, tiny_checkpoi
 def test_int4_miss_says_what_helps():
     from edge.errors import ParityError
     from export.onnx import parity
+    from export.parity_result import LogitParity
 
     with pytest.raises(ParityError) as err:
-        parity.check(parity.Report(33.9, 0.264, 72), "int4", "pytorch fp32 gguf source")
+        parity.check(LogitParity(33.9, 0.264, 72), "int4", "pytorch fp32 gguf source")
     msg = str(err.value)
     assert "smaller --block-size" in msg and "--quant int8" in msg and "--keep-8bit" in msg
     assert "larger --block-size" not in msg
@@ -177,4 +178,4 @@ def test_ort_mobile_writes_ort_files_and_required_operators(tmp_path, tiny_check
     assert "mobile/model.ort" in m.files and "mobile/required_operators.config" in m.files
     ops = (tmp_path / "b" / "mobile" / "required_operators.config").read_text()
     assert "MatMulNBits" in ops
-    assert read_manifest(tmp_path / "b").extra["ort_mobile"] is True
+    assert read_manifest(tmp_path / "b").ort_mobile is True

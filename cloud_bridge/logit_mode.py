@@ -1,0 +1,186 @@
+"""Logit mode's decoding: the local model writes, the cloud's distribution is fused in where the
+step policy asks, token by token or verified a run at a time.
+
+Per token: the Engine's own generation with a logits hook; each consulted step is one cloud call.
+Batched (`CollabOptions.batch = n`, temperature 0): the local model drafts up to n tokens greedily;
+one `/v1/completions` echo call scores the drafted text at every token boundary; the run is kept
+up to the first step whose fused argmax differs from the draft, which is replaced by that argmax.
+That is exactly what per-token fusion picks at temperature 0, with one call per run instead of one
+per consulted step. Runs with no consulted step cost no call at all. A step whose boundary the
+cloud's tokenization does not share, or an endpoint that cannot score an echoed prompt, falls back
+to a per-token call.
+
+Only the de-identified, context-free cloud prompt and the de-identified generated text leave.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edge.sampling import log_softmax, top_logprobs
+
+from .errors import LedgerDamagedError
+from .fusion import TokenMap, fuse
+from .w2s import w2s_fuse
+
+if TYPE_CHECKING:
+    from .cogenesis import CoGenesis, CollabOptions, CollabResult
+
+PURPOSE_STEP = "cogenesis logits: next-token logprobs for a context-free prompt"
+PURPOSE_RUN = "cogenesis logits: score a drafted run of a context-free prompt"
+
+
+class LogitSession:
+    """One logit-mode answer: the prompts, the options, and the result being filled in."""
+
+    def __init__(self, cg: CoGenesis, res: CollabResult, local_prompt: list[int], cloud_prompt: str,
+                 opts: CollabOptions) -> None:
+        self.cg, self.engine, self.res, self.opts = cg, cg.engine, res, opts
+        self.local_prompt, self.cloud_prompt = local_prompt, cloud_prompt
+        self.tokens = TokenMap(self.engine)
+
+    # -- what may leave ------------------------------------------------------------------------
+    def outbound(self, generated: list[int]) -> str | None:
+        """The cloud prompt for the step after `generated`, or None when it is not safe to send."""
+        text = self.engine.decode_bytes(generated).decode("utf-8", "ignore")
+        if self.cg.pseud_tail_unsafe(text):
+            return None
+        prefix, _ = self.cg.pseud.pseudonymize(text)
+        return self.cloud_prompt + prefix
+
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, LedgerDamagedError):
+            raise exc
+        self.res.cloud_error = str(exc)
+
+    def cloud_step(self, generated: list[int]) -> dict[int, float] | None:
+        from .cogenesis import CLOUD_FAILURES
+
+        prompt = self.outbound(generated)
+        if prompt is None or self.res.cloud_error is not None:
+            return None
+        try:
+            self.cg.guard(prompt)
+            top = self.cg.client.top_logprobs(prompt, self.opts.top_k, PURPOSE_STEP)  # type: ignore[union-attr]
+        except CLOUD_FAILURES as exc:
+            self._failed(exc)
+            return None
+        return self.tokens.to_ids(top)
+
+    # -- one step's fusion ---------------------------------------------------------------------
+    def fused(self, generated: list[int], local_lp: np.ndarray, cloud: dict[int, float]) -> dict[int, float]:
+        w2s = self.opts.w2s
+        self.res.fused_steps += 1
+        if w2s is None:
+            return fuse(dict(top_logprobs(local_lp, self.opts.top_k)), cloud, self.opts.weight)
+        base = log_softmax(w2s.base.next_token_logits(self.local_prompt + generated))
+        dist, alpha = w2s_fuse(cloud, local_lp, base, self.opts.top_k, w2s.alpha, w2s.grid)
+        self.res.alphas.append(alpha)
+        return dist
+
+    def consult(self, step: int, local_lp: np.ndarray) -> bool:
+        return self.res.cloud_error is None and self.opts.policy.consult(step, local_lp)
+
+    # -- per token -----------------------------------------------------------------------------
+    def per_token(self) -> None:
+        def hook(generated: list[int], logits: np.ndarray) -> np.ndarray:
+            lp = log_softmax(logits)
+            self.res.steps += 1
+            if not self.consult(len(generated), lp):
+                return logits
+            self.res.consulted_steps += 1
+            cloud = self.cloud_step(generated)
+            if not cloud:
+                return logits
+            return _as_logits(self.fused(generated, lp, cloud), len(logits))
+
+        o = self.opts  # top_p 1 and top_k as the fusion's: sampling sees exactly the fused top-k
+        result = self.engine.generate(self.local_prompt, max_tokens=o.max_tokens, temperature=o.temperature,
+                                      seed=o.seed, top_k=o.top_k, top_p=1.0, logits_hook=hook)
+        self.res.text, self.res.completion_tokens = result.text, result.completion_tokens
+        self.res.token_ids = result.token_ids
+
+    # -- batched -------------------------------------------------------------------------------
+    def batched(self) -> None:
+        out: list[int] = []
+        while len(out) < self.opts.max_tokens:
+            ended = self._run(out)
+            if ended:
+                break
+        out = out[: self.opts.max_tokens]
+        self.res.text, self.res.completion_tokens, self.res.token_ids = self.engine.decode(out), len(out), out
+
+    def _draft(self, out: list[int]) -> tuple[list[int], list[np.ndarray], bool]:
+        """Greedy local tokens after `out`, each step's local logprobs, and whether it ended (EOG)."""
+        rows: list[np.ndarray] = []
+
+        def record(generated: list[int], logits: np.ndarray) -> np.ndarray:
+            rows.append(log_softmax(logits))
+            return logits
+
+        n = min(self.opts.batch, self.opts.max_tokens - len(out))
+        run = self.engine.generate(self.local_prompt + out, max_tokens=n, temperature=0.0, top_k=self.opts.top_k,
+                                   top_p=1.0, logits_hook=record)
+        eog = run.finish_reason == "stop"
+        return run.token_ids, rows, eog
+
+    def _run(self, out: list[int]) -> bool:
+        """Draft, verify and keep one run; True when the answer is complete."""
+        draft, rows, eog = self._draft(out)
+        # the token each drafted step chose (at an end-of-generation step: the local argmax, an EOG id)
+        chosen = draft + ([int(np.argmax(rows[-1]))] if eog and len(rows) > len(draft) else [])
+        steps = [i for i in range(len(chosen)) if self.consult(len(out) + i, rows[i])]
+        clouds = self._score(out, chosen, steps)
+        for i, tok in enumerate(chosen):
+            self.res.steps += 1
+            cloud = None
+            if i in steps:
+                self.res.consulted_steps += 1
+                cloud = clouds[i] if i in clouds else self.cloud_step(out + chosen[:i])
+            pick = tok
+            if cloud:
+                dist = self.fused(out + chosen[:i], rows[i], cloud)
+                pick = min(dist, key=lambda t: (-dist[t], t))  # argmax, lowest id on a tie (as the sampler)
+            if pick != tok or i == len(chosen) - 1:
+                kept = chosen[:i] + [pick]
+                done = self.engine.is_end_of_generation(pick)
+                out += kept[:-1] if done else kept
+                return done or (eog and pick == tok)
+        out += chosen
+        return eog or not chosen
+
+    def _score(self, out: list[int], chosen: list[int], steps: list[int]) -> dict[int, dict[int, float] | None]:
+        """The cloud's top-k at each consulted step, from one echo call (missing keys: not aligned)."""
+        from .cogenesis import CLOUD_FAILURES
+
+        if not steps or self.res.cloud_error is not None:
+            return {}
+        prompts = {i: self.outbound(out + chosen[:i]) for i in steps}
+        last = prompts[steps[-1]]
+        if last is None:
+            return {i: None for i in steps if prompts[i] is None}
+        try:
+            self.cg.guard(last)
+            rows = self.cg.client.score(last, self.opts.top_k, PURPOSE_RUN)  # type: ignore[union-attr]
+        except CLOUD_FAILURES as exc:
+            self._failed(exc)
+            return {i: None for i in steps}
+        if rows is None:
+            return {}
+        at = {offset: top for offset, top in rows}
+        found: dict[int, dict[int, float] | None] = {i: None for i in steps if prompts[i] is None}
+        for i in steps:
+            p = prompts[i]
+            if p is not None and last.startswith(p) and len(p) in at:
+                found[i] = self.tokens.to_ids(at[len(p)])
+        return found
+
+
+def _as_logits(dist: dict[int, float], n: int) -> np.ndarray:
+    out = np.full(n, -np.inf, dtype=np.float32)
+    for tok, lp in dist.items():
+        if 0 <= tok < n:
+            out[tok] = lp
+    return out

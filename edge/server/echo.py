@@ -1,0 +1,74 @@
+"""`/v1/completions` with `echo`: the prompt comes back scored, token by token.
+
+With `logprobs: k` every prompt token gets its logprob given the tokens before it and the top-k
+there (the first token: null), in the legacy completions layout vLLM and OpenAI use; `max_tokens: 0`
+only scores. Collaboration verifies a whole locally drafted run with one such call. The work runs on
+the model's worker (queue, --timeout, cancellation between positions) like every generation.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from ..engine import Engine, GenerationResult, TokenLogprob
+from ..sampling import SamplingParams
+from .app_models import run_on_model
+from .schemas import CompletionRequest
+from .settings import state_of
+
+
+def _columns(items: list[TokenLogprob | None], start: int = 0, first: str = "") -> tuple[dict, int]:
+    """Legacy logprobs columns for `items`, text offsets counted from `start`; `first`: the text of
+    an unscored first token."""
+    cols: dict[str, list] = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+    pos = start
+    for item in items:
+        cols["text_offset"].append(pos)
+        if item is None:  # the first prompt token has no context to be scored in
+            cols["tokens"].append(first)
+            cols["token_logprobs"].append(None)
+            cols["top_logprobs"].append(None)
+            pos += len(first)
+            continue
+        cols["tokens"].append(item.text)
+        cols["token_logprobs"].append(item.logprob)
+        # reversed: when two ids share a text, the likelier one is written last and kept
+        cols["top_logprobs"].append({s: lp for _, s, lp in reversed(item.top)})
+        pos += len(item.text)
+    return cols, pos
+
+
+def _score(engine: Engine, prompt: str, k: int, generate: bool,
+           params: SamplingParams) -> tuple[list[TokenLogprob | None], str, GenerationResult | None]:
+    scored = engine.prompt_logprobs(prompt, top_k=k)
+    info = engine.info  # a BOS the tokenizer added is not in the prompt's text: it takes no characters
+    added_bos = info.add_bos and not (info.bos_token and prompt.startswith(info.bos_token))
+    first = "" if added_bos else engine.token_text(engine.tokenize(prompt)[0], special=True)
+    return scored, first, engine.generate(prompt, params=params) if generate else None
+
+
+async def echo_completion(request: Request, body: CompletionRequest, params: SamplingParams) -> JSONResponse:
+    prompt, k = body.prompt_text(), body.n_logprobs()
+    generate = body.max_tokens != 0
+    scored, first, result = await run_on_model(request, lambda e: _score(e, prompt, k, generate, params),
+                                        model=body.model)
+    text, finish, completion = prompt, "length", 0
+    logprobs = None
+    if body.logprobs is not None:
+        logprobs, end = _columns(scored, first=first)
+    if result is not None:
+        text, finish, completion = prompt + result.text, result.finish_reason, result.completion_tokens
+        if logprobs is not None:
+            more, _ = _columns(list(result.logprobs or []), end)
+            for key in logprobs:
+                logprobs[key] += more[key]
+    n_prompt = len(scored)
+    return JSONResponse({
+        "id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
+        "model": state_of(request).pool.worker(body.model).name, "choices": [{"index": 0, "text": text, "logprobs": logprobs, "finish_reason": finish}],
+        "usage": {"prompt_tokens": n_prompt, "completion_tokens": completion, "total_tokens": n_prompt + completion},
+    })

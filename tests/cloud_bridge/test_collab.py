@@ -1,0 +1,187 @@
+"""Collaboration that earns its calls: uncertainty-gated steps, batched verification, weak-to-strong
+fusion — against a real edgesplit server as the cloud, recorded byte for byte."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cloud_bridge.client import CloudClient, CloudConfig
+from cloud_bridge.cogenesis import CoGenesis, CollabOptions
+from cloud_bridge.entities import entities_from_dict
+from cloud_bridge.fusion import Schedule
+from cloud_bridge.pii import Detector
+from cloud_bridge.policies import UNCERTAINTY, Always, Gate, make_policy
+from cloud_bridge.w2s import dynamic_alpha, support, w2s_fuse
+from edge.errors import InvalidRequestError
+from edge.sampling import log_softmax
+from edge.server.app import create_app
+
+from .realserver import serve
+from .test_cogenesis import leaks
+from .test_real_server import Recorder
+
+TOKENS = 12
+
+
+@pytest.fixture(scope="module")
+def cloud(cloud_engine):
+    recorder = Recorder(create_app(engines={"default": cloud_engine}, apps={}))
+    with serve(recorder) as root:
+        yield recorder, f"{root}/v1"
+
+
+def _write(engine, url: str, sample, **opts):
+    client = CloudClient(CloudConfig(url=url, timeout=120.0, retries=0))
+    session = CoGenesis(engine, client, "logits", Detector(known=entities_from_dict(sample.profile)))
+    result = session.write(sample.instruction, sample.context,
+                           CollabOptions(max_tokens=TOKENS, top_k=5, temperature=0.0, **opts))
+    client.session = session  # type: ignore[attr-defined]  # for tests that replay the pseudonymizer
+    return result, client
+
+
+def _completions(recorder) -> list[dict]:
+    return [json.loads(b) for p, b in recorder.received if p == "/v1/completions"]
+
+
+def _local_path_uncertainty(engine, sample, tokens: list[int], metric: str) -> list[float]:
+    """The local model's uncertainty at every step of a finished answer (walked with a forcing hook)."""
+    from cloud_bridge.cogenesis import LOCAL_SYSTEM
+
+    messages = [{"role": "system", "content": LOCAL_SYSTEM.format(context=sample.context)},
+                {"role": "user", "content": sample.instruction}]
+    seen: list[float] = []
+
+    def force(generated, logits):
+        seen.append(UNCERTAINTY[metric](log_softmax(logits)))
+        out = np.full_like(logits, -np.inf)
+        out[tokens[len(generated)]] = 0.0
+        return out
+
+    engine.generate(messages, max_tokens=len(tokens), temperature=0.0, ignore_eos=True, logits_hook=force)
+    return seen
+
+
+@pytest.mark.slow
+def test_gated_policy_consults_exactly_the_uncertain_steps(cloud, default_engine, corpus):
+    recorder, url = cloud
+    sample = corpus[3].head(3)
+    local, _ = _write(default_engine, url, sample, policy=make_policy("never"))
+    threshold = float(np.median(_local_path_uncertainty(default_engine, sample, local.token_ids, "entropy")))
+    recorder.received.clear()
+    result, client = _write(default_engine, url, sample, policy=Gate("entropy", threshold))
+    got, session = result.token_ids, client.session
+    unsure = [s for s, u in enumerate(_local_path_uncertainty(default_engine, sample, got, "entropy"))
+              if u >= threshold]
+    assert result.consulted_steps == len(unsure) and 0 < len(unsure) < result.steps
+    # each request is the context-free prompt plus the (de-identified) text generated before an unsure
+    # step; a step whose text ends in the start of a private value is not sent at all
+    cloud_prompt = default_engine.render([{"role": "user", "content": session.pseud.pseudonymize(sample.instruction)[0]}])
+    texts = [default_engine.decode_bytes(got[:s]).decode("utf-8", "ignore") for s in unsure]
+    want = [cloud_prompt + session.pseud.pseudonymize(t)[0] for t in texts if not session.pseud_tail_unsafe(t)]
+    assert [b["prompt"] for b in _completions(recorder)] == want and want
+    assert result.cloud_calls == client.stats.calls and result.bytes_sent == client.stats.bytes_sent > 0
+    assert leaks([b for _, b in recorder.received], sample.values()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", [Schedule(prefix=4, local=2, fused=2), Always()], ids=["schedule", "always"])
+def test_batched_verification_equals_per_token_fusion_with_fewer_calls(cloud, default_engine, corpus, policy):
+    recorder, url = cloud
+    sample = corpus[9].head(3)
+    recorder.received.clear()
+    per_token, _ = _write(default_engine, url, sample, policy=policy)
+    n_per_token = len(_completions(recorder))
+    recorder.received.clear()
+    batched, client = _write(default_engine, url, sample, policy=policy, batch=8)
+    calls = _completions(recorder)
+    assert client.echo_scoring is True and any(c.get("echo") for c in calls)  # misaligned steps go one by one
+    assert batched.text == per_token.text and batched.fused_steps == per_token.fused_steps
+    assert 0 < len(calls) < n_per_token
+    assert leaks([b for _, b in recorder.received], sample.values()) == []
+
+
+def test_batched_falls_back_to_per_token_where_the_endpoint_cannot_echo(fake_cloud, default_engine, corpus):
+    sample = corpus[9].head(3)
+    policy = Schedule(prefix=3, local=1, fused=1)
+    per_token, _ = _write(default_engine, fake_cloud.url, sample, policy=policy)
+    batched, client = _write(default_engine, fake_cloud.url, sample, policy=policy, batch=6)
+    assert client.echo_scoring is False and batched.text == per_token.text
+
+
+def test_a_dead_cloud_in_batched_mode_still_answers_locally(default_engine, corpus, dead_url):
+    sample = corpus[9].head(3)
+    result, _ = _write(default_engine, dead_url, sample, policy=Always(), batch=6)
+    assert result.mode_used in ("sketch", "local") and result.text.strip() and result.cloud_error
+
+
+def test_batched_mode_refuses_sampling():
+    with pytest.raises(InvalidRequestError, match="temperature 0"):
+        CollabOptions(batch=4, temperature=0.7)
+
+
+def test_uncertainty_metrics_and_gate():
+    sure, unsure = np.log(np.array([0.97, 0.01, 0.01, 0.01])), np.log(np.full(4, 0.25))
+    for name, fn in UNCERTAINTY.items():
+        assert fn(unsure) > fn(sure), name
+    assert UNCERTAINTY["entropy"](unsure) == pytest.approx(np.log(4))
+    assert UNCERTAINTY["margin"](sure) == pytest.approx(1 - 0.96)
+    assert Gate("top1", 0.5).consult(0, unsure) and not Gate("top1", 0.5).consult(0, sure)
+    with pytest.raises(InvalidRequestError, match="known"):
+        Gate("perplexity", 1.0)
+
+
+def _numpy_w2s(cloud: dict[int, float], tuned: np.ndarray, base: np.ndarray, alpha: float, ids) -> dict[int, float]:
+    floor = min(cloud.values())
+    raw = {t: cloud.get(t, floor) + alpha * (tuned[t] - base[t]) for t in ids}
+    lse = np.log(sum(np.exp(v) for v in raw.values()))
+    return {t: v - lse for t, v in raw.items()}
+
+
+def test_weak_to_strong_arithmetic_matches_numpy():
+    rng = np.random.default_rng(0)
+    tuned, base = log_softmax(rng.normal(size=12)), log_softmax(rng.normal(size=12))
+    cloud = {int(t): float(v) for t, v in zip([3, 7, 1], np.log([0.5, 0.3, 0.1]), strict=True)}
+    ids = [int(t) for t in support(cloud, tuned, 3)]
+    assert set(ids) == set(cloud) | set(np.argsort(-tuned)[:3].tolist())
+    got, alpha = w2s_fuse(cloud, tuned, base, 3, 0.7)
+    want = _numpy_w2s(cloud, tuned, base, 0.7, ids)
+    assert alpha == 0.7 and got.keys() == want.keys()
+    assert all(abs(got[t] - want[t]) < 1e-9 for t in ids)
+    assert w2s_fuse(cloud, tuned, tuned, 3, 1.5)[0] == pytest.approx(_numpy_w2s(cloud, tuned, tuned, 0.0, ids))
+
+
+def test_dynamic_alpha_matches_the_tuning_shift():
+    rng = np.random.default_rng(1)
+    tuned, base = log_softmax(rng.normal(size=16)), log_softmax(rng.normal(size=16))
+    cloud = {int(t): float(v) for t, v in enumerate(log_softmax(rng.normal(size=5)))}
+    ids = support(cloud, tuned, 4)
+
+    def kl(p, q):
+        return float((np.exp(p) * (p - q)).sum())
+
+    def norm(x):
+        return x - np.log(np.exp(x).sum())
+
+    target = kl(norm(tuned[ids]), norm(base[ids]))
+    c0 = np.array(list(_numpy_w2s(cloud, tuned, base, 0.0, ids).values()))
+    grid = (0.0, 0.5, 1.0, 2.0)
+    errs = {a: abs(kl(np.array(list(_numpy_w2s(cloud, tuned, base, a, ids).values())), c0) - target) for a in grid}
+    assert dynamic_alpha(cloud, tuned, base, ids, grid) == min(errs, key=errs.get)
+    assert dynamic_alpha(cloud, tuned, tuned, ids, grid) == 0.0  # no tuning shift: the cloud alone
+
+
+def test_echo_rows_are_trusted_only_where_the_tokens_spell_the_prompt():
+    from cloud_bridge.client import parse_echo
+
+    prompt = "ab\u00e9cd"  # "é" split over two tokens that each print as U+FFFD
+    data = {"choices": [{"logprobs": {
+        "tokens": ["a", "b", "\ufffd", "\ufffd", "c", "d", "!"],
+        "text_offset": [0, 1, 2, 3, 4, 5, 6],
+        "top_logprobs": [None, {"b": -0.1}, {"x": -1.0}, {"y": -1.0}, {"c": -0.2}, {"d": -0.3}, {"!": -0.5}]}}]}
+    rows = parse_echo(data, prompt)
+    assert rows == [(1, {"b": -0.1}), (2, {"x": -1.0})]  # after the split character nothing lines up
+    only_generated = {"choices": [{"logprobs": {"tokens": ["!"], "text_offset": [0], "top_logprobs": [{"!": -0.5}]}}]}
+    assert parse_echo(only_generated, prompt) is None and parse_echo({"choices": []}, prompt) is None
