@@ -24,6 +24,7 @@ from ..models import ModelRef
 from ..options import RuntimeOptions
 from ..sampling import Sampler, SamplingParams
 from .base import Capabilities, LogitsHook, ModelInfo
+from .onnx_prefix import EncoderCache, PastState, PrefixCache, slice_past
 
 log = logging.getLogger(__name__)
 PROVIDERS = {
@@ -100,15 +101,20 @@ class Session:
 
 
 class CausalLM:
-    """Decoder-only model.onnx with past_key_values.{i}.key|value inputs."""
+    """Decoder-only model.onnx with past_key_values.{i}.key|value inputs, reusing cached prefixes."""
 
     def __init__(self, directory: Path, options: RuntimeOptions) -> None:
         self.session = Session(directory / "model.onnx", options)
         self.past_names = [n for n in self.session.inputs if n.startswith("past_key_values.")]
         self.present_names = ["present." + n.removeprefix("past_key_values.") for n in self.past_names]
-        self._past: dict[str, Any] = {}
-        self.n_past = 0
+        self.cache = PrefixCache(sum(self.session.empty_past(p, 1, 1).nbytes for p in self.past_names))
+        self._live = PastState([], {})
+        self.fed_tokens = 0  # tokens given to the session so far (prefix reuse shows here, not in time)
         self._ones = np.ones((1, 1024), dtype=np.int64)
+
+    @property
+    def n_past(self) -> int:
+        return len(self._live.ids)
 
     def forward(self, ids: np.ndarray, mask: np.ndarray, past: dict[str, Any] | None = None):
         """Batched call: (logits [B, T, V], present) with position ids from the (left-padded) mask."""
@@ -116,29 +122,56 @@ class CausalLM:
         batch, n = ids.shape
         past = past or {p: self.session.empty_past(p, batch) for p in self.past_names}
         positions = np.maximum(np.cumsum(mask, axis=-1) - 1, 0)[:, -n:]
+        self.fed_tokens += ids.size
         out = self.session.run({"input_ids": ids, "attention_mask": np.asarray(mask, dtype=np.int64),
                                 "position_ids": positions, **past})
         present = {p: out[q] for p, q in zip(self.past_names, self.present_names, strict=True)}
         return out["logits"].numpy(), present
 
     def start(self, ids: list[int]) -> np.ndarray:
-        self._past, self.n_past = {p: self.session.empty_past(p, 1) for p in self.past_names}, 0
-        return self._advance(np.asarray([ids], dtype=np.int64))
+        """Logits after `ids`, continuing from the cached state with the longest common prefix."""
+        ids = list(ids)
+        state, n = self.cache.best(ids)
+        if state is not None and n == len(ids) == len(state.ids) and state.logits is not None:
+            self._live = state  # the very same prompt: nothing to run
+            return state.logits
+        n = min(n, len(ids) - 1)  # at least one token runs, to give the logits after the last one
+        if state is None or n == 0:
+            past = {p: self.session.empty_past(p, 1) for p in self.past_names}
+        else:
+            past = state.past if n == len(state.ids) else slice_past(state.past, n)
+        self._live = PastState(ids[:n], past)
+        logits = self._advance(ids[n:])
+        self.cache.put(self._live)
+        return logits
 
     def step(self, token: int) -> np.ndarray:
-        return self._advance(np.array([[token]], dtype=np.int64))
+        return self._advance([token])
 
-    def _advance(self, ids: np.ndarray) -> np.ndarray:
-        n = ids.shape[1]
-        total = self.n_past + n
+    def verify(self, prefix: list[int], draft: list[int]) -> np.ndarray:
+        """Logits [len(draft) + 1, V] after prefix, prefix + draft[:1], ...: one run of the draft on the past."""
+        first = self.start(prefix)
+        if not draft:
+            return first[None].copy()
+        return np.concatenate([first[None], self._advance(list(draft), every_row=True)])
+
+    def _advance(self, new: list[int], every_row: bool = False) -> np.ndarray:
+        live, n = self._live, len(new)
+        total = len(live.ids) + n
         if total > self._ones.shape[1]:
             self._ones = np.ones((1, 2 * total), dtype=np.int64)
-        positions = np.arange(self.n_past, total, dtype=np.int64)[None]
-        out = self.session.run({"input_ids": ids, "attention_mask": self._ones[:, :total],
-                                "position_ids": positions, **self._past})
-        self._past = {p: out[q] for p, q in zip(self.past_names, self.present_names, strict=True)}
-        self.n_past = total
-        return out["logits"].numpy()[0, -1]
+        positions = np.arange(len(live.ids), total, dtype=np.int64)[None]
+        self.fed_tokens += n
+        out = self.session.run({"input_ids": np.asarray([new], dtype=np.int64),
+                                "attention_mask": self._ones[:, :total], "position_ids": positions, **live.past})
+        # a new state object: cached states stay what they were (OrtValues are never written in place)
+        rows = out["logits"].numpy()[0]
+        logits = rows[-1].copy()  # the row alone: a prefill's [T, V] is large
+        self._live = PastState(live.ids + new, {p: out[q] for p, q in zip(self.past_names, self.present_names,
+                                                                          strict=True)}, logits, live.key)
+        if live.key:
+            self.cache.put(self._live)
+        return rows if every_row else logits
 
     def teacher_forced(self, ids: list[int]) -> np.ndarray:
         """Logits [T, V] at every position of `ids` (one prefill, no cache)."""
@@ -156,8 +189,11 @@ class Seq2SeqLM:
         self.present_names = ["present." + n.removeprefix("past_key_values.") for n in self.past_names]
         self._state: dict[str, Any] = {}
         self._enc: dict[str, Any] = {}
+        self.cache = EncoderCache()  # encoder ids -> (encoder output, first logits, decoder state)
+        self.fed_tokens = 0  # encoder + decoder tokens given to the sessions so far
 
     def encode(self, ids: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+        self.fed_tokens += ids.size
         out = self.encoder.run({"input_ids": ids, "attention_mask": mask})
         return {"encoder_hidden_states": out["last_hidden_state"], "encoder_attention_mask": mask}
 
@@ -168,7 +204,9 @@ class Seq2SeqLM:
             ids, mask = np.asarray(ids, dtype=np.int64), np.asarray(mask, dtype=np.int64)
             self._enc = self.encode(ids, mask)
         feeds = past if past is not None else self._dummy_past(ids.shape[0], ids.shape[1])
-        out = self.decoder.run({**self._enc, "input_ids": np.asarray(decoder_ids, dtype=np.int64),
+        decoder_ids = np.asarray(decoder_ids, dtype=np.int64)
+        self.fed_tokens += decoder_ids.size
+        out = self.decoder.run({**self._enc, "input_ids": decoder_ids,
                                 "use_cache_branch": np.array([past is not None]), **feeds})
         present = {p: out[q] for p, q in zip(self.past_names, self.present_names, strict=True)}
         if past is not None:  # the with-past branch outputs placeholder encoder K/V: keep the real ones
@@ -179,9 +217,15 @@ class Seq2SeqLM:
         return {p: self.decoder.empty_past(p, batch, enc_len if ".encoder." in p else 0) for p in self.past_names}
 
     def start(self, ids: list[int]) -> np.ndarray:
-        arr = np.asarray([ids], dtype=np.int64)
-        logits, self._state = self.forward(arr, np.ones_like(arr), np.array([[self.start_id]]))
-        return logits[0, -1]
+        """Logits of the first decoder step over encoder input `ids` (cached by those ids)."""
+        hit = self.cache.get(ids)
+        if hit is None:
+            arr = np.asarray([ids], dtype=np.int64)
+            logits, state = self.forward(arr, np.ones_like(arr), np.array([[self.start_id]]))
+            hit = (self._enc, logits[0, -1].copy(), state)
+            self.cache.put(ids, hit)
+        self._enc, logits, self._state = hit
+        return logits
 
     def step(self, token: int) -> np.ndarray:
         logits, present = self.forward(None, None, np.array([[token]]), self._state)
