@@ -37,6 +37,7 @@ from .errors import ContextOverflowError, InvalidRequestError
 from .models import ModelRef, resolve
 from .options import RuntimeOptions
 from .sampling import SamplingParams, StopMatcher, log_softmax, top_logprobs
+from .scoring import ScoreMemo, prefix_keys
 
 Prompt = str | Sequence[dict]  # text as is, or chat messages through the model's template
 PromptOrIds = Prompt | list[int]  # ... or token ids the caller made with `tokenize`/`encode`
@@ -104,6 +105,7 @@ class Engine:
         self._backend = backend
         self.options = options
         self.profile = profile
+        self._scores: ScoreMemo[TokenLogprob] = ScoreMemo()  # prompt_logprobs' scored positions
 
     @classmethod
     def load(cls, model: str | ModelRef = "default", profile=None, backend: str | None = None,
@@ -303,19 +305,26 @@ class Engine:
         """Score a prompt: each token's logprob given the tokens before it, with the top-k there
         (token texts render special tokens, so they add up to the prompt text).
 
-        The first token has no context (None). Computed one position at a time on the cached prefix,
-        so every value equals what `next_token_logprobs` gives at that prefix; `check` runs before
-        each position (a cancelled request raises there).
+        The first token has no context (None). Each position is what `next_token_logprobs` gives at
+        that prefix; positions scored before (a prompt that extends an earlier one) are remembered,
+        the others computed one at a time on the cached prefix. `check` runs before each position
+        (a cancelled request raises there).
         """
         ids = self.tokenize(prompt)
         self._check_context(len(ids))
         out: list[TokenLogprob | None] = [None]
+        keys = list(prefix_keys(ids, top_k))
         for j in range(1, len(ids)):
+            if (hit := self._scores.get(keys[j])) is not None:
+                out.append(hit)
+                continue
             if check is not None:
                 check()
             lp = log_softmax(self._backend.next_token_logits(ids[:j]))
-            out.append(TokenLogprob(ids[j], self.token_text(ids[j], special=True), float(lp[ids[j]]),
-                                    [(i, self.token_text(i), v) for i, v in top_logprobs(lp, top_k)]))
+            item = TokenLogprob(ids[j], self.token_text(ids[j], special=True), float(lp[ids[j]]),
+                                [(i, self.token_text(i), v) for i, v in top_logprobs(lp, top_k)])
+            self._scores.put(keys[j], item)
+            out.append(item)
         return out
 
     def logprobs(self, prompt: PromptOrIds, top_k: int = 20) -> list[tuple[int, float]]:

@@ -54,3 +54,13 @@ def test_echo_is_refused_where_it_cannot_work(server) -> None:
         zero = c.post("/v1/completions", json={"prompt": PROMPT, "max_tokens": 0})
     assert streamed.status_code == 400 and "echo" in streamed.json()["error"]["message"]
     assert zero.status_code == 400 and "max_tokens" in zero.json()["error"]["message"]
+
+
+def test_rescoring_an_extended_prompt_computes_only_the_new_positions(spare_engine: Engine) -> None:
+    ids = spare_engine.tokenize(PROMPT + " Rome.")
+    computed: list[int] = []
+    first = spare_engine.prompt_logprobs(ids[:-2], top_k=3, check=lambda: computed.append(1))
+    n_first, computed[:] = len(computed), []
+    again = spare_engine.prompt_logprobs(ids, top_k=3, check=lambda: computed.append(1))
+    assert n_first == len(ids) - 3 and len(computed) == 2  # the memo answered every shared position
+    assert again[: len(first)] == first
