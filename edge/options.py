@@ -33,6 +33,7 @@ class RuntimeOptions:
     use_mlock: bool = False
     kv_type: str = "f16"
     execution_providers: tuple[str, ...] = ("CPU",)
+    prompt_cache: str = "on"  # "on" (memory + disk), "memory", "off": see edge/prompt_cache/config.py
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -42,6 +43,8 @@ class RuntimeOptions:
             raise InvalidRequestError(f"context length must be >= 16, got {self.n_ctx}")
         if self.kv_type not in KV_TYPES:
             raise InvalidRequestError(f"kv_type must be one of {', '.join(KV_TYPES)}, got {self.kv_type!r}")
+        if self.prompt_cache not in ("on", "memory", "off"):
+            raise InvalidRequestError(f"prompt_cache must be on, memory or off, got {self.prompt_cache!r}")
 
     @property
     def threads(self) -> int:
