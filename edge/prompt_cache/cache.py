@@ -74,8 +74,9 @@ class PromptCache:
         prompt = list(prompt)
         current = self.adapter.evaluated()
         here = lcp(current, prompt)
-        if here < len(current) and len(current) >= self.limits.min_tokens and not self.memory.covers(current):
-            self.memory.put(current, self.adapter.snapshot())  # about to be overwritten
+        # what the new prompt would overwrite, if worth keeping (a chat's next turn loses a token or two)
+        if len(current) - here >= self.limits.min_tokens and not self.memory.covers(current):
+            self.memory.put(current, self.adapter.snapshot())
         entry, in_memory = self.memory.best(prompt)
         source, reused = "kv", here
         if entry is not None and in_memory >= max(here + self.limits.min_tokens, self.limits.min_tokens):
@@ -85,7 +86,7 @@ class PromptCache:
         if disk_hit is not None:
             source, reused = "disk", disk_hit
         self._count(source, min(reused, len(prompt) - 1))
-        self._persist(prompt, current)
+        self._persist(prompt)
         return min(lcp(self.adapter.evaluated(), prompt), len(prompt) - 1)
 
     def _from_disk(self, prompt: list[int], reused: int) -> int | None:
@@ -96,13 +97,15 @@ class PromptCache:
             return None
         return lcp(hit[0], prompt)
 
-    def _persist(self, prompt: list[int], before: list[int]) -> None:
-        """Save the fixed part of `prompt` to disk once another prompt shares it."""
+    def _persist(self, prompt: list[int]) -> None:
+        """Save the fixed part of `prompt` to disk once another prompt (this process's or not) shares it.
+
+        Sightings hold prompts only: KV contents also hold generated tokens, which no prompt repeats.
+        """
         if self.disk is None or len(prompt) < self.limits.disk_min_tokens:
             return
         seen = self.disk.sightings(self.fp)
-        others = [*seen, before, *(e.tokens for e in self.memory.entries())]
-        shared = min(max([_branch(s, prompt) for s in others] + [0]), len(prompt) - 1)
+        shared = min(max([_branch(s, prompt) for s in seen] + [0]), len(prompt) - 1)
         # a saved prefix within min_tokens of this one serves it as well (prompts differ in their tails)
         if shared >= self.limits.disk_min_tokens and self.disk.covered(self.fp, prompt) < shared - self.limits.min_tokens:
             kv = self.adapter.evaluated()

@@ -39,9 +39,6 @@ class StateLRU:
             self._entries.move_to_end(best.tokens)
         return best, best_n
 
-    def entries(self) -> list[Entry]:
-        return list(self._entries.values())
-
     def covers(self, tokens: Sequence[int]) -> bool:
         """True if some entry already starts with all of `tokens` (saving them again adds nothing)."""
         n = len(tokens)
