@@ -110,8 +110,9 @@ class DiskStore:
     def _load(self, path: Path, fp: str, expect: Header) -> bytes:
         with path.open("rb") as f:
             head = read_header(f)
-            if head != expect or head.fingerprint != fp or path != self.path_for(fp, head.tokens):
-                raise BadEntry("file changed or belongs to another model/options")
+            # another process may have replaced it since its header was listed: same key is fine
+            if head.tokens != expect.tokens or head.fingerprint != fp or path != self.path_for(fp, head.tokens):
+                raise BadEntry("the file belongs to another prefix, model or options")
             payload = f.read(head.payload_bytes + 1)
         if len(payload) != head.payload_bytes:
             raise BadEntry("truncated or padded state")

@@ -66,25 +66,36 @@ def test_a_foreign_file_under_our_name_is_deleted(tmp_path):
     assert not dst.exists() and src.exists()
 
 
-def _writer(root: str, seed: int, n: int) -> None:
+def _writer(root: str, seed: int, n: int, go) -> None:
     store = DiskStore(Path(root), 1 << 30)
+    go.wait(60)
     for i in range(n):
-        store.write(FP, TOKENS, bytes([(seed + i) % 256]) * 200_000, {"writer": seed})
+        store.write(FP, TOKENS, bytes([(seed + i) % 256]) * 2_000_000, {"writer": seed})
 
 
 def test_two_processes_writing_the_same_entry_leave_a_valid_one(tmp_path):
+    """While two processes rewrite one entry, a reader only ever finds a complete, valid file."""
     root = tmp_path / "prompts"
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(str(root), seed, 20)) for seed in (1, 100)]
+    go = ctx.Event()
+    procs = [ctx.Process(target=_writer, args=(str(root), seed, 40, go)) for seed in (1, 100)]
     for p in procs:
         p.start()
+    go.set()
+    reader, seen, bad = DiskStore(root, 1 << 30), 0, 0
+    while any(p.is_alive() for p in procs):
+        if not reader.path_for(FP, TOKENS).exists():
+            continue
+        hit = reader.best(FP, TOKENS + [1], min_tokens=32)
+        seen += hit is not None
+        bad += hit is None or len(set(hit[1])) != 1 or len(hit[1]) != 2_000_000
     for p in procs:
         p.join(120)
         assert p.exitcode == 0
-    store = DiskStore(root, 1 << 30)
-    tokens, payload = store.best(FP, TOKENS + [1], min_tokens=32)
-    assert tokens == tuple(TOKENS) and len(payload) == 200_000 and len(set(payload)) == 1
-    assert [p.name for p in root.iterdir()] == [store.path_for(FP, TOKENS).name]  # no temp file left
+    assert bad == 0
+    tokens, payload = reader.best(FP, TOKENS + [1], min_tokens=32)
+    assert tokens == tuple(TOKENS) and len(payload) == 2_000_000 and len(set(payload)) == 1
+    assert [p.name for p in root.iterdir()] == [reader.path_for(FP, TOKENS).name]  # no temp file left
 
 
 def test_keys_differ_when_model_bytes_or_kv_type_differ(tmp_path):
