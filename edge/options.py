@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from .errors import InvalidRequestError
 
 KV_TYPES = ("f32", "f16", "q8_0", "q4_0")
+PROMPT_CACHE_MODES = ("on", "memory", "off")  # memory + disk, memory only, none (edge/prompt_cache)
 
 
 def physical_cores() -> int:
@@ -43,8 +44,9 @@ class RuntimeOptions:
             raise InvalidRequestError(f"context length must be >= 16, got {self.n_ctx}")
         if self.kv_type not in KV_TYPES:
             raise InvalidRequestError(f"kv_type must be one of {', '.join(KV_TYPES)}, got {self.kv_type!r}")
-        if self.prompt_cache not in ("on", "memory", "off"):
-            raise InvalidRequestError(f"prompt_cache must be on, memory or off, got {self.prompt_cache!r}")
+        if self.prompt_cache not in PROMPT_CACHE_MODES:
+            raise InvalidRequestError(f"prompt_cache must be one of {', '.join(PROMPT_CACHE_MODES)}, "
+                                      f"got {self.prompt_cache!r}")
 
     @property
     def threads(self) -> int:

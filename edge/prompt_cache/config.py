@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ..errors import InvalidRequestError
 from ..models import edgesplit_home
+from ..options import PROMPT_CACHE_MODES as MODES
 
-MODES = ("on", "memory", "off")
 ENV = "EDGESPLIT_PROMPT_CACHE"
 
 
