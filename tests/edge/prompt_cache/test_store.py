@@ -153,3 +153,17 @@ def test_memory_lru_keeps_several_prefixes_within_its_bytes():
     assert lru.best(app)[0] is None and lru.best(chat)[1] == 100 and lru.bytes <= lru.max_bytes
     lru.put(chat + [9] * 10, STATE)  # an extension replaces the prefix it extends
     assert len(lru) == 2 and lru.covers(chat)
+
+
+def test_a_bad_cache_mode_is_a_typed_error(monkeypatch):
+    from edge.errors import InvalidRequestError
+    from edge.options import RuntimeOptions
+    from edge.prompt_cache import ENV, cache_mode
+
+    with pytest.raises(InvalidRequestError, match="prompt_cache"):
+        RuntimeOptions(prompt_cache="sometimes")
+    monkeypatch.setenv(ENV, "memory")
+    assert cache_mode(RuntimeOptions()) == "memory"
+    monkeypatch.setenv(ENV, "yes")
+    with pytest.raises(InvalidRequestError, match=ENV):
+        cache_mode(RuntimeOptions())
