@@ -23,6 +23,7 @@ COMMANDS = {
     "profiles": "edge.commands.profiles:profiles",
     "bench": "edge.commands.bench:bench",
     "tune": "edge.commands.tune:tune",
+    "cache": "edge.commands.cache:cache",
     "export": "export.cli:export",
     "verify": "export.cli:verify",
     "redact": "cloud_bridge.cli:redact",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from .errors import InvalidRequestError
 
 KV_TYPES = ("f32", "f16", "q8_0", "q4_0")
+PROMPT_CACHE_MODES = ("on", "memory", "off")  # memory + disk, memory only, none (edge/prompt_cache)
 
 
 def physical_cores() -> int:
@@ -35,6 +36,7 @@ class RuntimeOptions:
     execution_providers: tuple[str, ...] = ("CPU",)
     # ONNX Runtime's intra-op threads busy-wait between ops: faster only on cores nothing else uses
     ort_spinning: bool = False
+    prompt_cache: str = "on"  # "on" (memory + disk), "memory", "off": see edge/prompt_cache/config.py
 
     def __post_init__(self) -> None:
         if self.n_threads < 0:
@@ -43,6 +45,9 @@ class RuntimeOptions:
             raise InvalidRequestError(f"context length must be >= 16, got {self.n_ctx}")
         if self.kv_type not in KV_TYPES:
             raise InvalidRequestError(f"kv_type must be one of {', '.join(KV_TYPES)}, got {self.kv_type!r}")
+        if self.prompt_cache not in PROMPT_CACHE_MODES:
+            raise InvalidRequestError(f"prompt_cache must be one of {', '.join(PROMPT_CACHE_MODES)}, "
+                                      f"got {self.prompt_cache!r}")
 
     @property
     def threads(self) -> int:

@@ -80,6 +80,7 @@ class AgentRun:
 
 
 def build_messages(doc: AppDoc, task: str) -> list[dict]:
+    """Rules, the app's doc and examples first, the task last: tasks on one app share a cached prefix."""
     shots = []
     for ex in doc.examples:
         shots.append(f"Task: {ex.task}\nScript:\n# plan: {ex.plan}\n{ex.script}")

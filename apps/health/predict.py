@@ -1,7 +1,8 @@
 """PMData-style predictions on the local model: readiness 0-10, fatigue, stress, sleep quality 1-5.
 
-The prompt is a fixed template over the last 14 days of steps, calories, resting HR and sleep
-minutes (missing days written `NA`, never 0). The answer is a fixed template (`readiness: 7`
+The prompt is a fixed template, instructions first and data last (so calls share a cached
+prefix), over the last 14 days of steps, calories, resting HR and sleep minutes (missing days
+written `NA`, never 0). The answer is a fixed template (`readiness: 7`
 lines) whose values the model fills, each constrained to its integer range (`template.fill`). It
 is still parsed and range-checked, because a backend without a grammar engine fills it
 unconstrained; an answer out of range or unparsable is resampled with the next seed (warmer),
@@ -22,16 +23,18 @@ from .analysis import Timeline
 DAYS = 14
 TARGETS: dict[str, tuple[int, int]] = {"readiness": (0, 10), "fatigue": (1, 5), "stress": (1, 5),
                                        "sleep_quality": (1, 5)}
-TEMPLATE = """Below are the last {n} days of one person's wearable data, oldest first (NA = not measured).
-steps: {steps}
-active calories (kcal): {active_kcal}
-resting heart rate (bpm): {resting_hr}
-sleep (minutes asleep): {sleep_asleep_min}
-Rate the person today. Answer with exactly these fields:
+# the instructions first, the data last: every assessment shares the prompt up to the data (prompt cache)
+TEMPLATE = """Rate one person today from their wearable data below. Answer with exactly these fields:
 readiness: an integer from 0 (not ready) to 10 (fully ready)
 fatigue: an integer from 1 (none) to 5 (extreme)
 stress: an integer from 1 (none) to 5 (extreme)
-sleep_quality: an integer from 1 (very poor) to 5 (excellent)"""
+sleep_quality: an integer from 1 (very poor) to 5 (excellent)
+
+The last {n} days of data, oldest first (NA = not measured):
+steps: {steps}
+active calories (kcal): {active_kcal}
+resting heart rate (bpm): {resting_hr}
+sleep (minutes asleep): {sleep_asleep_min}"""
 SYSTEM = "You are a careful health assistant. Reply only in the requested answer format."
 LINE = re.compile(r"\b(readiness|fatigue|stress|sleep[_ ]quality)\b\s*[:=]\s*(-?\d+)", re.I)
 

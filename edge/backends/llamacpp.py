@@ -55,6 +55,9 @@ class LlamaCppBackend:
             bos_token=meta.bos_token, eos_token=meta.eos_token, add_bos=meta.add_bos,
             n_params=self._llm._model.n_params(), file_bytes=path.stat().st_size,
         )
+        from ..prompt_cache.llama_state import for_llamacpp
+
+        self._prompt_cache = for_llamacpp(self._llm, llama_cpp, ref, options, self.info.n_ctx)
 
     def tokenize(self, text: str, *, add_bos: bool, special: bool = True) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
@@ -72,6 +75,8 @@ class LlamaCppBackend:
             grammar = self._ir_grammar(params.grammar)
         if params.seed is not None:
             self._llm.set_seed(params.seed)
+        if self._prompt_cache is not None:  # restore the best saved prefix; generate evals the rest
+            self._prompt_cache.prepare(prompt_ids)
         # min_p/repeat penalties off: only top-k, top-p and temperature, the same on every backend
         return self._llm.generate(
             prompt_ids, top_k=params.top_k, top_p=params.top_p, min_p=0.0, temp=params.temperature,
