@@ -46,7 +46,7 @@ class WriteBody(BaseModel):
     conversation_id: str | None = None
     gate_metric: Literal["entropy", "margin", "top1"] | None = Field(
         default=None, description="Logits mode: consult the cloud only where this local uncertainty reaches gate_threshold.")
-    gate_threshold: float = Field(default=2.0, ge=0, le=100)
+    gate_threshold: float = Field(default=0.9, ge=0, le=100, description="top1/margin: 0..1; entropy: nats.")
     batch: int = Field(default=0, ge=0, le=64, description="Logits mode, temperature 0: tokens verified per cloud call.")
 
 
