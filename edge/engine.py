@@ -37,6 +37,7 @@ from .errors import ContextOverflowError, InvalidRequestError
 from .models import ModelRef, resolve
 from .options import RuntimeOptions
 from .sampling import SamplingParams, StopMatcher, log_softmax, top_logprobs
+from .speculate.stats import SpecStats
 
 Prompt = str | Sequence[dict]  # text as is, or chat messages through the model's template
 PromptOrIds = Prompt | list[int]  # ... or token ids the caller made with `tokenize`/`encode`
@@ -73,6 +74,7 @@ class GenerationResult:
     model: str
     backend: str
     logprobs: list[TokenLogprob] | None = None  # with SamplingParams(logprobs=k)
+    speculation: SpecStats | None = None  # what speculative decoding did (None: it did not run)
 
     def parsed_json(self):
         return json.loads(self.text)
@@ -270,7 +272,7 @@ class Engine:
             pieces.append(tail)
         timings = _timings(len(ids), t0, t_first, t_prev, itl)
         result = GenerationResult("".join(pieces), out, len(ids), len(out), finish, timings,
-                                  self.ref.name, backend.name, all_lp)
+                                  self.ref.name, backend.name, all_lp, getattr(backend, "speculation", None))
         yield Chunk(tail, quiet, finish, result)  # every generated id is in exactly one chunk
 
     def _token_logprob(self, token: int, k: int) -> TokenLogprob:

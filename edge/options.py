@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from .errors import InvalidRequestError
 
 KV_TYPES = ("f32", "f16", "q8_0", "q4_0")
+# draft-free speculative decoding (edge.speculate): "auto" picks drafters and backs off by itself
+SPECULATIVE_MODES = ("auto", "off", "ngram", "recycle")
+SpeculativeMode = Literal["auto", "off", "ngram", "recycle"]
 
 
 def physical_cores() -> int:
@@ -34,6 +38,7 @@ class RuntimeOptions:
     kv_type: str = "f16"
     execution_providers: tuple[str, ...] = ("CPU",)
     extra: dict = field(default_factory=dict)
+    speculative: SpeculativeMode = "auto"
 
     def __post_init__(self) -> None:
         if self.n_threads < 0:
@@ -42,6 +47,9 @@ class RuntimeOptions:
             raise InvalidRequestError(f"context length must be >= 16, got {self.n_ctx}")
         if self.kv_type not in KV_TYPES:
             raise InvalidRequestError(f"kv_type must be one of {', '.join(KV_TYPES)}, got {self.kv_type!r}")
+        if self.speculative not in SPECULATIVE_MODES:
+            raise InvalidRequestError(f"speculative must be one of {', '.join(SPECULATIVE_MODES)}, "
+                                      f"got {self.speculative!r}")
 
     @property
     def threads(self) -> int:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from .errors import MemoryBudgetError, ProfileError, UnknownBackendError
 from .models import ModelRef, edgesplit_home
-from .options import RuntimeOptions, physical_cores
+from .options import RuntimeOptions, SpeculativeMode, physical_cores
 
 # bits per weight, for footprint estimates (llama.cpp block sizes; int4/int8 = ONNX MatMulNBits, block 32)
 # every type `export gguf` writes (a test keeps them in step) plus ONNX int8/int4; K-quant mixes and
@@ -75,6 +75,7 @@ class Runtime(BaseModel):
     flash_attn: bool = True
     use_mmap: bool = True
     use_mlock: bool = False
+    speculative: SpeculativeMode = RuntimeOptions.speculative  # draft-free speculative decoding
 
     @field_validator("threads")
     @classmethod
@@ -142,7 +143,8 @@ class Profile(BaseModel):
         r = self.runtime
         return RuntimeOptions(n_threads=self.threads_for(cores), n_ctx=r.n_ctx, n_batch=r.n_batch,
                               flash_attn=r.flash_attn, use_mmap=r.use_mmap, use_mlock=r.use_mlock,
-                              kv_type=r.kv_type, execution_providers=tuple(self.execution_providers))
+                              kv_type=r.kv_type, execution_providers=tuple(self.execution_providers),
+                              speculative=r.speculative)
 
     def backend_for(self, fmt: str) -> str | None:
         """The profile's backend when it runs models of `fmt`, else None (the format's default)."""

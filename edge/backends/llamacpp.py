@@ -23,6 +23,12 @@ from .base import Capabilities, LogitsHook, ModelInfo
 _KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}
 
 
+def _speculation(backend, mode: str):
+    from .llamacpp_spec import LlamaCppSpeculation
+
+    return LlamaCppSpeculation(backend, mode)
+
+
 class LlamaCppBackend:
     name = "llamacpp"
     capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=False, logits=True,
@@ -55,6 +61,7 @@ class LlamaCppBackend:
             bos_token=meta.bos_token, eos_token=meta.eos_token, add_bos=meta.add_bos,
             n_params=self._llm._model.n_params(), file_bytes=path.stat().st_size,
         )
+        self._spec = None if options.speculative == "off" else _speculation(self, options.speculative)
 
     def tokenize(self, text: str, *, add_bos: bool, special: bool = True) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
@@ -67,6 +74,10 @@ class LlamaCppBackend:
 
     def generate(self, prompt_ids: list[int], params: SamplingParams,
                  hook: LogitsHook | None = None) -> Iterator[int]:
+        if self._spec is not None:
+            self._spec.row = self._spec.stats = None
+            if hook is None:  # a hook edits each step's logits, which drafts cannot anticipate
+                return self._spec.generate(prompt_ids, params)
         grammar = self._grammar(params.json_schema) if params.json_schema is not None else None
         if params.grammar is not None:
             grammar = self._ir_grammar(params.grammar)
@@ -99,7 +110,13 @@ class LlamaCppBackend:
     @property
     def last_logits(self) -> np.ndarray:
         """Logits the last generated token was sampled from (valid while `generate` is paused at it)."""
-        return self._last_row()
+        row = None if self._spec is None else self._spec.row
+        return self._last_row() if row is None else row.copy()
+
+    @property
+    def speculation(self):
+        """What speculative decoding did in the last `generate` (None when it did not run)."""
+        return None if self._spec is None else self._spec.stats
 
     def _last_row(self) -> np.ndarray:
         """A copy of the context's logits for the last evaluated position."""
