@@ -13,7 +13,7 @@ class SpecStats:
     draft_steps: int = 0  # passes that carried a draft
     drafted: int = 0  # draft tokens verified
     accepted: int = 0  # draft tokens the model agreed with
-    emitted: int = 0  # tokens produced (accepted drafts + one model token per pass)
+    emitted: int = 0  # tokens from verifier passes (accepted drafts + one each); the first comes from the prompt
     probes: int = 0  # drafts sent while the controller judged drafting not worth it
     cut_by_grammar: int = 0  # draft tokens the grammar forbade before verification
     drafted_by: Counter = field(default_factory=Counter)

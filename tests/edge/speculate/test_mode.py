@@ -1,0 +1,42 @@
+"""`speculative` is a validated runtime option, settable from a profile and the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.errors import InvalidRequestError, ProfileError
+from edge.options import SPECULATIVE_MODES, RuntimeOptions
+from edge.profiles import parse_profile
+from tests.conftest import run_cli
+
+PROFILE = """name = "spec-test"
+description = "test"
+quantization = ["q4_0"]
+memory_budget_mb = 512
+[runtime]
+speculative = "{mode}"
+"""
+
+
+def test_runtime_option_is_validated() -> None:
+    assert RuntimeOptions().speculative in SPECULATIVE_MODES
+    for mode in SPECULATIVE_MODES:
+        assert RuntimeOptions(speculative=mode).speculative == mode
+    with pytest.raises(InvalidRequestError, match="speculative must be one of"):
+        RuntimeOptions(speculative="fast")
+
+
+def test_a_profile_sets_it(tmp_path: Path) -> None:
+    path = tmp_path / "spec-test.toml"
+    path.write_text(PROFILE.format(mode="ngram"))
+    assert parse_profile(path).runtime_options().speculative == "ngram"
+    path.write_text(PROFILE.format(mode="always"))
+    with pytest.raises(ProfileError):
+        parse_profile(path)
+
+
+def test_the_cli_rejects_an_unknown_mode() -> None:
+    r = run_cli("run", "--speculative", "fast", "Hi")
+    assert r.returncode == 2 and "fast" in (r.stderr + r.stdout)
