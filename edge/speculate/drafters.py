@@ -3,9 +3,10 @@
 - `NgramDrafter` (prompt lookup): find the latest earlier occurrence of the last n tokens in the
   prompt + text so far and propose what followed it. Grounded text (rewrites, JSON field names,
   element names in scripts) repeats the prompt, so these drafts are often right.
-- `RecycleDrafter` (Token Recycling): a table token -> the model's own top-k candidates the last
-  time it predicted after that token, filled for free from every verified logits row; the draft
-  follows the table's top candidates from the last token.
+- `RecycleDrafter` (Token Recycling): a table token -> the model's own recent top candidates
+  after that token (its argmax at each verified logits row, newest first, up to k distinct ones),
+  filled for free from every verifier pass; the draft follows the newest candidates from the
+  last token.
 """
 
 from __future__ import annotations
@@ -96,11 +97,16 @@ class RecycleDrafter:
         return Draft(out, "recycle") if out else None
 
     def observe(self, inputs: Sequence[int], rows: np.ndarray) -> None:
-        k = self.top_k
-        top = np.argpartition(-rows, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(rows, top, axis=1), axis=1, kind="stable")
-        self.table[np.asarray(inputs, dtype=np.int64)] = np.take_along_axis(top, order, axis=1)
-
+        # the newest argmax goes first, older distinct ones shift right: a full top-k per row
+        # (argpartition of the vocabulary) would cost more than the verifier pass on a small model
+        best = rows.argmax(axis=1)
+        for tok, cand in zip(inputs, best.tolist(), strict=True):
+            line = self.table[tok]
+            if line[0] != cand:
+                hit = np.flatnonzero(line == cand)
+                end = int(hit[0]) if hit.size else self.top_k - 1
+                line[1: end + 1] = line[:end].copy()
+                line[0] = cand
 
 class AutoDrafter:
     """Prompt lookup where the history repeats itself, the recycling table elsewhere."""

@@ -29,10 +29,13 @@ def test_recycle_table_follows_the_models_top_candidates_and_stays_small() -> No
     d = RecycleDrafter(n_vocab=49_152)
     assert d.table.nbytes < RECYCLE_BYTES
     rows = np.zeros((2, 49_152), dtype=np.float32)
-    rows[0, 11], rows[0, 12] = 5.0, 4.0
-    rows[1, 13] = 5.0
+    rows[0, 12], rows[1, 13] = 5.0, 5.0
     d.observe([10, 11], rows)
-    assert d.table[10, :2].tolist() == [11, 12]
+    rows[0, 11] = 6.0  # the model now prefers 11 after 10: newest first, the older candidate kept
+    d.observe([10, 11], rows)
+    assert d.table[10, :3].tolist() == [11, 12, -1]
+    d.observe([10, 11], rows)
+    assert d.table[10, :3].tolist() == [11, 12, -1]
     draft = d.propose([1, 10], 4)
     assert draft is not None and draft.tokens == [11, 13] and draft.source == "recycle"
     auto = make_drafter("auto", d)
