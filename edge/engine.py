@@ -82,11 +82,12 @@ class GenerationResult:
     def flat(self) -> dict:
         """The flat object `edgesplit run --json` prints."""
         t = self.timings
+        spec = {} if self.speculation is None else {"speculation": self.speculation.as_dict()}
         return {"text": self.text, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "ttft_ms": round(t.ttft_ms, 2),
                 "prefill_tok_s": round(t.prefill_tok_s, 2), "decode_tok_s": round(t.decode_tok_s, 2),
                 "total_ms": round(t.total_ms, 2), "finish_reason": self.finish_reason,
-                "backend": self.backend, "model": self.model}
+                "backend": self.backend, "model": self.model, **spec}
 
 
 @dataclass

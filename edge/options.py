@@ -38,7 +38,7 @@ class RuntimeOptions:
     kv_type: str = "f16"
     execution_providers: tuple[str, ...] = ("CPU",)
     extra: dict = field(default_factory=dict)
-    speculative: SpeculativeMode = "off"  # "auto" pays on grounded text; see edge.speculate
+    speculative: SpeculativeMode = "off"  # "auto" pays on grounded text (edgesplit bench --speculative)
 
     def __post_init__(self) -> None:
         if self.n_threads < 0:

@@ -1,11 +1,13 @@
 """The lossless acceptance rule: which draft tokens the target model keeps.
 
-Greedy: a draft token is kept while it equals the verifier's argmax, and the first mismatch is
-replaced by that argmax, so the output is token for token what plain greedy decoding writes.
-Sampling (standard speculative sampling): our drafts are deterministic, so the draft distribution
-q is one-hot at the draft token x; accept x with probability min(1, p(x)/q(x)) = p(x), else draw
-from the residual max(p - q, 0), i.e. p with x removed and renormalised. The emitted token then
-has exactly the target distribution p (Leviathan et al. 2023, Chen et al. 2023).
+At each position the target's own sampler draws a token from its row (greedy: the argmax); the
+draft token is kept while it equals that draw, and the first mismatch is replaced by the draw.
+Greedy output is therefore token for token what plain greedy decoding writes. With temperature
+> 0 this is standard speculative sampling for a deterministic draft (q one-hot at x): x is kept
+with probability min(1, p(x)/q(x)) = p(x), and a rejected position holds a draw from p given
+"not x", which is the residual max(p - q, 0) renormalised (Leviathan et al. 2023). Drawing once per
+emitted position, whatever the draft, keeps a seeded generation reproducible: the output does not
+depend on what was drafted (which depends on timing and on earlier requests).
 """
 
 from __future__ import annotations
@@ -40,18 +42,5 @@ def accept_draft(rows: np.ndarray, draft: Sequence[int], sampler: Sampler,
 
 def _judge(row: np.ndarray, tok: int, sampler: Sampler, mask: np.ndarray | None) -> tuple[int, bool]:
     """(token to emit, whether it is the draft token) for one position."""
-    if sampler.params.greedy:
-        pick = sampler(row, mask)
-        return pick, pick == tok
-    ids, probs = sampler.distribution(row, mask)
-    hit = np.flatnonzero(ids == tok)
-    p_tok = float(probs[hit[0]]) if hit.size else 0.0
-    if sampler.rng.random() < p_tok:
-        return tok, True
-    residual = probs.copy()
-    if hit.size:
-        residual[hit[0]] = 0.0
-    total = residual.sum()
-    if total <= 0.0:  # p was (numerically) one-hot at the draft token
-        return tok, True
-    return int(ids[sampler.rng.choice(len(ids), p=residual / total)]), False
+    pick = sampler(row, mask)
+    return pick, pick == tok

@@ -68,3 +68,12 @@ def test_greedy_keeps_the_prefix_matching_the_argmax_and_corrects_the_first_miss
     mask = np.ones(6, dtype=bool)
     mask[1] = False
     assert accept_draft(rows, [1], sampler, lambda i: mask)[0] != 1
+
+
+def test_a_seeded_draw_does_not_depend_on_the_draft() -> None:
+    """Drafts depend on timing and earlier requests; a seeded generation must not."""
+    for seed in range(50):
+        params = SamplingParams(temperature=1.0, top_k=0, top_p=1.0, seed=seed)
+        plain = accept_draft(ROWS[:1], [], Sampler(params))
+        for draft_tok in range(8):
+            assert accept_draft(ROWS, [draft_tok], Sampler(params))[0] == plain[0]

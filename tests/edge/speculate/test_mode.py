@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,11 @@ def test_a_profile_sets_it(tmp_path: Path) -> None:
 def test_the_cli_rejects_an_unknown_mode() -> None:
     r = run_cli("run", "--speculative", "fast", "Hi")
     assert r.returncode == 2 and "fast" in (r.stderr + r.stdout)
+
+
+def test_run_json_reports_what_speculation_did() -> None:
+    r = run_cli("run", "--json", "--temperature", "0", "-n", "8", "-t", "1", "--speculative", "ngram",
+                "Repeat exactly: red green blue red green blue")
+    assert r.returncode == 0, r.stderr
+    spec = json.loads(r.stdout)["speculation"]
+    assert spec["mode"] == "ngram" and spec["steps"] >= 1
