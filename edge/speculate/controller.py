@@ -11,6 +11,8 @@ rare plain pass so that c(1) follows the machine's load.
 
 from __future__ import annotations
 
+import statistics
+from collections import deque
 from dataclasses import dataclass, field
 
 
@@ -26,6 +28,24 @@ class _Ema:
 
 
 @dataclass
+class _Median:
+    """Median of the last timings: on a shared CPU one pass in ten can be preempted and take 10x."""
+
+    window: deque = field(default_factory=lambda: deque(maxlen=15))
+
+    def add(self, x: float) -> None:
+        self.window.append(x)
+
+    @property
+    def seen(self) -> int:
+        return len(self.window)
+
+    @property
+    def value(self) -> float:
+        return statistics.median(self.window)
+
+
+@dataclass
 class Controller:
     max_draft: int = 8
     margin: float = 0.05  # drafting must promise this much more throughput than plain decoding
@@ -34,8 +54,8 @@ class Controller:
     prior_accept: float = 0.5
     prior_extra: float = 0.12  # cost of one more token in a batch, in 1-token passes (CPU prior)
     _accept: dict[str, _Ema] = field(default_factory=dict)
-    _c1: _Ema = field(default_factory=lambda: _Ema(1.0))
-    _extra: _Ema = field(default_factory=lambda: _Ema(0.0))
+    _c1: _Median = field(default_factory=_Median)
+    _extra: _Median = field(default_factory=_Median)
     _idle: dict[str, int] = field(default_factory=dict)
     _since_plain: int = 0
 

@@ -39,3 +39,10 @@ def test_a_new_text_forgets_acceptance_but_not_costs() -> None:
     controller.new_text()
     assert controller.acceptance("ngram3") == controller.prior_accept
     assert controller.best_length("ngram3") > 0
+
+
+def test_one_preempted_pass_does_not_stop_drafting() -> None:
+    controller = Controller()
+    _run(controller, accept_all=True, steps=40)
+    controller.record("ngram3", 4, 4, 0.5)  # the OS took the core away for this one pass
+    assert controller.best_length("ngram3") >= 4
