@@ -255,7 +255,8 @@ class BenchReport:
     notes: list[str] = field(default_factory=list)
 
 
-def _load_engine(t: Target, emulation: Emulation | None) -> Engine:
+def load_target(t: Target, emulation: Emulation | None = None, **changes) -> Engine:
+    """Load a target's engine; `changes` override RuntimeOptions fields (e.g. speculative="off")."""
     profile: Profile | None = load_profile(t.profile) if t.profile else None
     options = None
     if emulation is not None and (profile is None or profile.name == emulation.profile.name):
@@ -264,6 +265,8 @@ def _load_engine(t: Target, emulation: Emulation | None) -> Engine:
         _, options = apply_profile(profile, None, None)
     if t.threads:
         options = (options or RuntimeOptions()).with_(n_threads=t.threads)
+    if changes:
+        options = (options or RuntimeOptions()).with_(**changes)
     return Engine.load(t.model, profile=profile, backend=t.backend, options=options)
 
 
@@ -287,7 +290,7 @@ def _generate(slot: _Slot, k: int, config: BenchConfig) -> tuple[str, Generation
 
 def _load(t: Target, config: BenchConfig, emulation: Emulation | None, sampler: RssSampler) -> _Slot:
     before = sampler.rss()
-    slot = _Slot(t, _load_engine(t, emulation))
+    slot = _Slot(t, load_target(t, emulation))
     prompts = [_generate(slot, i, config)[0] for i in range(config.warmup)]
     mid = sampler.rss()
     if config.reference and slot.engine.backend_name == "llamacpp":

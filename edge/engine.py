@@ -38,6 +38,7 @@ from .models import ModelRef, resolve
 from .options import RuntimeOptions
 from .sampling import SamplingParams, StopMatcher, log_softmax, top_logprobs
 from .scoring import ScoreMemo, prefix_keys
+from .speculate.stats import SpecStats
 
 Prompt = str | Sequence[dict]  # text as is, or chat messages through the model's template
 PromptOrIds = Prompt | list[int]  # ... or token ids the caller made with `tokenize`/`encode`
@@ -74,6 +75,7 @@ class GenerationResult:
     model: str
     backend: str
     logprobs: list[TokenLogprob] | None = None  # with SamplingParams(logprobs=k)
+    speculation: SpecStats | None = None  # what speculative decoding did (None: it did not run)
 
     def parsed_json(self):
         return json.loads(self.text)
@@ -81,11 +83,12 @@ class GenerationResult:
     def flat(self) -> dict:
         """The flat object `edgesplit run --json` prints."""
         t = self.timings
+        spec = {} if self.speculation is None else {"speculation": self.speculation.as_dict()}
         return {"text": self.text, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "ttft_ms": round(t.ttft_ms, 2),
                 "prefill_tok_s": round(t.prefill_tok_s, 2), "decode_tok_s": round(t.decode_tok_s, 2),
                 "total_ms": round(t.total_ms, 2), "finish_reason": self.finish_reason,
-                "backend": self.backend, "model": self.model}
+                "backend": self.backend, "model": self.model, **spec}
 
 
 @dataclass
@@ -272,7 +275,7 @@ class Engine:
             pieces.append(tail)
         timings = _timings(len(ids), t0, t_first, t_prev, itl)
         result = GenerationResult("".join(pieces), out, len(ids), len(out), finish, timings,
-                                  self.ref.name, backend.name, all_lp)
+                                  self.ref.name, backend.name, all_lp, getattr(backend, "speculation", None))
         yield Chunk(tail, quiet, finish, result)  # every generated id is in exactly one chunk
 
     def _token_logprob(self, token: int, k: int) -> TokenLogprob:

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from .errors import InvalidRequestError
 
 KV_TYPES = ("f32", "f16", "q8_0", "q4_0")
 PROMPT_CACHE_MODES = ("on", "memory", "off")  # memory + disk, memory only, none (edge/prompt_cache)
+# draft-free speculative decoding (edge.speculate): "auto" picks drafters and backs off by itself
+SPECULATIVE_MODES = ("auto", "off", "ngram", "recycle")
+SpeculativeMode = Literal["auto", "off", "ngram", "recycle"]
 
 
 def physical_cores() -> int:
@@ -37,6 +41,7 @@ class RuntimeOptions:
     # ONNX Runtime's intra-op threads busy-wait between ops: faster only on cores nothing else uses
     ort_spinning: bool = False
     prompt_cache: str = "on"  # "on" (memory + disk), "memory", "off": see edge/prompt_cache/config.py
+    speculative: SpeculativeMode = "off"  # "auto" pays on grounded text (edgesplit bench --speculative)
 
     def __post_init__(self) -> None:
         if self.n_threads < 0:
@@ -48,6 +53,9 @@ class RuntimeOptions:
         if self.prompt_cache not in PROMPT_CACHE_MODES:
             raise InvalidRequestError(f"prompt_cache must be one of {', '.join(PROMPT_CACHE_MODES)}, "
                                       f"got {self.prompt_cache!r}")
+        if self.speculative not in SPECULATIVE_MODES:
+            raise InvalidRequestError(f"speculative must be one of {', '.join(SPECULATIVE_MODES)}, "
+                                      f"got {self.speculative!r}")
 
     @property
     def threads(self) -> int:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from .bundle import OnnxManifest
 from .errors import MemoryBudgetError, ProfileError, UnknownBackendError
 from .models import ModelRef, edgesplit_home
-from .options import RuntimeOptions, physical_cores
+from .options import RuntimeOptions, SpeculativeMode, physical_cores
 from .validation import join, problems
 
 # bits per weight, for footprint estimates (llama.cpp block sizes; int4/int8 = ONNX MatMulNBits, block 32)
@@ -79,6 +79,7 @@ class Runtime(BaseModel):
     use_mmap: bool = True
     use_mlock: bool = False
     ort_spinning: bool = False  # ONNX Runtime busy-waiting threads: only on cores the model has to itself
+    speculative: SpeculativeMode = RuntimeOptions.speculative  # draft-free speculative decoding
 
     @field_validator("threads")
     @classmethod
@@ -147,7 +148,7 @@ class Profile(BaseModel):
         return RuntimeOptions(n_threads=self.threads_for(cores), n_ctx=r.n_ctx, n_batch=r.n_batch,
                               flash_attn=r.flash_attn, use_mmap=r.use_mmap, use_mlock=r.use_mlock,
                               kv_type=r.kv_type, execution_providers=tuple(self.execution_providers),
-                              ort_spinning=r.ort_spinning)
+                              ort_spinning=r.ort_spinning, speculative=r.speculative)
 
     def backend_for(self, fmt: str) -> str | None:
         """The profile's backend when it runs models of `fmt`, else None (the format's default)."""

@@ -102,11 +102,17 @@ class Sampler:
         self.rng = np.random.default_rng(params.seed)
 
     def __call__(self, logits: np.ndarray, allowed: np.ndarray | None = None) -> int:
+        if self.params.greedy:
+            logits = np.asarray(logits, dtype=np.float32)
+            return int(np.argmax(logits if allowed is None else np.where(allowed, logits, -np.inf)))
+        ids, probs = self.distribution(logits, allowed)
+        return int(ids[self.rng.choice(len(ids), p=probs)])
+
+    def distribution(self, logits: np.ndarray, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The (token ids, probabilities) a non-greedy draw picks from (speculative sampling needs them)."""
         logits = np.asarray(logits, dtype=np.float32)
         if allowed is not None:  # a token-level constraint masks everything else
             logits = np.where(allowed, logits, -np.inf)
-        if self.params.greedy:
-            return int(np.argmax(logits))
         ids = np.flatnonzero(np.isfinite(logits))
         vals = logits[ids]
         k = self.params.top_k
@@ -119,8 +125,7 @@ class Sampler:
         if self.params.top_p < 1.0:
             cut = int(np.searchsorted(np.cumsum(probs), self.params.top_p)) + 1
             ids, vals = ids[:cut], vals[:cut]
-        probs = _softmax(vals / self.params.temperature)
-        return int(ids[self.rng.choice(len(ids), p=probs)])
+        return ids, _softmax(vals / self.params.temperature)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

@@ -23,6 +23,12 @@ from .base import Capabilities, LogitsHook, ModelInfo
 _KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}
 
 
+def _speculation(backend, mode: str):
+    from .llamacpp_spec import LlamaCppSpeculation
+
+    return LlamaCppSpeculation(backend, mode)
+
+
 class LlamaCppBackend:
     name = "llamacpp"
     capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=False, logits=True,
@@ -58,6 +64,7 @@ class LlamaCppBackend:
         from ..prompt_cache.llama_state import for_llamacpp
 
         self._prompt_cache = for_llamacpp(self._llm, llama_cpp, ref, options, self.info.n_ctx)
+        self._spec = None if options.speculative == "off" else _speculation(self, options.speculative)
 
     def tokenize(self, text: str, *, add_bos: bool, special: bool = True) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
@@ -70,13 +77,17 @@ class LlamaCppBackend:
 
     def generate(self, prompt_ids: list[int], params: SamplingParams,
                  hook: LogitsHook | None = None) -> Iterator[int]:
+        if self._prompt_cache is not None:  # restore the best saved prefix; generation evals the rest
+            self._prompt_cache.prepare(prompt_ids)
+        if self._spec is not None:
+            self._spec.row = self._spec.stats = None
+            if hook is None:  # a hook edits each step's logits, which drafts cannot anticipate
+                return self._spec.generate(prompt_ids, params)
         grammar = self._grammar(params.json_schema) if params.json_schema is not None else None
         if params.grammar is not None:
             grammar = self._ir_grammar(params.grammar)
         if params.seed is not None:
             self._llm.set_seed(params.seed)
-        if self._prompt_cache is not None:  # restore the best saved prefix; generate evals the rest
-            self._prompt_cache.prepare(prompt_ids)
         # min_p/repeat penalties off: only top-k, top-p and temperature, the same on every backend
         return self._llm.generate(
             prompt_ids, top_k=params.top_k, top_p=params.top_p, min_p=0.0, temp=params.temperature,
@@ -104,7 +115,13 @@ class LlamaCppBackend:
     @property
     def last_logits(self) -> np.ndarray:
         """Logits the last generated token was sampled from (valid while `generate` is paused at it)."""
-        return self._last_row()
+        row = None if self._spec is None else self._spec.row
+        return self._last_row() if row is None else row.copy()
+
+    @property
+    def speculation(self):
+        """What speculative decoding did in the last `generate` (None when it did not run)."""
+        return None if self._spec is None else self._spec.stats
 
     def _last_row(self) -> np.ndarray:
         """A copy of the context's logits for the last evaluated position."""

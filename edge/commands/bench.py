@@ -20,6 +20,7 @@ from ..bench import (
 from ..bench_compare import compare_rows, format_compare, host_record, load_run, plot_compare
 from ..bench_server import save_report
 from ..errors import InvalidRequestError
+from ..options import SPECULATIVE_MODES
 from .options import echo_json
 
 
@@ -35,6 +36,8 @@ from .options import echo_json
 @click.option("--compare", is_flag=True, help="Measure every TARGET (MODEL[,backend=B][,profile=P][,threads=N]) interleaved.")
 @click.option("--emulate-profile", default=None, help="Rehearse a smaller device here: its threads, CPU affinity and budget.")
 @click.option("--no-reference", is_flag=True, help="Skip the bare llama-cpp-python reference loop.")
+@click.option("--speculative", type=click.Choice(SPECULATIVE_MODES), is_flag=False, flag_value="auto", default=None,
+              help="Compare speculative decoding (MODE, default auto) with plain decoding on four workloads.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per target (JSON lines).")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -42,7 +45,7 @@ from .options import echo_json
 @click.option("--save", "save_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the run (with this host's facts) to FILE, to compare with other devices.")
 def bench(targets, model, profile, backend, threads, prompt_tokens, gen_tokens, repeat, compare, emulate_profile,
-          no_reference, as_json, as_csv, plot_file, save_file):
+          no_reference, speculative, as_json, as_csv, plot_file, save_file):
     """Measure TTFT, prefill and decode speed, inter-token latency, peak RSS and bandwidth use.
 
     One warm-up, then --repeat repetitions of a prompt of exactly --prompt-tokens tokens and greedy
@@ -64,7 +67,17 @@ def bench(targets, model, profile, backend, threads, prompt_tokens, gen_tokens, 
       edgesplit bench --compare default default,threads=1 --plot cmp.png
       edgesplit bench --compare ./flan-t5-small-int8 ./smollm2-135m-int8 --prompt-tokens 256
       edgesplit bench --save laptop.json; edgesplit bench compare laptop.json pi5.json --plot devices.png
+      edgesplit bench --speculative --threads 1 --gen-tokens 96
+
+    --speculative [MODE] instead runs four workloads (agent script, JSON-schema output, grounded
+    rewrite, open-ended story) greedily on the model with and without speculation, interleaved, and
+    reports decode tok/s of each, the speedup, acceptance rate, mean accepted draft length, tokens
+    per verifier pass and whether the outputs were identical.
     """
+    if speculative is not None:
+        _speculative(Target(model=model, backend=backend, profile=profile, threads=threads), speculative,
+                     gen_tokens, repeat, as_json)
+        return
     if targets and targets[0] == "compare" and not compare:
         _compare_saved(targets[1:], plot_file, as_json)
         return
@@ -95,6 +108,19 @@ def bench(targets, model, profile, backend, threads, prompt_tokens, gen_tokens, 
         click.echo(format_table(report))
     if plot_file is not None and not as_json and not as_csv:
         click.echo(f"chart: {plot_file}")
+
+
+def _speculative(target: Target, mode: str, gen_tokens: int, repeat: int, as_json: bool) -> None:
+    from ..bench import load_target
+    from ..bench_spec import format_spec_table, run_spec_bench
+
+    rows = run_spec_bench(lambda m: load_target(target, speculative=m), mode, gen_tokens, repeat,
+                          progress=lambda msg: click.echo(msg, err=True))
+    for row in rows:
+        if as_json:
+            echo_json(row)
+    if not as_json:
+        click.echo(format_spec_table(rows, mode))
 
 
 def _compare_saved(files: tuple[str, ...], plot_file: Path | None, as_json: bool) -> None:

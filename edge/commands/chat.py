@@ -19,7 +19,7 @@ HELP = "commands: /reset (forget the conversation), /system TEXT, /bye (or Ctrl-
 @click.option("-n", "--max-tokens", type=int, default=512, show_default=True)
 @click.option("--temperature", type=float, default=0.7, show_default=True)
 @click.option("--seed", type=int, default=None)
-def chat(model, profile, backend, threads, n_ctx, system, max_tokens, temperature, seed):
+def chat(model, profile, backend, threads, n_ctx, speculative, system, max_tokens, temperature, seed):
     """Chat with a local model; answers stream as they are generated and history is kept.
 
     \b
@@ -37,7 +37,7 @@ def chat(model, profile, backend, threads, n_ctx, system, max_tokens, temperatur
     interactive = sys.stdin.isatty()
     base = [{"role": "system", "content": system}] if system else []
     history = list(base)
-    with load_engine(model, profile, backend, threads, n_ctx) as engine:
+    with load_engine(model, profile, backend, threads, n_ctx, speculative) as engine:
         if interactive:
             click.echo(f"edgesplit chat: {engine.name} on {engine.backend_name}. {HELP}", err=True)
         while True:

@@ -9,11 +9,19 @@ from pathlib import Path
 import click
 
 from ..engine import Engine
-from ..options import RuntimeOptions
+from ..options import SPECULATIVE_MODES, RuntimeOptions
+
+SPECULATIVE_HELP = ("Draft-free speculative decoding: auto (n-gram + token recycling, backs off where it does "
+                    "not pay), ngram, recycle or off (default: off or the profile's).")
+
+
+def speculative_option(**kw) -> Callable:
+    return click.option("--speculative", type=click.Choice(SPECULATIVE_MODES), default=None,
+                        help=SPECULATIVE_HELP, **kw)
 
 
 def model_options(f: Callable) -> Callable:
-    """--model, --profile, --backend, --threads, --ctx."""
+    """--model, --profile, --backend, --threads, --ctx, --speculative."""
     for opt in reversed([
         click.option("-m", "--model", default="default", show_default=True,
                      help="`default`, a .gguf file, a bundle directory, or a bundle name (see `edgesplit models`)."),
@@ -21,14 +29,16 @@ def model_options(f: Callable) -> Callable:
         click.option("--backend", default=None, help="Force a backend (llamacpp, onnxruntime); default: from the model format."),
         click.option("-t", "--threads", type=int, default=None, help="CPU threads (default: physical cores or the profile's)."),
         click.option("--ctx", "n_ctx", type=int, default=None, help="Context length in tokens (default 2048 or the profile's)."),
+        speculative_option(),
     ]):
         f = opt(f)
     return f
 
 
 def load_engine(model: str, profile: str | None, backend: str | None, threads: int | None,
-                n_ctx: int | None) -> Engine:
-    overrides = {k: v for k, v in {"n_threads": threads, "n_ctx": n_ctx}.items() if v is not None}
+                n_ctx: int | None, speculative: str | None = None) -> Engine:
+    overrides = {k: v for k, v in {"n_threads": threads, "n_ctx": n_ctx, "speculative": speculative}.items()
+                 if v is not None}
     if profile is None:
         return Engine.load(model, backend=backend, options=RuntimeOptions(**overrides))
     engine_options = None

@@ -19,7 +19,7 @@ from .options import echo_json, load_engine, model_options, sampling_kwargs, sam
 @click.option("--raw", is_flag=True, help="Send PROMPT as is, without the model's chat template.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (text, token counts, timings).")
 @click.option("-v", "--verbose", is_flag=True, help="Print timings to stderr after the answer.")
-def run(prompt, model, profile, backend, threads, n_ctx, max_tokens, temperature, top_p, top_k, seed, stop,
+def run(prompt, model, profile, backend, threads, n_ctx, speculative, max_tokens, temperature, top_p, top_k, seed, stop,
         json_schema_file, system, raw, as_json, verbose):
     """Answer PROMPT with a local model, streaming the text as it is generated.
 
@@ -41,7 +41,7 @@ def run(prompt, model, profile, backend, threads, n_ctx, max_tokens, temperature
     params = SamplingParams(**sampling_kwargs(max_tokens, temperature, top_p, top_k, seed, stop, json_schema_file))
     messages = prompt if raw else ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": prompt}]
-    with load_engine(model, profile, backend, threads, n_ctx) as engine:
+    with load_engine(model, profile, backend, threads, n_ctx, speculative) as engine:
         if as_json:
             echo_json(engine.generate(messages, params=params).flat())
             return

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 import sys
 
 import click
 
 from ..errors import EdgeError
+from .options import speculative_option
 
 
 class ServeError(EdgeError):
@@ -45,10 +47,11 @@ class ServeError(EdgeError):
               help="Seconds a client may take to send a request's body after its headers; then it is closed.")
 @click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Open connections and running requests at most; more get HTTP 503.")
+@speculative_option()
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
               default="warning", show_default=True)
 def serve(host, port, models, profile, threads, token, cors_origins, max_queue, max_loaded, timeout, max_body_kb,
-          max_tokens_limit, header_timeout, body_timeout, max_connections, log_level):
+          max_tokens_limit, header_timeout, body_timeout, max_connections, speculative, log_level):
     """Serve models over an OpenAI-compatible HTTP API, with a web UI at the printed URL.
 
     Endpoints: /v1/models, /v1/chat/completions, /v1/completions (streaming SSE,
@@ -76,7 +79,7 @@ def serve(host, port, models, profile, threads, token, cors_origins, max_queue, 
     sock = _bind(host, port)
     app = create_app(models, profile, token, max_queue=max_queue, timeout=timeout, max_body_bytes=max_body_kb * 1024,
                      cors_origins=cors_origins, max_tokens_limit=max_tokens_limit, threads=threads,
-                     preload=True, max_loaded=max_loaded)
+                     preload=True, max_loaded=max_loaded, **_loader(speculative))
     url = _url(host, sock.getsockname()[1])
     click.echo(f"edgesplit: serving {models[0]} at {url}  (web UI at {url}/, API at {url}/v1; Ctrl-C stops)")
     sys.stdout.flush()
@@ -89,6 +92,15 @@ def serve(host, port, models, profile, threads, token, cors_origins, max_queue, 
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
         pass
     click.echo("edgesplit: server stopped", err=True)
+
+
+def _loader(speculative: str | None) -> dict:
+    """create_app's model loader with --speculative applied (the server, and so every app, runs with it)."""
+    if speculative is None:
+        return {}
+    from ..server.workers import load_engine
+
+    return {"loader": functools.partial(load_engine, speculative=speculative)}
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -32,8 +32,9 @@ DONE = object()  # sentinel: the worker is finished with a job
 Loader = Callable[[str, str | None, int | None], Engine]
 
 
-def load_engine(ref: str, profile: str | None, threads: int | None = None) -> Engine:
-    """Engine.load with the profile's options, `threads` overriding its thread count.
+def load_engine(ref: str, profile: str | None, threads: int | None = None,
+                speculative: str | None = None) -> Engine:
+    """Engine.load with the profile's options, `threads` and `speculative` overriding its own.
 
     A GGUF other than the packaged default is first loaded once in a child process
     (`edge.gguf_probe`): llama.cpp aborts on some malformed files, which must not end the server.
@@ -43,13 +44,14 @@ def load_engine(ref: str, profile: str | None, threads: int | None = None) -> En
         probe_gguf(model.weights_file)
     try:
         options = None
-        if threads:
+        overrides = {k: v for k, v in {"n_threads": threads, "speculative": speculative}.items() if v}
+        if overrides:
             if profile is None:
-                options = RuntimeOptions(n_threads=threads)
+                options = RuntimeOptions(**overrides)
             else:
                 from ..profiles import apply_profile
 
-                options = apply_profile(profile, None, None)[1].with_(n_threads=threads)
+                options = apply_profile(profile, None, None)[1].with_(**overrides)
         return Engine.load(model, profile=profile, options=options)
     except ModuleNotFoundError as exc:
         if exc.name != "edge.profiles":

@@ -1,0 +1,109 @@
+"""When and how much to draft: measured acceptance against measured cost.
+
+Per draft source the controller keeps an estimate `a` of the chance that the next draft token is
+accepted (a moving average of accepted / tried tokens); a draft of k tokens then yields
+E(k) = 1 + a + ... + a^k tokens per verifier pass. It also times its own passes (verification,
+acceptance and drafting together): c(1) for one token, and the extra cost of each further token
+in a batch. It drafts k tokens only where E(k) / c(k + 1) beats 1 / c(1) by a margin, else not
+at all, with a rare one-token probe so that a source that starts paying again is noticed, and a
+rare plain pass so that c(1) follows the machine's load.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Ema:
+    value: float
+    seen: int = 0  # 0: the first observation replaces `value`
+    weight: float = 0.15  # ~7 observations of memory: text changes character within a generation
+
+    def add(self, x: float) -> None:
+        self.value = x if not self.seen else self.value + self.weight * (x - self.value)
+        self.seen += 1
+
+
+@dataclass
+class _Median:
+    """Median of the last timings: on a shared CPU one pass in ten can be preempted and take 10x."""
+
+    window: deque = field(default_factory=lambda: deque(maxlen=15))
+
+    def add(self, x: float) -> None:
+        self.window.append(x)
+
+    @property
+    def seen(self) -> int:
+        return len(self.window)
+
+    @property
+    def value(self) -> float:
+        return statistics.median(self.window)
+
+
+@dataclass
+class Controller:
+    max_draft: int = 8
+    margin: float = 0.05  # drafting must promise this much more throughput than plain decoding
+    probe_every: int = 16  # plain steps between one-token probes of a source judged not worth it
+    plain_every: int = 32  # drafting steps between plain passes that re-measure c(1)
+    prior_accept: float = 0.5
+    prior_extra: float = 0.12  # cost of one more token in a batch, in 1-token passes (CPU prior)
+    _accept: dict[str, _Ema] = field(default_factory=dict)
+    _c1: _Median = field(default_factory=_Median)
+    _extra: _Median = field(default_factory=_Median)
+    _idle: dict[str, int] = field(default_factory=dict)
+    _since_plain: int = 0
+
+    def new_text(self) -> None:
+        """A new generation: acceptance starts from the prior again, costs are kept."""
+        self._accept.clear()
+        self._idle.clear()
+
+    def budget(self, source: str) -> tuple[int, bool]:
+        """(draft tokens worth sending from `source` now, whether that is a probe); 0: decode plainly."""
+        if self._since_plain >= self.plain_every:
+            return 0, False
+        k = self.best_length(source)
+        if k:
+            self._idle[source] = 0
+            return k, False
+        self._idle[source] = self._idle.get(source, 0) + 1
+        if self._idle[source] >= self.probe_every:
+            self._idle[source] = 0
+            return 1, True
+        return 0, False
+
+    def best_length(self, source: str) -> int:
+        a = self.acceptance(source)
+        c1 = self._c1.value if self._c1.seen else 1.0
+        extra = self._extra.value if self._extra.seen else self.prior_extra * c1
+        best_k, best, gain = 0, (1.0 + self.margin) / c1, 1.0
+        for k in range(1, self.max_draft + 1):
+            gain += a ** k
+            rate = gain / (c1 + k * extra)
+            if rate > best:
+                best_k, best = k, rate
+        return best_k
+
+    def acceptance(self, source: str) -> float:
+        ema = self._accept.get(source)
+        return ema.value if ema is not None else self.prior_accept
+
+    def record(self, source: str | None, n_draft: int, n_accepted: int, seconds: float) -> None:
+        """One verifier pass: `n_draft` draft tokens of which `n_accepted` kept, in `seconds`."""
+        if n_draft == 0:
+            self._c1.add(seconds)
+            self._since_plain = 0
+            return
+        self._since_plain += 1
+        if self._c1.seen:
+            self._extra.add(max(0.0, seconds - self._c1.value) / n_draft)
+        ema = self._accept.setdefault(source or "?", _Ema(self.prior_accept, seen=1))
+        tried = n_accepted + (1 if n_accepted < n_draft else 0)
+        for i in range(tried):  # each tried token is one Bernoulli observation
+            ema.add(1.0 if i < n_accepted else 0.0)

@@ -1,0 +1,103 @@
+"""The speculative decode loop, over any backend that implements `Verifier`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from ..constrain.matcher import DEAD, GrammarMatcher
+from ..sampling import Sampler
+from .accept import accept_draft
+from .controller import Controller
+from .drafters import Draft, Drafter
+from .stats import SpecStats
+
+
+class Verifier(Protocol):
+    """A model state positioned after the tokens accepted so far (the last one not yet fed)."""
+
+    def room(self) -> int:
+        """How many more tokens the context can take."""
+        ...
+
+    def verify(self, tokens: Sequence[int]) -> np.ndarray:
+        """Feed `tokens` (the last accepted token + a draft) in one pass; logits rows, one per token."""
+        ...
+
+    def rollback(self, n: int) -> None:
+        """Forget the last `n` fed tokens (rejected draft tokens)."""
+        ...
+
+
+def speculate(verifier: Verifier, first_row: np.ndarray, history: list[int], sampler: Sampler,
+              drafter: Drafter, controller: Controller, stats: SpecStats,
+              matcher: GrammarMatcher | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (token, the logits row it was drawn from) until the context is full.
+
+    `first_row` are the logits after the prompt `history` (which this extends in place).
+    """
+    tok = sampler(first_row, None if matcher is None else matcher.allowed())
+    yield tok, first_row
+    _advance(matcher, tok)
+    history.append(tok)
+    while verifier.room() > 0:
+        t0 = time.perf_counter()
+        draft = _draft(drafter, controller, history, min(controller.max_draft, verifier.room() - 1), stats)
+        tokens, states = _grammar_cut(matcher, draft.tokens if draft else [], stats)
+        rows = verifier.verify([tok, *tokens])
+        allowed = None if matcher is None else (lambda i, states=states: _allowed(matcher, states[i]))
+        out = accept_draft(rows, tokens, sampler, allowed)
+        n_acc = len(out) - 1
+        verifier.rollback(len(tokens) - n_acc)
+        drafter.observe([tok, *tokens], rows)
+        controller.record(draft.source if draft and tokens else None, len(tokens), n_acc, time.perf_counter() - t0)
+        stats.record(draft.source if draft else None, len(tokens), n_acc)
+        for i, t in enumerate(out):
+            yield t, rows[i]
+            _advance(matcher, t)
+            history.append(t)
+        tok = out[-1]
+
+
+def _draft(drafter: Drafter, controller: Controller, history: list[int], limit: int,
+           stats: SpecStats) -> Draft | None:
+    if limit <= 0:
+        return None
+    draft = drafter.propose(history, limit)
+    if draft is None:
+        return None
+    k, probe = controller.budget(draft.source)
+    stats.probes += probe
+    return Draft(draft.tokens[:k], draft.source) if k else None
+
+
+def _grammar_cut(matcher: GrammarMatcher | None, draft: list[int], stats: SpecStats) -> tuple[list[int], list[int]]:
+    """The draft up to its first token the grammar forbids, and the grammar state before each row."""
+    if matcher is None:
+        return draft, []
+    g, state, states = matcher.compiled, matcher.state, [matcher.state]
+    eog = g.vocab.eog_ids
+    for n, tok in enumerate(draft):
+        text = g.vocab.texts[tok]
+        nxt = DEAD if tok in eog or not text else g.advance_text(state, text)
+        if nxt == DEAD:  # an end token ends the draft too: nothing may follow it
+            stats.cut_by_grammar += len(draft) - n
+            return draft[:n], states
+        state = nxt
+        states.append(state)
+    return draft, states
+
+
+def _allowed(matcher: GrammarMatcher, state: int) -> np.ndarray:
+    probe = GrammarMatcher(matcher.compiled)
+    probe.state = state
+    return probe.allowed()  # raises the matcher's typed error where nothing continues the grammar
+
+
+def _advance(matcher: GrammarMatcher | None, tok: int) -> None:
+    if matcher is not None:
+        matcher.accept(tok)
+

@@ -1,0 +1,128 @@
+"""Speculative decoding on llama.cpp: same greedy tokens as plain decoding, valid constrained output."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import numpy as np
+import pytest
+
+from edge import Engine
+from edge.options import RuntimeOptions
+from tests.export.conftest import tiny_tokenizer_dir  # noqa: F401  (fixture used by tiny_models)
+from tests.export.gguf.conftest import tiny_models  # noqa: F401
+
+TEXT = ("Edge devices run small language models locally. This keeps private data on the phone, "
+        "answers without a network, and costs nothing per request.")
+PROMPTS = {
+    "rewrite": [{"role": "user", "content": f"Repeat the following text word for word:\n{TEXT}"}],
+    "story": "Once upon a time, in a small village by the sea,",
+    "list": [{"role": "user", "content": "List three fruits, one per line."}],
+}
+NEAR_TIE = 0.05  # logits this close may swap order between llama.cpp's batched and 1-token kernels
+SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+          "required": ["name", "age"], "additionalProperties": False}
+
+
+def _engines(model: str, **kw) -> tuple[Engine, Engine]:
+    opts = RuntimeOptions(n_threads=1, **kw)
+    return Engine.load(model, options=opts.with_(speculative="off")), Engine.load(model, options=opts.with_(speculative="auto"))
+
+
+@pytest.fixture(scope="module")
+def pair():
+    plain, spec = _engines("default")
+    yield plain, spec
+    plain.close()
+    spec.close()
+
+
+def _assert_same_or_near_tie(plain: Engine, prompt_ids: list[int], a: list[int], b: list[int]) -> int:
+    """0 when identical; 1 when they part at a near-tie of the plain logits (checked), else fail."""
+    if a == b:
+        return 0
+    i = next((j for j, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    assert i < min(len(a), len(b)), "one output is a prefix of the other"
+    logits = plain.next_token_logits(prompt_ids + a[:i])
+    gap = abs(float(logits[a[i]]) - float(logits[b[i]]))
+    assert gap < NEAR_TIE and int(np.argmax(logits)) in (a[i], b[i]), f"outputs part at token {i}, logit gap {gap}"
+    return 1
+
+
+@pytest.mark.parametrize("name", list(PROMPTS))
+def test_greedy_tokens_are_identical_with_speculation(pair, name: str) -> None:
+    plain, spec = pair
+    ids = plain.tokenize(PROMPTS[name])
+    a = _fresh(plain, ids, max_tokens=40, temperature=0.0)
+    b = _fresh(spec, ids, max_tokens=40, temperature=0.0)
+    assert a.speculation is None and b.speculation is not None
+    assert b.speculation.emitted + 1 >= b.completion_tokens  # + the token sampled after the prompt
+    assert _assert_same_or_near_tie(plain, ids, a.token_ids, b.token_ids) == 0 or name != "rewrite"
+    if name == "rewrite":  # the model copies the text: drafts from the prompt are accepted
+        assert b.speculation.accepted > 0 and b.speculation.tokens_per_step > 1.0
+
+
+def _fresh(engine: Engine, ids: list[int], **kw):
+    """Generate from an empty cache: llama.cpp's logits depend (in the last bits) on how the KV cache
+    was filled, so both sides of a comparison start from the same state."""
+    engine.next_token_logits([1 if ids[0] == 0 else 0])  # no common prefix: the cache is reset
+    return engine.generate(ids, **kw)
+
+
+def test_cache_bookkeeping_matches_plain_decoding_across_requests(pair) -> None:
+    """Rolled-back drafts leave the binding's token list and KV cache as plain decoding leaves them."""
+    plain, spec = pair
+    ids = plain.tokenize(PROMPTS["rewrite"])
+    outs = []
+    for engine in (plain, spec):
+        _fresh(engine, ids, max_tokens=24, temperature=0.0)
+        engine.generate(PROMPTS["list"], max_tokens=12, temperature=0.0)  # shares the system prompt
+        outs.append(engine.generate(ids, max_tokens=24, temperature=0.0).token_ids)
+    assert _assert_same_or_near_tie(plain, ids, *outs) == 0
+
+
+def test_json_schema_output_stays_valid(pair) -> None:
+    _, spec = pair
+    prompt = [{"role": "user", "content": "Give a person called Ada, aged 36, as JSON with name and age."}]
+    for temperature, seed in ((0.0, None), (0.8, 7)):
+        r = spec.generate(prompt, max_tokens=48, temperature=temperature, seed=seed, json_schema=SCHEMA)
+        assert r.finish_reason == "stop", r.text
+        jsonschema.validate(json.loads(r.text), SCHEMA)
+        assert r.speculation is not None
+
+
+def test_sampling_and_logprobs_run_through_the_speculative_loop(pair) -> None:
+    plain, spec = pair
+    ids = plain.tokenize(PROMPTS["rewrite"])
+    r = _fresh(spec, ids, max_tokens=16, temperature=0.0, logprobs=1)
+    ref = _fresh(plain, ids, max_tokens=16, temperature=0.0, logprobs=1)
+    n = next((i for i, (x, y) in enumerate(zip(r.token_ids, ref.token_ids, strict=False)) if x != y), len(r.token_ids))
+    got = [lp.logprob for lp in r.logprobs[:n]]
+    want = [lp.logprob for lp in ref.logprobs[:n]]
+    assert n > 0 and np.allclose(got, want, atol=0.05)  # the row each token was drawn from
+    s = spec.generate(ids, max_tokens=16, temperature=0.9, seed=3)
+    assert s.completion_tokens > 0 and s.speculation.steps > 0
+
+
+def test_a_logits_hook_decodes_plainly(pair) -> None:
+    _, spec = pair
+    r = spec.generate("Hello", max_tokens=4, temperature=0.0, logits_hook=lambda ids, logits: logits)
+    assert r.speculation is None
+
+
+def test_tiny_random_gguf_is_identical_with_speculation(tiny_models, tmp_path) -> None:  # noqa: F811
+    from export.gguf.convert import ExportOptions, export_gguf
+
+    out = tmp_path / "tiny-llama"
+    export_gguf(tiny_models.get("LlamaForCausalLM"), out, ExportOptions(quant="f32"))
+    plain, spec = _engines(str(out), n_ctx=128, kv_type="f32")
+    try:
+        ids = plain.encode("the cat sat on the mat and the cat sat on the mat and the cat")
+        a = plain.generate(ids, max_tokens=48, temperature=0.0, ignore_eos=True)
+        b = spec.generate(ids, max_tokens=48, temperature=0.0, ignore_eos=True)
+        assert _assert_same_or_near_tie(plain, ids, a.token_ids, b.token_ids) == 0
+        assert b.speculation.drafted > 0
+    finally:
+        plain.close()
+        spec.close()

@@ -1,0 +1,48 @@
+"""The controller drafts when drafts are accepted and backs off when they are not."""
+
+from __future__ import annotations
+
+from edge.speculate import Controller
+
+
+def _run(controller: Controller, accept_all: bool, steps: int = 160) -> tuple[int, int]:
+    """(steps that drafted, probes) over `steps` steps of a cost model: 10 ms + 1 ms per draft token."""
+    drafted = probes = 0
+    for _ in range(steps):
+        k, probe = controller.budget("ngram3")
+        probes += probe
+        drafted += k > 0
+        controller.record("ngram3" if k else None, k, k if accept_all else 0, 0.010 + 0.001 * k)
+    return drafted, probes
+
+
+def test_backs_off_when_nothing_is_accepted() -> None:
+    controller = Controller()
+    learning, _ = _run(controller, accept_all=False, steps=20)
+    assert learning < 20  # it stopped within the first 20 rejected drafts
+    drafted, probes = _run(controller, accept_all=False)
+    assert controller.best_length("ngram3") == 0
+    assert drafted == probes  # from then on only the rare one-token probes draft
+    assert probes <= 160 // controller.probe_every + 1
+
+
+def test_drafts_long_when_everything_is_accepted() -> None:
+    controller = Controller()
+    drafted, _ = _run(controller, accept_all=True)
+    assert controller.best_length("ngram3") >= 4
+    assert drafted >= 150  # all but the periodic plain passes that re-measure c(1)
+
+
+def test_a_new_text_forgets_acceptance_but_not_costs() -> None:
+    controller = Controller()
+    _run(controller, accept_all=False)
+    controller.new_text()
+    assert controller.acceptance("ngram3") == controller.prior_accept
+    assert controller.best_length("ngram3") > 0
+
+
+def test_one_preempted_pass_does_not_stop_drafting() -> None:
+    controller = Controller()
+    _run(controller, accept_all=True, steps=40)
+    controller.record("ngram3", 4, 4, 0.5)  # the OS took the core away for this one pass
+    assert controller.best_length("ngram3") >= 4

@@ -1,0 +1,51 @@
+"""`speculative` is a validated runtime option, settable from a profile and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edge.errors import InvalidRequestError, ProfileError
+from edge.options import SPECULATIVE_MODES, RuntimeOptions
+from edge.profiles import parse_profile
+from tests.conftest import run_cli
+
+PROFILE = """name = "spec-test"
+description = "test"
+quantization = ["q4_0"]
+memory_budget_mb = 512
+[runtime]
+speculative = "{mode}"
+"""
+
+
+def test_runtime_option_is_validated() -> None:
+    assert RuntimeOptions().speculative in SPECULATIVE_MODES
+    for mode in SPECULATIVE_MODES:
+        assert RuntimeOptions(speculative=mode).speculative == mode
+    with pytest.raises(InvalidRequestError, match="speculative must be one of"):
+        RuntimeOptions(speculative="fast")
+
+
+def test_a_profile_sets_it(tmp_path: Path) -> None:
+    path = tmp_path / "spec-test.toml"
+    path.write_text(PROFILE.format(mode="ngram"))
+    assert parse_profile(path).runtime_options().speculative == "ngram"
+    path.write_text(PROFILE.format(mode="always"))
+    with pytest.raises(ProfileError):
+        parse_profile(path)
+
+
+def test_the_cli_rejects_an_unknown_mode() -> None:
+    r = run_cli("run", "--speculative", "fast", "Hi")
+    assert r.returncode == 2 and "fast" in (r.stderr + r.stdout)
+
+
+def test_run_json_reports_what_speculation_did() -> None:
+    r = run_cli("run", "--json", "--temperature", "0", "-n", "8", "-t", "1", "--speculative", "ngram",
+                "Repeat exactly: red green blue red green blue")
+    assert r.returncode == 0, r.stderr
+    spec = json.loads(r.stdout)["speculation"]
+    assert spec["mode"] == "ngram" and spec["steps"] >= 1
