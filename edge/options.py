@@ -9,8 +9,9 @@ import os
 from dataclasses import dataclass, field, replace
 
 from .errors import InvalidRequestError
+from .runtimes.llamacpp import KV_CACHE
 
-KV_TYPES = ("f32", "f16", "q8_0", "q4_0")
+KV_TYPES = tuple(KV_CACHE)  # llama.cpp's KV-cache types; ONNX Runtime keeps its cache in the model's dtype
 
 
 def physical_cores() -> int:
