@@ -60,16 +60,14 @@ def _edge_runner(model: str, threads: int, n: int):
 
 def _optimum_runner(bundle: str, threads: int, n: int):
     """A run() for optimum's ORTModelForCausalLM.generate, timed per token with a streamer."""
-    import onnxruntime as ort
     import torch
     from optimum.onnxruntime import ORTModelForCausalLM
     from transformers.generation.streamers import BaseStreamer
 
     from edge import Engine
+    from edge.runtimes.onnxrt import session_options
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # the same as edgesplit's session
+    so = session_options(threads=threads)  # the same as edgesplit's session
     model = ORTModelForCausalLM.from_pretrained(bundle, use_cache=True, provider="CPUExecutionProvider",
                                                 session_options=so)
     with Engine.load(bundle) as e:  # the same prompt ids as edgesplit's run

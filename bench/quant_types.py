@@ -40,18 +40,15 @@ def build_checkpoint(root: Path) -> Path:
 
 def time_model(path: Path, threads: int, n_prompt: int, n_gen: int) -> tuple[float, float]:
     """(prefill tok/s, decode tok/s) for one run: eval a prompt, then greedy single-token steps."""
-    import llama_cpp
+    from edge.runtimes import llamacpp
 
-    llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_prompt + n_gen + 8, n_batch=n_prompt, n_threads=threads,
-                          n_threads_batch=threads, flash_attn=True, verbose=False)
+    llm = llamacpp.open_model(path, n_ctx=n_prompt + n_gen + 8, n_batch=n_prompt, threads=threads, flash_attn=True)
     ids = [int(i) for i in np.random.default_rng(0).integers(10, 500, n_prompt)]
     t0 = time.perf_counter()
     llm.eval(ids)
     t1 = time.perf_counter()
-    n_vocab = llm.n_vocab()
     for _ in range(n_gen):
-        logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(n_vocab,))
-        llm.eval([int(np.argmax(logits))])
+        llm.eval([int(np.argmax(llamacpp.last_logits(llm)))])
     t2 = time.perf_counter()
     llm.close()
     return n_prompt / (t1 - t0), n_gen / (t2 - t1)

@@ -31,6 +31,7 @@ from .errors import EdgeError, InvalidRequestError
 from .models import ModelRef
 from .options import RuntimeOptions
 from .profiles import Profile, apply_profile, kv_cache_bytes, load_profile, model_facts
+from .runtimes import llamacpp
 
 FILLER = ("the old lighthouse keeper climbed the narrow stairs every evening to light the lamp and "
           "watched the ships pass far out at sea while the wind sang against the glass").split()
@@ -38,7 +39,6 @@ _PADS = (" a", " the", " and", ".")
 FIELDS = ("ttft_ms", "prefill_tok_s", "decode_tok_s", "decode_tok_s_sd", "itl_p50_ms", "itl_p95_ms",
           "peak_rss_mb", "bytes_per_token", "bandwidth_gb_s", "bandwidth_ratio")
 TARGET_KEYS = ("model", "backend", "profile", "threads", "label")
-_KV_GGML = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}
 
 
 @dataclass(frozen=True)
@@ -212,24 +212,16 @@ def exact_prompt(engine: Engine, n: int, offset: int = 0) -> str:
 
 def bare_llama(ref: ModelRef, options: RuntimeOptions, n_ctx: int | None = None):
     """A plain llama_cpp.Llama with the same file and options as the Engine's backend."""
-    import llama_cpp
-
-    kv = _KV_GGML[options.kv_type]
-    n_ctx = n_ctx or options.n_ctx
-    return llama_cpp.Llama(str(ref.weights_file), n_ctx=n_ctx, n_batch=min(options.n_batch, n_ctx),
-                           n_threads=options.threads, n_threads_batch=options.threads,
-                           flash_attn=options.flash_attn, use_mmap=options.use_mmap, type_k=kv, type_v=kv,
-                           verbose=False)
+    return llamacpp.open_with_options(ref.weights_file, options, n_ctx)
 
 
 def bare_loop(llm, ids: list[int], n: int) -> float:
     """The reference: llama-cpp-python's own generator, greedy, n tokens (or until EOS); decode tok/s."""
-    import llama_cpp
-
+    vocab = llamacpp.Vocab(llm)
     stamps: list[float] = []
     for tok in llm.generate(ids, temp=0.0, top_k=40, top_p=0.95, min_p=0.0, repeat_penalty=1.0):
         stamps.append(time.perf_counter())
-        if llama_cpp.llama_vocab_is_eog(llm._model.vocab, tok) or len(stamps) >= n:
+        if vocab.is_eog(tok) or len(stamps) >= n:
             break
     return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
 

@@ -65,7 +65,9 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgesplit")
-def cli() -> None:
+@click.option("--verbose", is_flag=True, help="Show llama.cpp's own log lines on stderr (default: dropped).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """edgesplit: run small language models on this device, with a privacy split to the cloud.
 
     \b
@@ -73,7 +75,13 @@ def cli() -> None:
       edgesplit run "What is the capital of France?"
       edgesplit chat
       edgesplit models
+      edgesplit --verbose serve      # with llama.cpp's load and context logs
     """
+    if verbose:
+        from .runtimes.llamacpp import set_verbose
+
+        previous = set_verbose(True)
+        ctx.call_on_close(lambda: set_verbose(previous))  # in-process callers (tests) get their setting back
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,8 +10,9 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from .errors import InvalidRequestError
+from .runtimes.llamacpp import KV_CACHE
 
-KV_TYPES = ("f32", "f16", "q8_0", "q4_0")
+KV_TYPES = tuple(KV_CACHE)  # llama.cpp's KV-cache types; ONNX Runtime keeps its cache in the model's dtype
 PROMPT_CACHE_MODES = ("on", "memory", "off")  # memory + disk, memory only, none (edge/prompt_cache)
 # draft-free speculative decoding (edge.speculate): "auto" picks drafters and backs off by itself
 SPECULATIVE_MODES = ("auto", "off", "ngram", "recycle")

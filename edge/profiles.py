@@ -26,18 +26,14 @@ from .bundle import OnnxManifest
 from .errors import MemoryBudgetError, ProfileError, UnknownBackendError
 from .models import ModelRef, edgesplit_home
 from .options import RuntimeOptions, SpeculativeMode, physical_cores
+from .runtimes.llamacpp import KV_CACHE, QUANTS
 from .validation import join, problems
 
-# bits per weight, for footprint estimates (llama.cpp block sizes; int4/int8 = ONNX MatMulNBits, block 32)
-# every type `export gguf` writes (a test keeps them in step) plus ONNX int8/int4; K-quant mixes and
-# iq4_xs as measured on bench/quant_types.py's model (linear layers), the others from their block layout
-QUANT_BPW: dict[str, float] = {
-    "f32": 32.0, "f16": 16.0, "bf16": 16.0, "q8_0": 8.5, "int8": 9.0, "q6_k": 6.5625, "q5_1": 6.0,
-    "q5_k_m": 5.69, "q5_k_s": 5.5, "q5_0": 5.5, "q4_1": 5.0, "int4": 5.125, "q4_k_m": 4.85, "q4_k_s": 4.56,
-    "q4_0": 4.5, "iq4_nl": 4.5, "iq4_xs": 4.28, "q3_k_m": 3.87, "q2_k": 2.94, "tq2_0": 2.0625, "tq1_0": 1.6875,
-}
-TERNARY = ("tq1_0", "tq2_0")  # useful only for weights trained ternary (FINDINGS.md)
-KV_BYTES: dict[str, float] = {"f32": 4.0, "f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+# bits per weight, for footprint estimates: every GGUF type (edge.runtimes.llamacpp.QUANTS) plus ONNX
+# MatMulNBits int8/int4 (block 32)
+QUANT_BPW: dict[str, float] = {**{q.name: q.bits for q in QUANTS.values()}, "int8": 9.0, "int4": 5.125}
+TERNARY = tuple(q.name for q in QUANTS.values() if q.ternary)  # useful only for weights trained ternary
+KV_BYTES: dict[str, float] = {k.name: k.bytes_per_value for k in KV_CACHE.values()}
 EXECUTION_PROVIDERS = ("CPU", "XNNPACK", "NNAPI", "QNN", "CoreML", "CUDA")  # as the onnxruntime backend names them
 _THREADS = re.compile(r"^(physical|logical)(-([0-9]+))?$")
 _ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "armv8": "aarch64"}

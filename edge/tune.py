@@ -18,12 +18,9 @@ llama.cpp's quantizer and cached under $EDGESPLIT_HOME/cache/tune/.
 
 from __future__ import annotations
 
-import ctypes
-import os
 import platform
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,13 +32,12 @@ from .errors import EdgeError, InvalidRequestError, ProfileError
 from .models import ModelRef, edgesplit_home, resolve
 from .options import RuntimeOptions, physical_cores
 from .profiles import TERNARY, Profile, detect, load_profile, parse_profile
+from .runtimes import llamacpp
 from .tune_race import Candidate, RaceLog, choose, race
 from .tune_text import NATURAL_TEXT
 
-# llama_ftype values (llama.h) for the quantizations the tuner can make from a GGUF source
-FTYPES = {"f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "q6_k": 18, "q4_k_m": 15,
-          "q5_k_m": 17, "tq1_0": 36, "tq2_0": 37}
-FTYPE_NAMES = {v: k for k, v in FTYPES.items()} | {0: "f32"}
+# the quantizations the tuner makes from a GGUF source (edge.runtimes.llamacpp.QUANTS has their facts)
+TUNABLE = ("f16", "q4_0", "q4_1", "q8_0", "q5_0", "q5_1", "q6_k", "q4_k_m", "q5_k_m", "tq1_0", "tq2_0")
 KV_FLASH = (("f16", True), ("f16", False), ("q8_0", True))  # a quantized KV cache needs flash attention
 
 
@@ -66,9 +62,9 @@ class TuneConfig:
     def __post_init__(self) -> None:
         if self.budget_s <= 0 or not 0 < self.min_top1 <= 1 or self.gen_tokens < 4:
             raise InvalidRequestError("need --budget-s > 0, 0 < --min-top1 <= 1 and gen tokens >= 4")
-        bad = [q for q in self.quants if q not in FTYPES]
+        bad = [q for q in self.quants if q not in TUNABLE]
         if bad:
-            raise InvalidRequestError(f"cannot make quantization {bad[0]!r}; choose from {', '.join(FTYPES)}")
+            raise InvalidRequestError(f"cannot make quantization {bad[0]!r}; choose from {', '.join(TUNABLE)}")
 
 
 @dataclass
@@ -138,47 +134,24 @@ class _Clock:
         return self.left() > estimate
 
 
-@contextmanager
-def _quiet_stderr():
-    """llama.cpp's quantizer logs every tensor to fd 2; keep the terminal readable."""
-    saved = os.dup(2)
-    with open(os.devnull, "wb") as null:
-        os.dup2(null.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def quantize(src: Path, quant: str, cache: Path) -> Path:
     """`src` quantized to `quant` with llama.cpp (cached by source name and size)."""
-    import llama_cpp
-
     out = cache / f"{src.stem}-{src.stat().st_size}" / f"{quant}.gguf"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype, params.allow_requantize, params.nthread = FTYPES[quant], True, physical_cores()
     tmp = out.with_suffix(".part")
-    with _quiet_stderr():
-        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
-    if rc != 0:
+    try:
+        llamacpp.quantize(src, tmp, quant, threads=physical_cores(), allow_requantize=True)
+    except EdgeError:
         tmp.unlink(missing_ok=True)
-        raise EdgeError(f"llama.cpp could not quantize {src} to {quant} (code {rc})")
+        raise
     tmp.rename(out)
     return out
 
 
 def _file_type(path: Path) -> str:
-    import llama_cpp
-
-    with _quiet_stderr():
-        vocab = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
-    file_type = vocab.metadata.get("general.file_type", "")
-    vocab.close()
-    return FTYPE_NAMES.get(int(file_type), "source") if file_type.isdigit() else "source"
+    return llamacpp.file_quant(path) or "source"
 
 
 def _float_source(ref: ModelRef, src_quant: str) -> Path | None:
@@ -198,7 +171,7 @@ def plan_quants(cfg: TuneConfig, base: Profile, ref: ModelRef, src_quant: str) -
     if float_src is not None or cfg.requantize:
         origin = float_src or ref.weights_file
         if not cfg.quants:
-            wanted += [q for q in base.quantization if q in FTYPES and q not in TERNARY and q != src_quant][:2]
+            wanted += [q for q in base.quantization if q in TUNABLE and q not in TERNARY and q != src_quant][:2]
         how = (f"quantizing from the {_file_type(origin) if float_src != ref.weights_file else src_quant} "
                f"weights {origin}" if float_src is not None else
                f"RE-QUANTIZING the {src_quant} weights (--requantize): the quality loss is measured")
@@ -220,18 +193,11 @@ def plan_candidates(cfg: TuneConfig, plan: QuantPlan) -> list[Candidate]:
 # -- measurements -------------------------------------------------------------------------------
 def _logits(path: Path, ids: list[int], kv_type: str, flash: bool) -> np.ndarray:
     """llama.cpp logits at every position of `ids` with this KV cache (one pass)."""
-    import llama_cpp
-
-    kv = {"f32": 0, "f16": 1, "q8_0": 8}[kv_type]
     n = max(64, len(ids) + 8)
     # one thread: llama.cpp's spinning barrier collapses on an oversubscribed host, and this runs once
-    llm = llama_cpp.Llama(str(path), logits_all=True, n_ctx=n, n_batch=n, n_threads=1, n_threads_batch=1,
-                          type_k=kv, type_v=kv, flash_attn=flash, verbose=False)
-    try:
+    with llamacpp.loaded(path, logits_all=True, n_ctx=n, threads=1, kv_type=kv_type, flash_attn=flash) as llm:
         llm.eval(ids)
         return np.array(llm.scores[: len(ids)], dtype=np.float32)
-    finally:
-        llm.close()
 
 
 class _Quality:
@@ -243,10 +209,8 @@ class _Quality:
         import hashlib
         import json
 
-        import llama_cpp
-
         self.source, self.ids, self.cache, self._reference = source, ids, cache / "quality.json", None
-        self.stamp = hashlib.sha256(f"{ids}{llama_cpp.__version__}".encode()).hexdigest()[:16]
+        self.stamp = hashlib.sha256(f"{ids}{llamacpp.library().__version__}".encode()).hexdigest()[:16]
         try:
             self.scores: dict[str, float] = json.loads(self.cache.read_text())
         except (OSError, ValueError):
@@ -314,8 +278,7 @@ class DecodeRunner:
     def _decode(self, llm, n: int, timed: bool = True) -> float | None:
         """Greedy tok/s over up to `n` tokens; a measurement taking over CAP_FACTOR× the quickest one
         so far stops early (a rate over fewer tokens), so a crawling candidate cannot eat a round."""
-        import llama_cpp
-
+        vocab = llamacpp.Vocab(llm)
         cap = max(0.5, CAP_FACTOR * self.quickest) if timed else float("inf")
         stamps: list[float] = []
         llm.reset()  # the same prompt every round: no cached prefix, same positions decoded
@@ -323,7 +286,7 @@ class DecodeRunner:
             stamps.append(time.perf_counter())
             if stamps[-1] > self.deadline():
                 return None
-            if len(stamps) >= n or llama_cpp.llama_vocab_is_eog(llm._model.vocab, tok) or (
+            if len(stamps) >= n or vocab.is_eog(tok) or (
                     len(stamps) > 3 and stamps[-1] - stamps[0] > cap):
                 break
         if len(stamps) <= 2:
@@ -377,12 +340,8 @@ def tune(model: str | ModelRef, config: TuneConfig | None = None, profile: str |
         if q not in result.paths:
             assert plan.quantize_from is not None
             result.paths[q] = quantize(plan.quantize_from, q, edgesplit_home() / "cache" / "tune")
-    import llama_cpp
-
-    with _quiet_stderr():
-        vocab = llama_cpp.Llama(str(src), vocab_only=True, verbose=False)
-    ids = vocab.tokenize(NATURAL_TEXT.encode(), add_bos=True)
-    vocab.close()
+    with llamacpp.vocab_only(src) as vocab:
+        ids = vocab.tokenize(NATURAL_TEXT.encode(), add_bos=True)
     _score(result, _Quality(src, ids, edgesplit_home() / "cache" / "tune"), clock)
     _race(result, clock, ids[:16], measure)
     result.elapsed_s = clock.elapsed()

@@ -73,8 +73,14 @@ class Progress:
 def quiet_terminal(verbose: bool) -> Iterator[IO[str]]:
     """Yield a stream on the real stderr; unless `verbose`, fds 1/2 and library logging go to a log file."""
     if verbose:
+        from edge.runtimes.llamacpp import set_verbose
+
         logging.basicConfig(level=logging.INFO)
-        yield sys.stderr
+        previous = set_verbose(True)  # llama.cpp's own log lines too (its quantizer, model loads)
+        try:
+            yield sys.stderr
+        finally:
+            set_verbose(previous)
         return
     sys.stdout.flush()
     sys.stderr.flush()

@@ -127,13 +127,10 @@ def transformers_side(src: Path) -> Iterator[tuple[Tokenize, tuple[str, ...]]]:
 @contextlib.contextmanager
 def llama_cpp_side(gguf: Path) -> Iterator[tuple[Tokenize, tuple[str, ...]]]:
     """llama.cpp's tokenization of a GGUF's vocabulary (special tokens parsed, as the runtime does)."""
-    import llama_cpp
+    from edge.runtimes import llamacpp
 
-    llm = llama_cpp.Llama(model_path=str(gguf), vocab_only=True, verbose=False)
-    try:
+    with llamacpp.vocab_only(gguf) as llm:
         yield (lambda text: llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)), _gguf_specials(gguf)
-    finally:
-        llm.close()
 
 
 @contextlib.contextmanager

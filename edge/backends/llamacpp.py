@@ -12,15 +12,13 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..errors import InvalidRequestError, ModelFormatError, SchemaError
+from ..errors import InvalidRequestError, SchemaError
 from ..gguf_meta import read_gguf_meta
 from ..models import ModelRef
 from ..options import RuntimeOptions
+from ..runtimes import llamacpp as runtime
 from ..sampling import SamplingParams
 from .base import Capabilities, LogitsHook, ModelInfo
-
-# ggml type ids for the KV cache (ggml.h: F32=0, F16=1, Q4_0=2, Q8_0=8)
-_KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}
 
 
 def _speculation(backend, mode: str):
@@ -42,18 +40,9 @@ class LlamaCppBackend:
         if options.kv_type in ("q8_0", "q4_0") and not options.flash_attn:
             raise InvalidRequestError("a quantized KV cache needs flash attention: set flash_attn = true")
         n_ctx = min(options.n_ctx, meta.n_ctx_train or options.n_ctx)
-        kv = _KV_TYPES[options.kv_type]
-        try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(path), n_ctx=n_ctx, n_batch=min(options.n_batch, n_ctx),
-                n_threads=options.threads, n_threads_batch=options.threads,
-                flash_attn=options.flash_attn, use_mmap=options.use_mmap, use_mlock=options.use_mlock,
-                type_k=kv, type_v=kv, verbose=False,
-            )
-        except (ValueError, RuntimeError) as exc:
-            raise ModelFormatError(f"llama.cpp could not load {path}: {exc}") from None
+        self._llm = runtime.open_with_options(path, options, n_ctx)
         self._lib = llama_cpp
-        self._vocab = self._llm._model.vocab
+        self._vocab = runtime.Vocab(self._llm)
         # llama.cpp may pad the context; the binding's token buffer holds only the n_ctx we asked for
         self.info = ModelInfo(
             architecture=meta.architecture, n_ctx=min(n_ctx, self._llm.n_ctx()), n_ctx_train=meta.n_ctx_train,
@@ -73,7 +62,7 @@ class LlamaCppBackend:
         return self._llm.detokenize(ids, special=special)
 
     def is_end_of_generation(self, token_id: int) -> bool:
-        return bool(self._lib.llama_vocab_is_eog(self._vocab, token_id))
+        return self._vocab.is_eog(token_id)
 
     def generate(self, prompt_ids: list[int], params: SamplingParams,
                  hook: LogitsHook | None = None) -> Iterator[int]:

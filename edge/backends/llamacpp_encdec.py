@@ -25,10 +25,9 @@ from ..errors import ContextOverflowError, InvalidRequestError, ModelFormatError
 from ..gguf_meta import read_gguf_meta
 from ..models import ModelRef
 from ..options import RuntimeOptions
+from ..runtimes import llamacpp as runtime
 from ..sampling import Sampler, SamplingParams
 from .base import Capabilities, LogitsHook, ModelInfo
-
-_KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}
 
 
 def _has_output_tensor(path: Path) -> bool:
@@ -39,9 +38,7 @@ class _Runner:
     """A loaded model + context: encode, decode, read logits (no sampling, no tokenizer)."""
 
     def __init__(self, path: Path, options: RuntimeOptions, n_ctx: int) -> None:
-        import llama_cpp as lib
-
-        self.lib = lib
+        lib = self.lib = runtime.library()
         mparams = lib.llama_model_default_params()
         mparams.load_mode = lib.LLAMA_LOAD_MODE_MMAP if options.use_mmap else lib.LLAMA_LOAD_MODE_NONE
         self.model = lib.llama_model_load_from_file(str(path).encode(), mparams)
@@ -51,7 +48,7 @@ class _Runner:
         # the encoder needs the whole prompt in one micro-batch
         cparams.n_ctx = cparams.n_batch = cparams.n_ubatch = n_ctx
         cparams.n_threads = cparams.n_threads_batch = options.threads
-        cparams.type_k = cparams.type_v = _KV_TYPES[options.kv_type]
+        cparams.type_k = cparams.type_v = runtime.kv_ggml_type(options.kv_type)
         cparams.flash_attn_type = (lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if options.flash_attn
                                    else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED)
         self.ctx = lib.llama_init_from_model(self.model, cparams)

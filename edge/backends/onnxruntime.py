@@ -22,6 +22,7 @@ from ..constrain.matcher import MatcherCache, Vocabulary, utf8_or_none
 from ..errors import InvalidRequestError, ModelFormatError
 from ..models import ModelRef
 from ..options import RuntimeOptions
+from ..runtimes.onnxrt import make_session
 from ..sampling import Sampler, SamplingParams
 from .base import Capabilities, LogitsHook, ModelInfo
 from .onnx_prefix import EncoderCache, PastState, PrefixCache, slice_past
@@ -59,19 +60,10 @@ class Session:
     def __init__(self, path: Path, options: RuntimeOptions) -> None:
         import onnxruntime as ort
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = options.threads
-        so.inter_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        providers = select_providers(options.execution_providers, options.threads)
         # spinning worker threads halve decode speed when the cores are shared (measured 2x on a busy
         # 2-core box); on a device the app and the OS always share them. `ort_spinning = true` opts in.
-        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.ort_spinning else "0")
-        try:
-            self.sess = ort.InferenceSession(str(path), so, providers=[p for p, _ in providers],
-                                             provider_options=[o for _, o in providers])
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/NoSuchFile types
-            raise ModelFormatError(f"onnxruntime could not load {path.name}: {exc}; re-export the bundle") from None
+        self.sess = make_session(path, threads=options.threads, spinning=options.ort_spinning,
+                                 providers=select_providers(options.execution_providers, options.threads))
         self.providers = self.sess.get_providers()
         log.info("%s runs on %s", path.name, ", ".join(self.providers))
         self.inputs = {i.name: i for i in self.sess.get_inputs()}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-# kept here so `--help` needs no import of gguf; a test checks it equals quantize.QUANTS
-QUANT_CHOICES = ("f32", "f16", "bf16", "q8_0", "q6_k", "q5_k_m", "q5_k_s", "q5_1", "q5_0", "q4_k_m", "q4_k_s", "q4_1",
-                 "q4_0", "iq4_nl", "iq4_xs", "q3_k_m", "q2_k", "tq2_0", "tq1_0")
+from edge.runtimes.llamacpp import QUANTS
+
+QUANT_CHOICES = tuple(QUANTS)  # the registry is plain data: `--help` imports neither gguf nor llama_cpp
 
 
 @click.command()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.bundle import DecodeParityFacts, Parity
+from edge.runtimes import llamacpp
 from export.parity_result import LogitParity
 
 # max |Δlogit| (relative to the largest reference logit when that exceeds 1) for float types; top-1 agreement for the quantized ones (tiny random models have
@@ -28,16 +29,9 @@ def to_manifest(result: LogitParity, reference: str, quant: str) -> Parity:
 
 def causal_logits(path: Path, ids: list[int], threads: int = 2) -> np.ndarray:
     """llama.cpp logits for every position of `ids` (f32 KV cache, no flash attention)."""
-    import llama_cpp
-
-    llm = llama_cpp.Llama(model_path=str(path), n_ctx=max(64, len(ids)), n_batch=max(64, len(ids)),
-                          logits_all=True, type_k=0, type_v=0, flash_attn=False, n_threads=threads,
-                          n_threads_batch=threads, verbose=False)
-    try:
+    with llamacpp.loaded(path, n_ctx=max(64, len(ids)), logits_all=True, kv_type="f32", threads=threads) as llm:
         llm.eval(ids)
         return np.array(llm.scores[: len(ids)], dtype=np.float32)
-    finally:
-        llm.close()
 
 
 def gguf_logits(path: Path, ids: list[int], decoder_ids: list[int] | None) -> np.ndarray:
@@ -52,23 +46,16 @@ class CausalStepper:
     """llama.cpp's decode loop as `generate` runs it (`eval` one token at a time into the KV cache), f32 KV."""
 
     def __init__(self, path: Path, n_ctx: int = 256, threads: int = 1) -> None:
-        import llama_cpp
-
-        self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, type_k=0, type_v=0,
-                                   flash_attn=False, n_threads=threads, n_threads_batch=threads, verbose=False)
-
-    def _last(self) -> np.ndarray:
-        ptr = self.llm._ctx.get_logits_ith(-1)
-        return np.ctypeslib.as_array(ptr, shape=(self.llm.n_vocab(),)).copy()
+        self.llm = llamacpp.open_model(path, n_ctx=n_ctx, kv_type="f32", threads=threads)
 
     def start(self, ids: list[int]) -> np.ndarray:
         self.llm.reset()
         self.llm.eval(ids)
-        return self._last()
+        return llamacpp.last_logits(self.llm)
 
     def step(self, token: int) -> np.ndarray:
         self.llm.eval([token])
-        return self._last()
+        return llamacpp.last_logits(self.llm)
 
     def close(self) -> None:
         self.llm.close()

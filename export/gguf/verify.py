@@ -8,6 +8,7 @@ from typing import Any
 from edge.bundle import DecodeParityFacts, GgufManifest
 from edge.errors import ExportError
 from edge.gguf_probe import probe_gguf
+from edge.runtimes import llamacpp
 from export import decode
 from export.parity_result import LogitParity, compare
 
@@ -35,12 +36,9 @@ def _against_gguf(gguf: Path, reference: Path, manifest: GgufManifest) -> tuple[
     """Teacher-forced and greedy-decode parity against another GGUF, both sides on llama.cpp."""
     if manifest.encoder_decoder:
         raise ExportError("verify --reference FILE.gguf supports decoder-only models; pass the checkpoint dir")
-    import llama_cpp
-
-    vocab_only = llama_cpp.Llama(model_path=str(reference), vocab_only=True, verbose=False)
-    ids = vocab_only.tokenize(PARITY_TEXT.encode(), add_bos=True)
-    prompts = decode.encode_prompts(lambda text: vocab_only.tokenize(text.encode(), add_bos=True))
-    vocab_only.close()
+    with llamacpp.vocab_only(reference) as vocab:
+        ids = vocab.tokenize(PARITY_TEXT.encode(), add_bos=True)
+        prompts = decode.encode_prompts(lambda text: vocab.tokenize(text.encode(), add_bos=True))
     ref_step = CausalStepper(reference)
     try:
         paths = [decode.greedy_path(ref_step, p) for p in prompts]

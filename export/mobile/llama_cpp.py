@@ -11,12 +11,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from edge.runtimes.llamacpp import kv_ggml_type
 from edge.sampling import SamplingParams
 
 from .base import KitSetup, KitSource, Replayed, trim_at_end
 
 SETTINGS = "llama-settings.json"
-_GGML_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}  # ggml.h type ids, as llama_context_params wants
 
 
 def settings(source: KitSource, setup: KitSetup, model_file: str) -> dict[str, Any]:
@@ -59,7 +59,7 @@ class LlamaCpp:
         load = conf["load"]
         llm = llama_cpp.Llama(model_path=str(kit / conf["model"]), n_ctx=load["n_ctx"], n_batch=load["n_batch"],
                               flash_attn=load["flash_attn"], use_mmap=load["use_mmap"],
-                              type_k=_GGML_TYPES[load["type_k"]], type_v=_GGML_TYPES[load["type_v"]],
+                              type_k=kv_ggml_type(load["type_k"]), type_v=kv_ggml_type(load["type_v"]),
                               verbose=False)
         try:
             return [self._case(llm, conf, case) for case in golden["cases"]]

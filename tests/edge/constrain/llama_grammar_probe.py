@@ -70,21 +70,21 @@ def _walk(lib, smpl, cands: list[int], eog: set[int], pieces: dict[int, str], rn
 def _main() -> None:
     import random
 
-    import llama_cpp as lib
-
     from edge.models import default_model_path
+    from edge.runtimes import llamacpp
 
     jobs = json.loads(sys.stdin.read())
     rng = random.Random(jobs["seed"])
-    llm = lib.Llama(model_path=str(default_model_path()), vocab_only=True, verbose=False)
-    vocab = llm._model.vocab
-    eog = [t for t in range(llm.n_vocab()) if lib.llama_vocab_is_eog(vocab, t)]
+    lib = llamacpp.library()
+    llm = llamacpp.open_model(default_model_path(), vocab_only=True)
+    vocab = llamacpp.Vocab(llm)
+    eog = [t for t in range(vocab.size) if vocab.is_eog(t)]
     cands = _candidates(llm, eog, rng)
     pieces = {t: llm.detokenize([t], special=False).decode("utf-8", "replace") for t in cands}
     out = []
     for i, gbnf in enumerate(jobs["gbnfs"]):
         print(f"grammar {i}", file=sys.stderr, flush=True)
-        smpl = lib.llama_sampler_init_grammar(vocab, gbnf.encode("utf-8"), b"root")
+        smpl = lib.llama_sampler_init_grammar(vocab.handle, gbnf.encode("utf-8"), b"root")
         if not smpl:
             out.append({"loaded": False, "texts": [], "unfinished": 0})
             continue

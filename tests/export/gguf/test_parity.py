@@ -40,12 +40,13 @@ def test_f32_gguf_matches_pytorch(f32_bundles: dict[str, Path], arch: str, tiny_
 
 
 def test_broken_kv_cache_fails_decode_parity_not_teacher_forced(f32_bundles: dict[str, Path], monkeypatch) -> None:
+    from edge.runtimes import llamacpp
     from export.gguf import parity
 
     def step_without_cache(self, token):  # a cache bug: each step forgets the context
         self.llm.reset()
         self.llm.eval([token])
-        return self._last()
+        return llamacpp.last_logits(self.llm)
 
     bundle = f32_bundles["LlamaForCausalLM"]
     monkeypatch.setattr(parity.CausalStepper, "step", step_without_cache)

@@ -25,11 +25,12 @@ def test_cli_offers_exactly_the_known_types() -> None:
 
 @pytest.mark.parametrize("quant", TYPES)
 def test_type_is_stored_and_meets_its_bound(quant: str, ternary_llama: Path, tmp_path: Path) -> None:
+    from gguf import GGMLQuantizationType as Q
     from gguf import GGUFReader
 
     manifest = export_gguf(ternary_llama, tmp_path / quant, ExportOptions(quant=quant))
     types = {t.name: t.tensor_type for t in GGUFReader(tmp_path / quant / f"model-{quant}.gguf").tensors}
-    assert types["blk.0.attn_q.weight"] == QUANTS[quant].base, types["blk.0.attn_q.weight"]
+    assert types["blk.0.attn_q.weight"] == Q[QUANTS[quant].ggml], types["blk.0.attn_q.weight"]
     parity = manifest.parity
     assert parity is not None and parity.min_top1 == MIN_TOP1.get(quant) and parity.tolerance == TOLERANCE.get(quant)
     assert parity.min_top1 is not None or parity.tolerance is not None  # every type has a bound
