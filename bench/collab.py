@@ -59,12 +59,10 @@ def serve_cloud(engine: Engine):
 
 
 def local_model(workdir: Path, quant: str) -> Path:
-    from edge.tune import quantize as requantize
-    from export.gguf.quantize import quant_type, quantize
+    from edge.runtimes.llamacpp import quantize
 
-    f16 = requantize(default_model_path(), "f16", workdir)  # llama.cpp K-quants start from float weights
     out = workdir / f"local-{quant}.gguf"
-    quantize(f16, out, quant_type(quant), keep_embeddings=None, threads=2)
+    quantize(default_model_path(), out, quant, threads=2, allow_requantize=True)
     return out
 
 
