@@ -185,6 +185,41 @@ def bench_cmd(model: str, limit: int | None, app_name: str | None, no_constrain:
                f"latency {report['mean_latency_ms']:.0f} ms, constrained={report['constrained']}")
 
 
+@agent.command("synth")
+@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSONL file to write the verified training rows to.")
+@click.option("--app", "apps", multiple=True, help="Only this app (repeatable; default: all shipped apps).")
+@click.option("--per-family", type=click.IntRange(1, 10_000), default=30, show_default=True,
+              help="Candidates drawn from each task family of each app.")
+@click.option("--multi", type=click.IntRange(0, 10_000), default=40, show_default=True,
+              help="Multi-step candidates (two tasks in one) per app.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for values and paraphrases.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
+def synth_cmd(out: Path, apps: tuple[str, ...], per_family: int, multi: int, seed: int, as_json: bool) -> None:
+    """Generate verified (task, script) training rows from the app docs (for `edgesplit distill`).
+
+    Each candidate's script runs in the sandboxed simulator and is kept only when the final
+    state passes the task's checks; tasks and scripts of the benchmark are never kept.
+
+    \b
+    Examples:
+      edgesplit agent synth -o agent-data.jsonl
+      edgesplit agent synth -o clock.jsonl --app clock --per-family 60 --seed 1 --json
+    """
+    from .synth import check_heldout, generate, write_rows
+
+    rows, stats = generate(apps or None, per_family=per_family, multi=multi, seed=seed)
+    check_heldout(rows)
+    write_rows(rows, out)
+    report = {"out": str(out), **stats.to_dict()}
+    if as_json:
+        _echo_json(report)
+        return
+    click.echo(f"kept {stats.kept} of {stats.proposed} candidates -> {out}")
+    for why, n in sorted(stats.dropped.items(), key=lambda kv: -kv[1]):
+        click.echo(f"  dropped {n:>4}: {why}")
+
+
 @agent.command("skeleton")
 @click.argument("dumps", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--app", "app_name", required=True, help="Name of the app the doc describes.")
