@@ -76,10 +76,6 @@ def tap(name: str) -> str:
     return f"${name}.tap()"
 
 
-def long_tap(name: str) -> str:
-    return f"${name}.long_tap()"
-
-
 def set_text(name: str, text: str | int) -> str:
     return f"${name}.set_text({_q(str(text))})"
 
