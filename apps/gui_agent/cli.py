@@ -144,24 +144,29 @@ def run_cmd(task: str, app_name: str, model: str, no_constrain: bool, as_json: b
 
 
 @agent.command("bench")
-@click.option("-m", "--model", default="default", show_default=True, help="Model: `default`, a .gguf or a bundle.")
+@click.option("-m", "--model", "models", multiple=True, default=("default",), show_default=True,
+              help="Model: `default`, a .gguf or a bundle. Repeat it to compare models side by side.")
 @click.option("--limit", type=int, default=None, help="Run only N tasks (spread over the apps).")
 @click.option("--app", "app_name", default=None, help="Only the tasks of this app.")
 @click.option("--no-constrain", is_flag=True, help="Unconstrained generation (free text).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as one JSON object.")
 @click.option("-v", "--verbose", is_flag=True, help="Print each task's result to stderr as it finishes.")
 @_threads_option
-def bench_cmd(model: str, limit: int | None, app_name: str | None, no_constrain: bool, as_json: bool,
+def bench_cmd(models: tuple[str, ...], limit: int | None, app_name: str | None, no_constrain: bool, as_json: bool,
               verbose: bool, threads: int | None) -> None:
     """Run the task benchmark: success rate, tokens in/out, latency, per-task actions.
+
+    With several -m, every model runs the same tasks and a side-by-side table follows
+    (success rate, script-ran rate, tokens, latency; --json: {"reports": [...], "comparison": {...}}).
 
     \b
     Examples:
       edgesplit agent bench
       edgesplit agent bench --limit 4 --json
       edgesplit agent bench --no-constrain -m ./models/other.gguf
+      edgesplit agent bench -m default -m ./bundles/distilled-q8
     """
-    from .bench import run_bench
+    from .bench import compare, run_bench
     from .sim import check_app
 
     if app_name is not None:
@@ -171,18 +176,37 @@ def bench_cmd(model: str, limit: int | None, app_name: str | None, no_constrain:
     def progress(r: dict) -> None:
         click.echo(json.dumps(r, ensure_ascii=False), err=True)
 
-    with _load_engine(model, threads) as engine:
-        report = run_bench(engine, constrain=not no_constrain, limit=limit, app=app_name,
-                           on_result=progress if verbose else None)
+    reports = []
+    for model in models:
+        with _load_engine(model, threads) as engine:
+            reports.append(run_bench(engine, constrain=not no_constrain, limit=limit, app=app_name,
+                                     on_result=progress if verbose else None))
     if as_json:
-        _echo_json(report)
+        _echo_json(reports[0] if len(reports) == 1 else {"reports": reports, "comparison": compare(reports)})
         return
+    for report in reports:
+        _print_report(report, len(reports) > 1)
+    if len(reports) > 1:
+        _print_comparison(compare(reports), list(models))
+
+
+def _print_report(report: dict, header: bool) -> None:
+    if header:
+        click.echo(f"== {report['model']}")
     for r in report["results"]:
         click.echo(f"{'PASS' if r['success'] else 'FAIL'} {r['id']:<12} {r['tokens_in']:>5} in {r['tokens_out']:>4} out "
                    f"{r['latency_ms']:>7.0f} ms  {r['task']}")
     click.echo(f"success_rate {report['success_rate']:.3f} ({report['succeeded']}/{report['tasks']}), "
                f"mean tokens in {report['mean_tokens_in']}, out {report['mean_tokens_out']}, "
                f"latency {report['mean_latency_ms']:.0f} ms, constrained={report['constrained']}")
+
+
+def _print_comparison(cmp: dict, names: list[str]) -> None:
+    width = max(12, *(len(n) for n in names))
+    click.echo("\n" + f"{'':<16}" + "".join(f"{n:>{width + 2}}" for n in names))
+    for key, values in cmp["figures"].items():
+        click.echo(f"{key:<16}" + "".join(f"{v:>{width + 2}}" for v in values))
+    click.echo(f"tasks where the models differ: {len(cmp['tasks_that_differ'])}")
 
 
 @agent.command("synth")

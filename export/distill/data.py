@@ -28,6 +28,7 @@ class DataError(ExportError):
 class Example:
     ids: tuple[int, ...]
     n_prompt: int  # the first n_prompt ids carry no loss
+    group: str = ""  # examples of one group share their prompt up to the last message
 
     @property
     def labels(self) -> list[int]:
@@ -64,10 +65,27 @@ def encode(rows: list[dict], tokenizer: Any, template: str | None, max_len: int)
         if len(p) + len(t) > max_len:
             dropped += 1
             continue
-        out.append(Example(tuple(p + t), len(p)))
+        out.append(Example(tuple(p + t), len(p), _group(r["messages"])))
     if not out:
         raise DataError(f"no training example fits in {max_len} tokens ({dropped} dropped); raise --max-len")
     return out, dropped
+
+
+def _group(messages: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(messages[:-1], sort_keys=True).encode()).hexdigest()[:12]
+
+
+def shared_prefix(examples: list[Example]) -> dict[str, int]:
+    """Per group, how many leading ids all its examples share (always short of the first answer token)."""
+    first: dict[str, Example] = {}
+    length: dict[str, int] = {}
+    for e in examples:
+        ref = first.setdefault(e.group, e)
+        n, i = min(length.get(e.group, len(ref.ids)), e.n_prompt - 1), 0
+        while i < n and e.ids[i] == ref.ids[i]:
+            i += 1
+        length[e.group] = i
+    return length
 
 
 def digest(rows: list[dict]) -> str:
@@ -78,12 +96,15 @@ def digest(rows: list[dict]) -> str:
     return h.hexdigest()[:16]
 
 
-def batch(examples: list[Example], pad_id: int) -> dict:
-    """Right-padded tensors: input_ids, attention_mask, labels (IGNORE on prompt and padding)."""
+def batch(examples: list[Example], pad_id: int, prefix: int = 0) -> dict:
+    """Tensors of one batch: the shared `prefix` ids (1 x P), then the right-padded rest of each
+    example (input_ids, labels with IGNORE on prompt and padding) and the mask over prefix + rest."""
     import torch
 
-    width = max(len(e.ids) for e in examples)
-    ids = [list(e.ids) + [pad_id] * (width - len(e.ids)) for e in examples]
-    mask = [[1] * len(e.ids) + [0] * (width - len(e.ids)) for e in examples]
-    labels = [e.labels + [IGNORE] * (width - len(e.ids)) for e in examples]
-    return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask), "labels": torch.tensor(labels)}
+    head, rest = list(examples[0].ids[:prefix]), [e.ids[prefix:] for e in examples]
+    width = max(len(r) for r in rest)
+    ids = [list(r) + [pad_id] * (width - len(r)) for r in rest]
+    mask = [[1] * (prefix + len(r)) + [0] * (width - len(r)) for r in rest]
+    labels = [e.labels[prefix:] + [IGNORE] * (width - len(r)) for e, r in zip(examples, rest, strict=True)]
+    return {"prefix": torch.tensor([head], dtype=torch.long), "input_ids": torch.tensor(ids),
+            "attention_mask": torch.tensor(mask), "labels": torch.tensor(labels)}

@@ -23,7 +23,7 @@ from typing import Any
 from edge.errors import ExportError
 
 from . import state
-from .data import Example, batch, digest, encode
+from .data import IGNORE, Example, batch, digest, encode, shared_prefix
 
 
 class DistillError(ExportError):
@@ -57,14 +57,38 @@ class Step:
     eta_s: float
 
 
-def plan_batches(n: int, batch_size: int, epochs: int, seed: int) -> list[list[int]]:
-    """Example indices of every step: each epoch a fresh shuffle drawn from the seed."""
+def plan_batches(groups: list[str], batch_size: int, epochs: int, seed: int) -> list[list[int]]:
+    """Example indices of every step: each epoch a fresh shuffle drawn from the seed, each batch
+    within one group (one shared prompt prefix), the batches themselves shuffled."""
     plan = []
     for epoch in range(epochs):
-        order = list(range(n))
-        random.Random(seed * 1000 + epoch).shuffle(order)
-        plan += [order[i:i + batch_size] for i in range(0, n, batch_size)]
+        rng = random.Random(seed * 1000 + epoch)
+        order = list(range(len(groups)))
+        rng.shuffle(order)
+        by_group: dict[str, list[int]] = {}
+        for i in order:
+            by_group.setdefault(groups[i], []).append(i)
+        batches = [g[i:i + batch_size] for g in by_group.values() for i in range(0, len(g), batch_size)]
+        rng.shuffle(batches)
+        plan += batches
     return plan
+
+
+def step_loss(model: Any, b: dict) -> Any:
+    """Mean loss over the answer tokens; the shared prefix runs once, without gradient, as a KV cache."""
+    import torch
+    import torch.nn.functional as F
+
+    n_prefix, (rows, width) = b["prefix"].shape[1], b["input_ids"].shape
+    cache = None
+    if n_prefix:
+        with torch.no_grad():
+            cache = model(input_ids=b["prefix"], use_cache=True).past_key_values
+        cache.batch_repeat_interleave(rows)
+    positions = torch.arange(n_prefix, n_prefix + width).expand(rows, width)
+    logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], past_key_values=cache,
+                   position_ids=positions, use_cache=cache is not None).logits
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), b["labels"][:, 1:].flatten(), ignore_index=IGNORE)
 
 
 def lr_at(step: int, total: int, cfg: DistillConfig) -> float:
@@ -109,7 +133,7 @@ def distill(cfg: DistillConfig, on_step: Callable[[Step], None] | None = None) -
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     progress = (state.load(cfg.out, model, opt, cfg.seed, data_id) if cfg.resume else None) or \
         state.Progress(seed=cfg.seed, data=data_id)
-    plan = plan_batches(len(examples), cfg.batch_size, cfg.epochs, cfg.seed)
+    plan = plan_batches([e.group for e in examples], cfg.batch_size, cfg.epochs, cfg.seed)
     total = min(len(plan), cfg.max_steps or len(plan))
     stopped = _loop(cfg, model, opt, examples, plan, total, progress, source.tokenizer, on_step)
     state.save(cfg.out, model, opt, progress)
@@ -129,6 +153,7 @@ def _loop(cfg: DistillConfig, model: Any, opt: Any, examples: list[Example], pla
     import torch
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    prefix = shared_prefix(examples)
     t0, done_before = time.monotonic(), progress.elapsed_s
     while progress.step < total:
         if cfg.max_minutes is not None and time.monotonic() - t0 >= cfg.max_minutes * 60:  # per invocation
@@ -136,13 +161,13 @@ def _loop(cfg: DistillConfig, model: Any, opt: Any, examples: list[Example], pla
         chunk = [examples[i] for i in plan[progress.step]]
         for group in opt.param_groups:
             group["lr"] = lr_at(progress.step, len(plan), cfg)  # the plan's schedule: a stop or resume never changes it
-        loss = model(**batch(chunk, pad)).loss
+        loss = step_loss(model, batch(chunk, pad, prefix[chunk[0].group]))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         progress.step += 1
-        progress.tokens += sum(len(e.ids) for e in chunk)
+        progress.tokens += sum(len(e.ids) for e in chunk)  # as if unshared: comparable across layouts
         progress.losses.append(round(loss.item(), 5))
         progress.elapsed_s = done_before + time.monotonic() - t0
         if on_step is not None:

@@ -44,6 +44,25 @@ def test_only_the_answer_carries_a_loss_and_the_prompt_is_the_agents(agent_rows,
     assert prompt.endswith("assistant\n") and row["task"] in prompt
 
 
+def test_the_shared_prefix_gives_the_loss_of_the_whole_sequence(agent_rows, tiny_llama):
+    import torch
+
+    from export.distill.data import batch, shared_prefix
+    from export.distill.train import step_loss
+
+    source = load_start(_cfg(agent_rows, Path("unused"), tiny_llama))
+    examples, _ = encode(read_rows(agent_rows), source.tokenizer, source.chat_template, 4096)
+    prefix = shared_prefix(examples)
+    group = [e for e in examples if e.group == examples[0].group][:3]
+    assert len(group) >= 2 and prefix[group[0].group] > 100  # the system message is shared
+    assert all(prefix[e.group] < e.n_prompt for e in examples)
+    with torch.no_grad():
+        shared = step_loss(source.model, batch(group, 0, prefix[group[0].group]))
+        whole = step_loss(source.model, batch(group, 0, 0))
+        reference = source.model(**{k: v for k, v in batch(group, 0, 0).items() if k != "prefix"}).loss
+    assert abs(float(shared) - float(whole)) < 1e-4 and abs(float(whole) - float(reference)) < 1e-4
+
+
 @pytest.mark.slow
 def test_distill_is_deterministic_for_a_seed_and_resumes_to_the_same_weights(agent_rows, tiny_llama, tmp_path):
     straight = distill(_cfg(agent_rows, tmp_path / "a", tiny_llama, max_steps=4, save_every=2))
