@@ -218,8 +218,14 @@ def _print_comparison(cmp: dict, names: list[str]) -> None:
 @click.option("--multi", type=click.IntRange(0, 10_000), default=40, show_default=True,
               help="Multi-step candidates (two tasks in one) per app.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for values and paraphrases.")
+@click.option("--teacher", default=None, metavar="URL",
+              help="OpenAI-compatible server whose model also proposes tasks (through cloud_bridge: "
+                   "redacted and ledgered). The simulator still decides what is kept.")
+@click.option("--teacher-tasks", type=click.IntRange(1, 500), default=20, show_default=True,
+              help="Tasks asked of the teacher per app.")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
-def synth_cmd(out: Path, apps: tuple[str, ...], per_family: int, multi: int, seed: int, as_json: bool) -> None:
+def synth_cmd(out: Path, apps: tuple[str, ...], per_family: int, multi: int, seed: int, teacher: str | None,
+              teacher_tasks: int, as_json: bool) -> None:
     """Generate verified (task, script) training rows from the app docs (for `edgesplit distill`).
 
     Each candidate's script runs in the sandboxed simulator and is kept only when the final
@@ -229,10 +235,12 @@ def synth_cmd(out: Path, apps: tuple[str, ...], per_family: int, multi: int, see
     Examples:
       edgesplit agent synth -o agent-data.jsonl
       edgesplit agent synth -o clock.jsonl --app clock --per-family 60 --seed 1 --json
+      edgesplit agent synth -o more.jsonl --teacher http://127.0.0.1:8080/v1
     """
     from .synth import check_heldout, generate, write_rows
 
-    rows, stats = generate(apps or None, per_family=per_family, multi=multi, seed=seed)
+    extra = _teacher_drafts(list(apps), teacher, teacher_tasks, seed) if teacher else []
+    rows, stats = generate(apps or None, per_family=per_family, multi=multi, seed=seed, extra=extra)
     check_heldout(rows)
     write_rows(rows, out)
     report = {"out": str(out), **stats.to_dict()}
@@ -242,6 +250,19 @@ def synth_cmd(out: Path, apps: tuple[str, ...], per_family: int, multi: int, see
     click.echo(f"kept {stats.kept} of {stats.proposed} candidates -> {out}")
     for why, n in sorted(stats.dropped.items(), key=lambda kv: -kv[1]):
         click.echo(f"  dropped {n:>4}: {why}")
+
+
+def _teacher_drafts(apps: list[str], url: str, n: int, seed: int) -> list:
+    """The teacher's proposals for each app, shown three verified rows of that app as examples."""
+    from .sim import APPS
+    from .synth import generate
+    from .synth.teacher import propose
+
+    drafts = []
+    for app in apps or list(APPS):
+        shots = generate([app], per_family=1, multi=0, seed=seed)[0][:3]
+        drafts += propose(app, shots, n, url=url)[0]
+    return drafts
 
 
 @agent.command("skeleton")

@@ -21,8 +21,9 @@ from edge.constrain.matcher import CompiledGrammar, Vocabulary
 
 from ..agent import build_messages, execute
 from ..bench import check_state
+from ..errors import GuiAgentError
 from ..grammar import MAX_LINES, script_grammar
-from ..sim import APPS, check_app
+from ..sim import APPS, check_app, load_app
 from . import docwalk
 from .apps import FAMILIES as APP_FAMILIES
 from .draft import Context, Draft, lower_first
@@ -66,11 +67,22 @@ def grammatical(draft: Draft) -> bool:
 
 
 def verify(draft: Draft) -> str | None:
-    """Why the simulator rejects the draft, or None when its script does the task."""
-    env, result = execute(draft.app, draft.script)
-    if not result.ok:
-        return f"script stopped: {result.error.reason if result.error else ''}"
-    failures = check_state(env.state, draft.checks)
+    """Why the simulator rejects the draft, or None when its script does the task.
+
+    The checks must fail on the app's initial state (else they prove nothing about the script)
+    and pass on the state the script leaves.
+    """
+    if not draft.checks:
+        return "checks: none given"
+    try:
+        if not check_state(load_app(draft.app).state, draft.checks):
+            return "checks: they already hold before the script runs"
+        env, result = execute(draft.app, draft.script)
+        if not result.ok:
+            return f"script stopped: {result.error.reason if result.error else ''}"
+        failures = check_state(env.state, draft.checks)
+    except (GuiAgentError, TypeError, AttributeError) as exc:  # a teacher's check with a wrong path or shape
+        return f"checks: malformed ({exc})"
     return "; ".join(failures) if failures else None
 
 
@@ -95,7 +107,8 @@ def _reject(draft: Draft, held: HeldOut, seen: set[str]) -> str | None:
         return "outside the agent grammar"
     if (why := verify(draft)) is None:
         return None
-    return "simulator: " + ("script stopped" if why.startswith("script stopped") else "checks failed")
+    head = why.split(":")[0] if why.startswith(("checks:", "script stopped")) else "checks failed"
+    return "simulator: " + (why.split(" (")[0] if head == "checks" else head)
 
 
 def generate(apps: Iterable[str] | None = None, per_family: int = 30, multi: int = 40, seed: int = 0,

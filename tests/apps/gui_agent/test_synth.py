@@ -92,3 +92,24 @@ def test_synth_cli_writes_rows_and_reports_counts(tmp_path):
     assert report["kept"] == len(written) > 0 and {r["app"] for r in written} == {"notes"}
     proc = run_cli("agent", "synth", "-o", str(out), "--app", "nope")
     assert proc.returncode == 2 and "unknown app" in proc.stderr
+
+
+def test_teacher_proposals_go_through_the_ledger_and_the_simulator(tmp_path):
+    """A real HTTP server (echo mode: it answers with the prompt, whose example lines are proposals)."""
+    from apps.gui_agent.synth.teacher import parse_drafts, propose
+    from cloud_bridge.ledger import Ledger
+    from tests.cloud_bridge.fakecloud import FakeCloud
+
+    cloud = FakeCloud(None).start()
+    cloud.reset("echo")
+    try:
+        shots = generate(["notes"], per_family=1, multi=0, seed=1)[0][:3]
+        drafts, unparsed = propose("notes", shots, n=5, url=cloud.url)
+    finally:
+        cloud.stop()
+    assert [d.task for d in drafts] == [s["task"] for s in shots] and unparsed >= 1  # the state line is no task
+    assert any("teacher" in e["purpose"] for e in Ledger().entries())
+    rows, _ = generate(["settings"], per_family=1, multi=0, extra=drafts)
+    assert {r["task"] for r in rows if r["family"] == "teacher"} == {s["task"] for s in shots}
+    wrong, bad = parse_drafts("notes", '{"task": "Pin x", "script": "$notes__new_note.tap()", "checks": 3}\nnot json')
+    assert wrong == [] and bad == 1
