@@ -44,8 +44,8 @@ class Bar:
 @click.command()
 @click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("-m", "--model", "source", default=None, type=click.Path(exists=True, path_type=Path),
-              help="Start from this HF checkpoint directory or GGUF (default: the default model's GGUF).")
+@click.option("-m", "--model", "source", default="default", show_default=True,
+              help="Start from `default` (the default model's GGUF, dequantized) or an HF checkpoint dir or GGUF.")
 @click.option("--epochs", type=click.IntRange(1, 1000), default=2, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 512), default=4, show_default=True)
 @click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=5e-5, show_default=True)
@@ -60,7 +60,7 @@ class Bar:
 @click.option("--resume", is_flag=True, help="Continue from OUT/train_state (same data and --seed).")
 @click.option("-t", "--threads", type=int, default=None, help="CPU threads for torch.")
 @click.option("--json", "as_json", is_flag=True, help="No progress bar; print the report as one JSON object.")
-def distill(data: Path, out: Path, source: Path | None, epochs: int, batch_size: int, lr: float,
+def distill(data: Path, out: Path, source: str, epochs: int, batch_size: int, lr: float,
             max_steps: int | None, max_minutes: float | None, max_len: int, seed: int, save_every: int,
             resume: bool, threads: int | None, as_json: bool) -> None:
     """Fine-tune a model on DATA (rows from `edgesplit agent synth`) and write an HF checkpoint to OUT.
@@ -84,7 +84,7 @@ def distill(data: Path, out: Path, source: Path | None, epochs: int, batch_size:
     from .train import distill as run
 
     quiet_libraries()
-    cfg = DistillConfig(data=data, out=out, source=source, epochs=epochs, batch_size=batch_size, lr=lr,
+    cfg = DistillConfig(data=data, out=out, source=None if source == "default" else Path(source), epochs=epochs, batch_size=batch_size, lr=lr,
                         max_steps=max_steps, max_minutes=max_minutes, max_len=max_len, seed=seed,
                         save_every=save_every, resume=resume, threads=threads)
     report = run(cfg, on_step=None if as_json else Bar())
