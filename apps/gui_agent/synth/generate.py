@@ -105,10 +105,15 @@ def _reject(draft: Draft, held: HeldOut, seen: set[str]) -> str | None:
         return "benchmark overlap"
     if not grammatical(draft):
         return "outside the agent grammar"
-    if (why := verify(draft)) is None:
-        return None
-    head = why.split(":")[0] if why.startswith(("checks:", "script stopped")) else "checks failed"
-    return "simulator: " + (why.split(" (")[0] if head == "checks" else head)
+    why = verify(draft)
+    return None if why is None else "simulator: " + _category(why)
+
+
+def _category(why: str) -> str:
+    """The kind of a rejection, for the counts: details (values, exceptions) left out."""
+    if why.startswith("script stopped"):
+        return "script stopped"
+    return why.split(" (")[0] if why.startswith("checks:") else "checks failed"
 
 
 def generate(apps: Iterable[str] | None = None, per_family: int = 30, multi: int = 40, seed: int = 0,
