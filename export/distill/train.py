@@ -135,7 +135,12 @@ def distill(cfg: DistillConfig, on_step: Callable[[Step], None] | None = None) -
         state.Progress(seed=cfg.seed, data=data_id)
     plan = plan_batches([e.group for e in examples], cfg.batch_size, cfg.epochs, cfg.seed)
     total = min(len(plan), cfg.max_steps or len(plan))
-    stopped = _loop(cfg, model, opt, examples, plan, total, progress, source.tokenizer, on_step)
+    try:
+        stopped = _loop(cfg, model, opt, examples, plan, total, progress, source.tokenizer, on_step)
+    except KeyboardInterrupt:
+        state.save(cfg.out, model, opt, progress)
+        raise DistillError(f"interrupted at step {progress.step}; the checkpoint is saved in "
+                           f"{state.state_dir(cfg.out)}: rerun with --resume to continue") from None
     state.save(cfg.out, model, opt, progress)
     write_checkpoint(model, source, cfg.out)
     report = {"out": str(cfg.out), "source": str(source.path), "examples": len(examples), "dropped_too_long": dropped,
