@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from apps.gui_agent.bench import COMPARED, compare
@@ -25,13 +23,10 @@ def test_compare_lists_each_figure_per_model_and_the_tasks_that_differ():
 
 @pytest.mark.slow
 def test_two_models_side_by_side_on_the_same_tasks(default_gguf):
-    out = run_cli("agent", "bench", "--limit", "1", "-m", "default", "-m", str(default_gguf), "--json", timeout=900)
+    out = run_cli("agent", "bench", "--limit", "1", "-m", "default", "-m", str(default_gguf), timeout=1200)
     assert out.returncode == 0, out.stderr
-    data = json.loads(out.stdout)
-    a, b = data["reports"]
-    assert [r["id"] for r in a["results"]] == [r["id"] for r in b["results"]]
-    # the same model file twice on one build: greedy runs agree task by task
-    assert data["comparison"]["tasks_that_differ"] == []
-    assert len(data["comparison"]["figures"]["script_ran_rate"]) == 2
-    text = run_cli("agent", "bench", "--limit", "1", "-m", "default", "-m", str(default_gguf), timeout=900)
-    assert text.returncode == 0 and "success_rate" in text.stdout and "tasks where the models differ: 0" in text.stdout
+    assert out.stdout.count("success_rate ") == 2 and f"== {default_gguf.stem}" in out.stdout
+    table = out.stdout.split("\n\n")[-1]
+    assert "script_ran_rate" in table and "mean_tokens_out" in table and "mean_latency_ms" in table
+    # the same model file twice on one build: the greedy runs agree task by task
+    assert "tasks where the models differ: 0" in table
