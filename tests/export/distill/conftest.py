@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.export.conftest import train_bpe_tokenizer
+from tests.export.conftest import CORPUS, train_bpe_tokenizer
 from tests.export.gguf.conftest import _llama, save_checkpoint
 
 
@@ -23,8 +23,13 @@ def agent_rows(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory) -> Path:
-    """2 layers x 32 wide, 4096 positions (an agent prompt is ~1-2k tokens of a 512-token vocabulary)."""
-    tok = train_bpe_tokenizer(tmp_path_factory.mktemp("distill-tok"))
+    """2 layers x 32 wide, 4096 positions; the tokenizer also learnt the agent's prompts, so they fit
+    the Engine's default context (2048) with repairs."""
+    from apps.gui_agent.agent import build_messages
+    from apps.gui_agent.sim import APPS, app_doc
+
+    prompts = [build_messages(app_doc(app), "Turn it on")[0]["content"] for app in APPS]
+    tok = train_bpe_tokenizer(tmp_path_factory.mktemp("distill-tok"), vocab_size=1024, corpus=CORPUS + prompts * 5)
     cfg = _llama(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_key_value_heads=1,
-                 max_position_embeddings=4096)
+                 max_position_embeddings=4096, vocab_size=1024)
     return save_checkpoint(cfg, tmp_path_factory.mktemp("distill-llama") / "ckpt", tok)

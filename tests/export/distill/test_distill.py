@@ -119,6 +119,12 @@ def test_cli_progress_then_export_gguf_and_the_agent_loads_it(agent_rows, tiny_l
         assert engine.render(row["messages"]) == prompt  # the chat template survived distill and export
         assert engine.tokenize(row["messages"]) == source.tokenizer.encode(prompt, add_special_tokens=False)
         assert engine.generate(row["messages"], max_tokens=4).completion_tokens >= 1
+    side = run_cli("agent", "bench", "--app", "settings", "--limit", "1", "-m", str(bundle), "-m", str(bundle))
+    assert side.returncode == 0, side.stderr
+    table = side.stdout.split("\n\n")[-1]
+    assert side.stdout.count("success_rate ") == 2
+    assert all(k in table for k in ("success_rate", "script_ran_rate", "mean_tokens_out", "mean_latency_ms"))
+    assert "tasks where the models differ: 0" in table  # one file twice on one build: greedy runs agree
 
 
 def test_bad_data_is_a_clear_error(tiny_llama, tmp_path):
