@@ -187,7 +187,7 @@ def bench_cmd(models: tuple[str, ...], limit: int | None, app_name: str | None, 
     for report in reports:
         _print_report(report, len(reports) > 1)
     if len(reports) > 1:
-        _print_comparison(compare(reports), list(models))
+        _print_comparison(compare(reports), [Path(m).name or m for m in models])
 
 
 def _print_report(report: dict, header: bool) -> None:
