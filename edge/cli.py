@@ -32,6 +32,7 @@ COMMANDS = {
     "cogenesis": "apps.cogenesis.cli:cogenesis",
     "health": "apps.health.cli:health",
     "agent": "apps.gui_agent.cli:agent",
+    "distill": "export.distill.cli:distill",
 }
 
 

@@ -115,3 +115,15 @@ def run_bench(engine: Engine, constrain: bool = True, limit: int | None = None, 
             "script_ran_rate": round(sum(r["script_ran"] for r in results) / n, 3) if n else 0.0,
             "mean_tokens_in": mean("tokens_in"), "mean_tokens_out": mean("tokens_out"),
             "mean_latency_ms": mean("latency_ms"), "mean_repairs": mean("repairs"), "results": results}
+
+
+COMPARED = ("success_rate", "script_ran_rate", "mean_tokens_in", "mean_tokens_out", "mean_latency_ms", "mean_repairs")
+
+
+def compare(reports: list[dict]) -> dict:
+    """Side by side: each summary figure per model, and the tasks on which the models disagree."""
+    by_task = [{r["id"]: r["success"] for r in rep["results"]} for rep in reports]
+    ids = [r["id"] for r in reports[0]["results"]]
+    differ = [{"id": i, "success": [t.get(i) for t in by_task]} for i in ids if len({t.get(i) for t in by_task}) > 1]
+    return {"models": [rep["model"] for rep in reports],
+            "figures": {k: [rep[k] for rep in reports] for k in COMPARED}, "tasks_that_differ": differ}

@@ -144,24 +144,29 @@ def run_cmd(task: str, app_name: str, model: str, no_constrain: bool, as_json: b
 
 
 @agent.command("bench")
-@click.option("-m", "--model", default="default", show_default=True, help="Model: `default`, a .gguf or a bundle.")
+@click.option("-m", "--model", "models", multiple=True, default=("default",), show_default=True,
+              help="Model: `default`, a .gguf or a bundle. Repeat it to compare models side by side.")
 @click.option("--limit", type=int, default=None, help="Run only N tasks (spread over the apps).")
 @click.option("--app", "app_name", default=None, help="Only the tasks of this app.")
 @click.option("--no-constrain", is_flag=True, help="Unconstrained generation (free text).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as one JSON object.")
 @click.option("-v", "--verbose", is_flag=True, help="Print each task's result to stderr as it finishes.")
 @_threads_option
-def bench_cmd(model: str, limit: int | None, app_name: str | None, no_constrain: bool, as_json: bool,
+def bench_cmd(models: tuple[str, ...], limit: int | None, app_name: str | None, no_constrain: bool, as_json: bool,
               verbose: bool, threads: int | None) -> None:
     """Run the task benchmark: success rate, tokens in/out, latency, per-task actions.
+
+    With several -m, every model runs the same tasks and a side-by-side table follows
+    (success rate, script-ran rate, tokens, latency; --json: {"reports": [...], "comparison": {...}}).
 
     \b
     Examples:
       edgesplit agent bench
       edgesplit agent bench --limit 4 --json
       edgesplit agent bench --no-constrain -m ./models/other.gguf
+      edgesplit agent bench -m default -m ./bundles/distilled-q8
     """
-    from .bench import run_bench
+    from .bench import compare, run_bench
     from .sim import check_app
 
     if app_name is not None:
@@ -171,18 +176,93 @@ def bench_cmd(model: str, limit: int | None, app_name: str | None, no_constrain:
     def progress(r: dict) -> None:
         click.echo(json.dumps(r, ensure_ascii=False), err=True)
 
-    with _load_engine(model, threads) as engine:
-        report = run_bench(engine, constrain=not no_constrain, limit=limit, app=app_name,
-                           on_result=progress if verbose else None)
+    reports = []
+    for model in models:
+        with _load_engine(model, threads) as engine:
+            reports.append(run_bench(engine, constrain=not no_constrain, limit=limit, app=app_name,
+                                     on_result=progress if verbose else None))
     if as_json:
-        _echo_json(report)
+        _echo_json(reports[0] if len(reports) == 1 else {"reports": reports, "comparison": compare(reports)})
         return
+    for report in reports:
+        _print_report(report, len(reports) > 1)
+    if len(reports) > 1:
+        _print_comparison(compare(reports), [Path(m).name or m for m in models])
+
+
+def _print_report(report: dict, header: bool) -> None:
+    if header:
+        click.echo(f"== {report['model']}")
     for r in report["results"]:
         click.echo(f"{'PASS' if r['success'] else 'FAIL'} {r['id']:<12} {r['tokens_in']:>5} in {r['tokens_out']:>4} out "
                    f"{r['latency_ms']:>7.0f} ms  {r['task']}")
     click.echo(f"success_rate {report['success_rate']:.3f} ({report['succeeded']}/{report['tasks']}), "
                f"mean tokens in {report['mean_tokens_in']}, out {report['mean_tokens_out']}, "
                f"latency {report['mean_latency_ms']:.0f} ms, constrained={report['constrained']}")
+
+
+def _print_comparison(cmp: dict, names: list[str]) -> None:
+    width = max(12, *(len(n) for n in names))
+    click.echo("\n" + f"{'':<16}" + "".join(f"{n:>{width + 2}}" for n in names))
+    for key, values in cmp["figures"].items():
+        click.echo(f"{key:<16}" + "".join(f"{v:>{width + 2}}" for v in values))
+    click.echo(f"tasks where the models differ: {len(cmp['tasks_that_differ'])}")
+
+
+@agent.command("synth")
+@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSONL file to write the verified training rows to.")
+@click.option("--app", "apps", multiple=True, help="Only this app (repeatable; default: all shipped apps).")
+@click.option("--per-family", type=click.IntRange(1, 10_000), default=30, show_default=True,
+              help="Candidates drawn from each task family of each app.")
+@click.option("--multi", type=click.IntRange(0, 10_000), default=40, show_default=True,
+              help="Multi-step candidates (two tasks in one) per app.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for values and paraphrases.")
+@click.option("--teacher", default=None, metavar="URL",
+              help="OpenAI-compatible server whose model also proposes tasks (through cloud_bridge: "
+                   "redacted and ledgered). The simulator still decides what is kept.")
+@click.option("--teacher-tasks", type=click.IntRange(1, 500), default=20, show_default=True,
+              help="Tasks asked of the teacher per app.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
+def synth_cmd(out: Path, apps: tuple[str, ...], per_family: int, multi: int, seed: int, teacher: str | None,
+              teacher_tasks: int, as_json: bool) -> None:
+    """Generate verified (task, script) training rows from the app docs (for `edgesplit distill`).
+
+    Each candidate's script runs in the sandboxed simulator and is kept only when the final
+    state passes the task's checks; tasks and scripts of the benchmark are never kept.
+
+    \b
+    Examples:
+      edgesplit agent synth -o agent-data.jsonl
+      edgesplit agent synth -o clock.jsonl --app clock --per-family 60 --seed 1 --json
+      edgesplit agent synth -o more.jsonl --teacher http://127.0.0.1:8080/v1
+    """
+    from .synth import check_heldout, generate, write_rows
+
+    extra = _teacher_drafts(list(apps), teacher, teacher_tasks, seed) if teacher else []
+    rows, stats = generate(apps or None, per_family=per_family, multi=multi, seed=seed, extra=extra)
+    check_heldout(rows)
+    write_rows(rows, out)
+    report = {"out": str(out), **stats.to_dict()}
+    if as_json:
+        _echo_json(report)
+        return
+    click.echo(f"kept {stats.kept} of {stats.proposed} candidates -> {out}")
+    for why, n in sorted(stats.dropped.items(), key=lambda kv: -kv[1]):
+        click.echo(f"  dropped {n:>4}: {why}")
+
+
+def _teacher_drafts(apps: list[str], url: str, n: int, seed: int) -> list:
+    """The teacher's proposals for each app, shown three verified rows of that app as examples."""
+    from .sim import APPS
+    from .synth import generate
+    from .synth.teacher import propose
+
+    drafts = []
+    for app in apps or list(APPS):
+        shots = generate([app], per_family=1, multi=0, seed=seed)[0][:3]
+        drafts += propose(app, shots, n, url=url)[0]
+    return drafts
 
 
 @agent.command("skeleton")

@@ -35,8 +35,8 @@ def stage_names(stderr: str) -> list[str]:
     return [STAGE_LINE.match(line).group(2) for line in lines]
 
 
-def train_bpe_tokenizer(out: Path, vocab_size: int = 512) -> Path:
-    """Train a byte-level BPE tokenizer on CORPUS and save it as a transformers tokenizer in `out`."""
+def train_bpe_tokenizer(out: Path, vocab_size: int = 512, corpus: list[str] | None = None) -> Path:
+    """Train a byte-level BPE tokenizer on `corpus` (default CORPUS) and save it as a transformers tokenizer in `out`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -45,7 +45,7 @@ def train_bpe_tokenizer(out: Path, vocab_size: int = 512) -> Path:
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(CORPUS, trainer)
+    tok.train_from_iterator(CORPUS if corpus is None else corpus, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
                                    pad_token="<pad>")
     fast.chat_template = CHAT_TEMPLATE
