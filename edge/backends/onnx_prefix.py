@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ..prefix import longest_shared
+
 DEFAULT_MAX_BYTES = 256 << 20  # a few long prompts of a ~100M model; a device has little RAM to spare
 DEFAULT_MAX_STATES = 4  # an app's prompt and a chat (and a couple more) must not evict each other
 
@@ -25,15 +27,6 @@ class PastState:
     past: dict[str, Any]
     logits: np.ndarray | None = None
     key: int = 0  # set by PrefixCache.put
-
-
-def common_prefix(a: list[int], b: list[int]) -> int:
-    """Length of the longest common prefix of two token lists."""
-    n = min(len(a), len(b))
-    if n == 0:
-        return 0
-    diff = np.flatnonzero(np.asarray(a[:n]) != np.asarray(b[:n]))
-    return int(diff[0]) if len(diff) else n
 
 
 def slice_past(past: dict[str, Any], n: int) -> dict[str, np.ndarray]:
@@ -64,11 +57,7 @@ class PrefixCache:
 
     def best(self, ids: list[int]) -> tuple[PastState | None, int]:
         """The state sharing the longest token prefix with `ids`, and that length (0: none)."""
-        best, best_n = None, 0
-        for state in self._states.values():
-            n = common_prefix(state.ids, ids)
-            if n > best_n:
-                best, best_n = state, n
+        best, best_n = longest_shared(self._states.values(), ids, lambda s: s.ids)
         if best is not None:
             self._states.move_to_end(best.key)
         return best, best_n

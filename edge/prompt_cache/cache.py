@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..prefix import common_prefix
 from .disk import DiskStore
-from .keys import lcp
 from .memory import StateLRU
 
 
@@ -73,7 +73,7 @@ class PromptCache:
         """Restore the best saved prefix of `prompt`; returns how many prompt tokens need no eval."""
         prompt = list(prompt)
         current = self.adapter.evaluated()
-        here = lcp(current, prompt)
+        here = common_prefix(current, prompt)
         # what the new prompt would overwrite, if worth keeping (a chat's next turn loses a token or two)
         if len(current) - here >= self.limits.min_tokens and not self.memory.covers(current):
             self.memory.put(current, self.adapter.snapshot())
@@ -87,7 +87,7 @@ class PromptCache:
             source, reused = "disk", disk_hit
         self._count(source, min(reused, len(prompt) - 1))
         self._persist(prompt)
-        return min(lcp(self.adapter.evaluated(), prompt), len(prompt) - 1)
+        return min(common_prefix(self.adapter.evaluated(), prompt), len(prompt) - 1)
 
     def _from_disk(self, prompt: list[int], reused: int) -> int | None:
         if self.disk is None or reused >= len(prompt) - self.limits.min_tokens:
@@ -95,7 +95,7 @@ class PromptCache:
         hit = self.disk.best(self.fp, prompt, max(reused + self.limits.min_tokens, self.limits.disk_min_tokens))
         if hit is None or not self.adapter.restore(*hit):
             return None
-        return lcp(hit[0], prompt)
+        return common_prefix(hit[0], prompt)
 
     def _persist(self, prompt: list[int]) -> None:
         """Save the fixed part of `prompt` to disk once another prompt (this process's or not) shares it.
@@ -109,7 +109,7 @@ class PromptCache:
         # a saved prefix within min_tokens of this one serves it as well (prompts differ in their tails)
         if shared >= self.limits.disk_min_tokens and self.disk.covered(self.fp, prompt) < shared - self.limits.min_tokens:
             kv = self.adapter.evaluated()
-            self.adapter.truncate(min(lcp(kv, prompt), shared))
+            self.adapter.truncate(min(common_prefix(kv, prompt), shared))
             self.adapter.eval(prompt[len(self.adapter.evaluated()):shared])  # the prefill would do it anyway
             self.disk.write(self.fp, prompt[:shared], self.adapter.snapshot(), self.meta)
             self.stats.disk_writes += 1
@@ -132,5 +132,5 @@ def _branch(other: Sequence[int], prompt: Sequence[int]) -> int:
 
     A chat's next turn extends the last one: that is not a second sighting of a fixed part.
     """
-    n = lcp(other, prompt)
+    n = common_prefix(other, prompt)
     return n if n < len(other) or len(other) == len(prompt) else 0

@@ -21,8 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..prefix import common_prefix
 from .atomic import write_atomic
-from .keys import entry_key, lcp
+from .keys import entry_key
 
 MAGIC = b"ESPCACHE"
 VERSION = 1
@@ -84,7 +85,7 @@ class DiskStore:
 
     def covered(self, fp: str, prompt: Sequence[int]) -> int:
         """How many leading tokens of `prompt` the best saved prefix shares (headers only)."""
-        return max((lcp(h.tokens, prompt) for _, h in self._candidates(fp)), default=0)
+        return max((common_prefix(h.tokens, prompt) for _, h in self._candidates(fp)), default=0)
 
     def write(self, fp: str, tokens: Sequence[int], payload: bytes, meta: dict) -> Path:
         path = self.path_for(fp, tokens)
@@ -94,7 +95,7 @@ class DiskStore:
 
     def best(self, fp: str, prompt: Sequence[int], min_tokens: int) -> tuple[tuple[int, ...], bytes] | None:
         """The valid saved prefix sharing the most tokens (≥ min_tokens) with `prompt`, and its state."""
-        ranked = sorted(((lcp(h.tokens, prompt), p, h) for p, h in self._candidates(fp)), key=lambda x: -x[0])
+        ranked = sorted(((common_prefix(h.tokens, prompt), p, h) for p, h in self._candidates(fp)), key=lambda x: -x[0])
         for n, path, head in ranked:
             if n < min_tokens:
                 break

@@ -70,12 +70,3 @@ def entry_key(fp: str, tokens: Sequence[int]) -> str:
     return h.hexdigest()
 
 
-def lcp(a: Sequence[int], b: Sequence[int]) -> int:
-    """Length of the longest common prefix of two token sequences."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .keys import lcp
+from ..prefix import longest_shared
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,7 @@ class StateLRU:
 
     def best(self, prompt: Sequence[int]) -> tuple[Entry | None, int]:
         """The entry sharing the longest prefix with `prompt`, and that length (marked as used)."""
-        best, best_n = None, 0
-        for entry in self._entries.values():
-            n = lcp(entry.tokens, prompt)
-            if n > best_n:
-                best, best_n = entry, n
+        best, best_n = longest_shared(self._entries.values(), prompt, lambda e: e.tokens)
         if best is not None:
             self._entries.move_to_end(best.tokens)
         return best, best_n

@@ -7,10 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
-from edge.backends.onnx_prefix import PastState, PrefixCache, common_prefix
+from edge.backends.onnx_prefix import PastState, PrefixCache
 from edge.backends.onnxruntime import OnnxRuntimeBackend
 from edge.models import resolve
 from edge.options import RuntimeOptions
+from edge.prefix import common_prefix
 from edge.sampling import SamplingParams
 from tests.export.conftest import tiny_tokenizer_dir  # noqa: F401  (session fixtures shared with export tests)
 from tests.export.onnx.conftest import tiny_bundle, tiny_checkpoint  # noqa: F401
