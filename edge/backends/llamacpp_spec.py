@@ -80,7 +80,7 @@ class LlamaCppSpeculation:
 
     def _vocabulary(self) -> Vocabulary:
         b = self._backend
-        lib, vocab, n = b._lib, b._vocab, b.info.n_vocab
+        lib, vocab, n = b._lib, b._vocab.handle, b.info.n_vocab
         texts = [None if lib.llama_vocab_is_control(vocab, i) else utf8_or_none(b.detokenize([i]))
                  for i in range(n)]
         return Vocabulary.from_texts(texts, [i for i in range(n) if b.is_end_of_generation(i)])

@@ -95,8 +95,8 @@ class Session:
 class CausalLM:
     """Decoder-only model.onnx with past_key_values.{i}.key|value inputs, reusing cached prefixes."""
 
-    def __init__(self, directory: Path, options: RuntimeOptions) -> None:
-        self.session = Session(directory / "model.onnx", options)
+    def __init__(self, directory: Path, options: RuntimeOptions, filename: str = "model.onnx") -> None:
+        self.session = Session(directory / filename, options)  # a mobile kit's model.ort runs here too
         self.past_names = [n for n in self.session.inputs if n.startswith("past_key_values.")]
         self.present_names = ["present." + n.removeprefix("past_key_values.") for n in self.past_names]
         self.cache = PrefixCache(sum(self.session.empty_past(p, 1, 1).nbytes for p in self.past_names))

@@ -44,23 +44,15 @@ class OrtMobile:
 
     def replay(self, kit: Path, manifest: Any, golden: dict) -> list[Replayed] | str:
         try:
-            import numpy as np
             from tokenizers import Tokenizer
 
-            from edge.backends.onnxruntime import CausalLM, Session
+            from edge.backends.onnxruntime import CausalLM
             from edge.options import RuntimeOptions
         except ImportError:
             return "onnxruntime and tokenizers are not installed (pip install 'edgesplit[onnx]')"
 
-        class OrtFileLM(CausalLM):  # the .ort graph instead of model.onnx; the same KV-cache loop
-            def __init__(self, path: Path) -> None:
-                self.session = Session(path, RuntimeOptions())
-                self.past_names = [n for n in self.session.inputs if n.startswith("past_key_values.")]
-                self.present_names = ["present." + n.removeprefix("past_key_values.") for n in self.past_names]
-                self._past, self.n_past = {}, 0
-                self._ones = np.ones((1, 1024), dtype=np.int64)
-
-        lm, tok = OrtFileLM(kit / "model.ort"), Tokenizer.from_file(str(kit / "tokenizer.json"))
+        # the .ort graph instead of model.onnx, through the same KV-cache loop
+        lm, tok = CausalLM(kit, RuntimeOptions(), "model.ort"), Tokenizer.from_file(str(kit / "tokenizer.json"))
         eog, out = manifest.special_tokens["eog_token_ids"], []
         for case in golden["cases"]:
             logits, new = lm.start(case["prompt_ids"]), []

@@ -68,7 +68,7 @@ def test_edge_imports_without_torch():
 def test_backend_with_a_missing_package_names_the_extra(monkeypatch):
     from edge.backends import base
 
-    monkeypatch.setitem(base._REGISTRY, "ghost", "edge_no_such_module_xyz:Backend")
+    monkeypatch.setitem(base._REGISTRY, "ghost", dict.fromkeys(base.MODEL_KINDS, "edge_no_such_module_xyz:Backend"))
     monkeypatch.setitem(base._EXTRAS, "ghost", "onnx")
     with pytest.raises(BackendUnavailableError, match=r"edge_no_such_module_xyz.*edgesplit\[onnx\]"):
         base.load_backend_class("ghost")

@@ -94,16 +94,19 @@ def test_near_ties_count_as_agreement_but_a_real_miss_does_not():
     assert report.agreement == 0.5 and report.first_miss == (0, 1)
 
 
-def _wrong_step_positions(self, ids):
-    """A KV-cache bug: every step restarts its position ids at 0 (the prefill is unaffected)."""
-    n = ids.shape[1]
-    total = self.n_past + n
-    positions = np.arange(n, dtype=np.int64)[None]
-    out = self.session.run({"input_ids": ids, "attention_mask": np.ones((1, total), dtype=np.int64),
-                            "position_ids": positions, **self._past})
-    self._past = {p: out[q] for p, q in zip(self.past_names, self.present_names, strict=True)}
-    self.n_past = total
-    return out["logits"].numpy()[0, -1]
+def _wrong_step_positions(self, new, every_row=False):
+    """A KV-cache bug: every call restarts its position ids at 0 (a fresh prefill is unaffected)."""
+    from edge.backends.onnx_prefix import PastState
+
+    live, n = self._live, len(new)
+    total = len(live.ids) + n
+    out = self.session.run({"input_ids": np.asarray([new], dtype=np.int64),
+                            "attention_mask": np.ones((1, total), dtype=np.int64),
+                            "position_ids": np.arange(n, dtype=np.int64)[None], **live.past})
+    rows = out["logits"].numpy()[0]
+    self._live = PastState(live.ids + list(new), {p: out[q] for p, q in zip(self.past_names, self.present_names,
+                                                                            strict=True)}, rows[-1].copy())
+    return rows if every_row else rows[-1].copy()
 
 
 def test_broken_kv_cache_positions_fail_decode_parity_not_teacher_forced(tiny_bundle, tiny_checkpoint,
