@@ -44,11 +44,12 @@ def _columns(items: list[TokenLogprob | None], start: int = 0, first: str = "") 
 
 def _score(engine: Engine, prompt: str, k: int, generate: bool,
            params: SamplingParams) -> tuple[list[TokenLogprob | None], str, GenerationResult | None]:
-    scored = engine.prompt_logprobs(prompt, top_k=k)
+    ids = engine.tokenize(prompt)  # once: scoring and the completion take the ids as they are
+    scored = engine.prompt_logprobs(ids, top_k=k)
     info = engine.info  # a BOS the tokenizer added is not in the prompt's text: it takes no characters
     added_bos = info.add_bos and not (info.bos_token and prompt.startswith(info.bos_token))
-    first = "" if added_bos else engine.token_text(engine.tokenize(prompt)[0], special=True)
-    return scored, first, engine.generate(prompt, params=params) if generate else None
+    first = "" if added_bos else engine.token_text(ids[0], special=True)
+    return scored, first, engine.generate(ids, params=params) if generate else None
 
 
 async def echo_completion(request: Request, body: CompletionRequest, params: SamplingParams) -> JSONResponse:
