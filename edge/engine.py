@@ -275,7 +275,7 @@ class Engine:
             pieces.append(tail)
         timings = _timings(len(ids), t0, t_first, t_prev, itl)
         result = GenerationResult("".join(pieces), out, len(ids), len(out), finish, timings,
-                                  self.ref.name, backend.name, all_lp, getattr(backend, "speculation", None))
+                                  self.ref.name, backend.name, all_lp, backend.speculation)
         yield Chunk(tail, quiet, finish, result)  # every generated id is in exactly one chunk
 
     def _token_logprob(self, token: int, k: int) -> TokenLogprob:

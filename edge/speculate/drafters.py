@@ -4,7 +4,7 @@
   prompt + text so far and propose what followed it. Grounded text (rewrites, JSON field names,
   element names in scripts) repeats the prompt, so these drafts are often right.
 - `RecycleDrafter` (Token Recycling): a table token -> the model's own recent top candidates
-  after that token (its argmax at each verified logits row, newest first, up to k distinct ones),
+  after that token (the token the verifier chose after it, newest first, up to k distinct ones),
   filled for free from every verifier pass; the draft follows the newest candidates from the
   last token.
 """
@@ -33,8 +33,8 @@ class Drafter(Protocol):
         """Up to k tokens that may follow `history` (prompt + generated), or None."""
         ...
 
-    def observe(self, inputs: Sequence[int], rows: np.ndarray) -> None:
-        """The verifier's logits `rows[i]` for the token after `inputs[i]` (free training signal)."""
+    def observe(self, inputs: Sequence[int], nexts: Sequence[int]) -> None:
+        """The verifier chose `nexts[i]` after `inputs[i]` (free training signal, no logits needed)."""
         ...
 
 
@@ -75,7 +75,7 @@ class NgramDrafter:
                     self._last[tuple(h[p + 1 - n: p + 1])] = p
         self._indexed = max(self._indexed, len(h) - 1)
 
-    def observe(self, inputs: Sequence[int], rows: np.ndarray) -> None:
+    def observe(self, inputs: Sequence[int], nexts: Sequence[int]) -> None:
         return None
 
 
@@ -96,11 +96,10 @@ class RecycleDrafter:
             tok = nxt
         return Draft(out, "recycle") if out else None
 
-    def observe(self, inputs: Sequence[int], rows: np.ndarray) -> None:
-        # the newest argmax goes first, older distinct ones shift right: a full top-k per row
-        # (argpartition of the vocabulary) would cost more than the verifier pass on a small model
-        best = rows.argmax(axis=1)
-        for tok, cand in zip(inputs, best.tolist(), strict=True):
+    def observe(self, inputs: Sequence[int], nexts: Sequence[int]) -> None:
+        # the newest choice goes first, older distinct ones shift right; the choices are the tokens
+        # the acceptance rule drew anyway: a top-k of each logits row would cost a pass over n_vocab
+        for tok, cand in zip(inputs, nexts, strict=True):
             line = self.table[tok]
             if line[0] != cand:
                 hit = np.flatnonzero(line == cand)
@@ -117,8 +116,8 @@ class AutoDrafter:
     def propose(self, history: Sequence[int], k: int) -> Draft | None:
         return self.ngram.propose(history, k) or self.recycle.propose(history, k)
 
-    def observe(self, inputs: Sequence[int], rows: np.ndarray) -> None:
-        self.recycle.observe(inputs, rows)
+    def observe(self, inputs: Sequence[int], nexts: Sequence[int]) -> None:
+        self.recycle.observe(inputs, nexts)
 
 
 _DRAFTERS: dict[str, Callable[[RecycleDrafter], Drafter]] = {

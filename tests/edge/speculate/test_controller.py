@@ -46,3 +46,20 @@ def test_one_preempted_pass_does_not_stop_drafting() -> None:
     _run(controller, accept_all=True, steps=40)
     controller.record("ngram3", 4, 4, 0.5)  # the OS took the core away for this one pass
     assert controller.best_length("ngram3") >= 4
+
+
+def test_hands_off_after_steps_without_a_draft_worth_sending() -> None:
+    controller = Controller(handoff_after=24)
+    _run(controller, accept_all=False, steps=60)  # probes keep coming: they must not reset the count
+    assert controller.hand_off()
+    controller.new_text()
+    assert not controller.hand_off()
+
+
+def test_a_paying_draft_resets_the_handoff_count() -> None:
+    controller = Controller(handoff_after=24)
+    _run(controller, accept_all=True, steps=60)
+    assert not controller.hand_off()
+    never = Controller(handoff_after=0, prior_accept=0.0)
+    _run(never, accept_all=False, steps=60)
+    assert not never.hand_off()  # 0 disables the handoff
