@@ -29,8 +29,8 @@ class Draft:
 
 
 class Drafter(Protocol):
-    def propose(self, history: Sequence[int], k: int) -> Draft | None:
-        """Up to k tokens that may follow `history` (prompt + generated), or None."""
+    def candidates(self, history: Sequence[int], k: int) -> list[Draft]:
+        """Drafts of up to k tokens that may follow `history` (prompt + generated), best first."""
         ...
 
     def observe(self, inputs: Sequence[int], nexts: Sequence[int]) -> None:
@@ -47,7 +47,11 @@ class NgramDrafter:
         self._indexed = 0  # positions [0, _indexed) are in the index
         self._history: list[int] = []
 
+    def candidates(self, history: Sequence[int], k: int) -> list[Draft]:
+        return _listed(self.propose(history, k))
+
     def propose(self, history: Sequence[int], k: int) -> Draft | None:
+        """What followed the latest earlier occurrence of the longest matching tail, or None."""
         self._sync(history)
         h, end = self._history, len(self._history)
         for n in self.ns:
@@ -86,7 +90,11 @@ class RecycleDrafter:
         self.top_k = max(1, min(top_k, RECYCLE_BYTES // (4 * n_vocab)))
         self.table = np.full((n_vocab, self.top_k), -1, dtype=np.int32)
 
+    def candidates(self, history: Sequence[int], k: int) -> list[Draft]:
+        return _listed(self.propose(history, k))
+
     def propose(self, history: Sequence[int], k: int) -> Draft | None:
+        """The chain of newest candidates from the last token, or None where the table has none."""
         out, tok = [], history[-1]
         for _ in range(k):
             nxt = int(self.table[tok, 0])
@@ -107,14 +115,22 @@ class RecycleDrafter:
                 line[1: end + 1] = line[:end].copy()
                 line[0] = cand
 
+def _listed(draft: Draft | None) -> list[Draft]:
+    return [] if draft is None else [draft]
+
+
 class AutoDrafter:
-    """Prompt lookup where the history repeats itself, the recycling table elsewhere."""
+    """Prompt lookup where the history repeats itself, the recycling table elsewhere.
+
+    Both are offered, the n-gram first: the controller sends the first whose source pays, so a
+    poor n-gram match (a short one in free text) no longer leaves a step without a draft.
+    """
 
     def __init__(self, recycle: RecycleDrafter) -> None:
         self.ngram, self.recycle = NgramDrafter(), recycle
 
-    def propose(self, history: Sequence[int], k: int) -> Draft | None:
-        return self.ngram.propose(history, k) or self.recycle.propose(history, k)
+    def candidates(self, history: Sequence[int], k: int) -> list[Draft]:
+        return self.ngram.candidates(history, k) + self.recycle.candidates(history, k)
 
     def observe(self, inputs: Sequence[int], nexts: Sequence[int]) -> None:
         self.recycle.observe(inputs, nexts)

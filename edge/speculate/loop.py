@@ -73,14 +73,15 @@ def speculate(verifier: Verifier, first_row: np.ndarray, history: list[int], sam
 
 def _draft(drafter: Drafter, controller: Controller, history: list[int], limit: int,
            stats: SpecStats) -> Draft | None:
+    """The first candidate whose source the controller finds worth drafting now, cut to its budget."""
     if limit <= 0:
         return None
-    draft = drafter.propose(history, limit)
-    if draft is None:
-        return None
-    k, probe = controller.budget(draft.source)
-    stats.probes += probe
-    return Draft(draft.tokens[:k], draft.source) if k else None
+    for draft in drafter.candidates(history, limit):
+        k, probe = controller.budget(draft.source)
+        if k:
+            stats.probes += probe
+            return Draft(draft.tokens[:k], draft.source)
+    return None
 
 
 def _grammar_cut(matcher: GrammarMatcher | None, draft: list[int], stats: SpecStats) -> tuple[list[int], list[int]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from edge.speculate import Controller
+from edge.speculate import Controller, SpecStats
+from edge.speculate.drafters import Draft
+from edge.speculate.loop import _draft
 
 
 def _run(controller: Controller, accept_all: bool, steps: int = 160) -> tuple[int, int]:
@@ -63,3 +65,18 @@ def test_a_paying_draft_resets_the_handoff_count() -> None:
     never = Controller(handoff_after=0, prior_accept=0.0)
     _run(never, accept_all=False, steps=60)
     assert not never.hand_off()  # 0 disables the handoff
+
+
+
+class _Two:
+    def candidates(self, history, k):
+        return [Draft([1, 2], "ngram2"), Draft([3, 4], "recycle")]
+
+
+def test_a_source_that_does_not_pay_leaves_the_step_to_the_next_candidate() -> None:
+    controller = Controller()
+    controller.record(None, 0, 0, 0.010)
+    for _ in range(10):  # n-gram drafts are always rejected, the table's are not tried yet
+        controller.record("ngram2", 2, 0, 0.012)
+    draft = _draft(_Two(), controller, [0], 4, SpecStats())
+    assert draft is not None and draft.source == "recycle" and draft.tokens == [3, 4]

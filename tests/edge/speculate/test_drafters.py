@@ -34,4 +34,6 @@ def test_recycle_table_follows_the_models_choices_and_stays_small() -> None:
     draft = d.propose([1, 10], 4)
     assert draft is not None and draft.tokens == [11, 13] and draft.source == "recycle"
     auto = make_drafter("auto", d)
-    assert auto.propose([1, 10], 4) == draft  # no n-gram match: the table drafts
+    assert auto.candidates([1, 10], 4) == [draft]  # no n-gram match: the table drafts
+    both = auto.candidates([10, 11, 5, 10, 11], 4)  # the n-gram first, the table as the fallback
+    assert [(c.tokens, c.source) for c in both] == [([5, 10, 11], "ngram2"), ([13], "recycle")]
