@@ -22,7 +22,7 @@ speculative = "{mode}"
 
 
 def test_runtime_option_is_validated() -> None:
-    assert RuntimeOptions().speculative in SPECULATIVE_MODES
+    assert RuntimeOptions().speculative == "auto"  # on by default: it hands off where it does not pay
     for mode in SPECULATIVE_MODES:
         assert RuntimeOptions(speculative=mode).speculative == mode
     with pytest.raises(InvalidRequestError, match="speculative must be one of"):
@@ -36,6 +36,20 @@ def test_a_profile_sets_it(tmp_path: Path) -> None:
     path.write_text(PROFILE.format(mode="always"))
     with pytest.raises(ProfileError):
         parse_profile(path)
+
+
+def test_a_profile_without_the_key_gets_the_default(tmp_path: Path) -> None:
+    path = tmp_path / "spec-test.toml"
+    path.write_text(PROFILE.format(mode="off").replace('speculative = "off"\n', ""))
+    assert parse_profile(path).runtime_options().speculative == RuntimeOptions().speculative
+
+
+def test_off_decodes_plainly_and_the_default_speculates() -> None:
+    prompt = ("run", "--json", "--temperature", "0", "-n", "6", "-t", "1", "Say hello.")
+    off = run_cli(*prompt[:-1], "--speculative", "off", prompt[-1])
+    on = run_cli(*prompt)
+    assert off.returncode == on.returncode == 0, off.stderr + on.stderr
+    assert "speculation" not in json.loads(off.stdout) and json.loads(on.stdout)["speculation"]["mode"] == "auto"
 
 
 def test_the_cli_rejects_an_unknown_mode() -> None:
