@@ -19,7 +19,7 @@ import numpy as np
 from ..constrain.matcher import MatcherCache, Vocabulary, utf8_or_none
 from ..sampling import Sampler, SamplingParams
 from ..speculate import Controller, RecycleDrafter, SpecStats, make_drafter, speculate
-from ..speculate.loop import Step
+from ..speculate.loop import Step, resume
 
 
 class LlamaCppVerifier:
@@ -73,43 +73,55 @@ class LlamaCppSpeculation:
         return self._run(first, list(prompt_ids), params, matcher)
 
     def _run(self, first: np.ndarray, history: list[int], params: SamplingParams, matcher) -> Iterator[int]:
-        sampler = Sampler(params)
-        verifier = LlamaCppVerifier(self._backend._llm, self.controller.max_draft + 1)
+        sampler, controller = Sampler(params), self.controller
+        verifier = LlamaCppVerifier(self._backend._llm, controller.max_draft + 1)
+        drafter = make_drafter(self.mode, self.recycle)
         # a seeded draw must not depend on timing, and where the handoff falls does
         handoff = params.greedy or params.seed is None
-        steps = speculate(verifier, first, history, sampler, make_drafter(self.mode, self.recycle),
-                          self.controller, self.stats, matcher, handoff)
         try:
-            handed = yield from self._tokens(steps)
+            steps = speculate(verifier, first, history, sampler, drafter, controller, self.stats, matcher, handoff)
+            stretch = controller.plain_stretch
+            while (yield from self._tokens(steps)):
+                yield from self._plain(history, params, sampler, matcher, stretch)
+                if verifier.room() <= 0:
+                    return
+                controller.new_stretch()
+                steps, stretch = resume(verifier, history, sampler, drafter, controller, self.stats, matcher,
+                                        handoff), 2 * stretch
         finally:
-            steps.close()
             verifier.close()
-        if handed:
-            yield from self._plain(history, params, sampler, matcher)
 
     def _tokens(self, steps: Generator[Step, None, bool]) -> Generator[int, None, bool]:
         """The tokens of `steps`, keeping each one's row for `last_logits`; returns what `steps` does."""
-        while True:
-            try:
-                tok, self.row = next(steps)
-            except StopIteration as done:
-                return done.value
-            yield tok
+        try:
+            while True:
+                try:
+                    tok, self.row = next(steps)
+                except StopIteration as done:
+                    return done.value
+                yield tok
+        finally:
+            steps.close()
 
-    def _plain(self, history: list[int], params: SamplingParams, sampler: Sampler, matcher) -> Iterator[int]:
-        """The rest of the generation in the binding's own loop: the KV cache holds `history[:-1]`,
-        so its prefix reuse feeds just the last token. A grammar goes on as the matcher's mask."""
+    def _plain(self, history: list[int], params: SamplingParams, sampler: Sampler, matcher,
+               n: int) -> Iterator[int]:
+        """Up to `n` tokens from the binding's own loop (extending `history`): the KV cache holds
+        `history[:-1]`, so its prefix reuse feeds just the last token, and when the stretch ends the
+        last token is again not fed. A grammar goes on as the matcher's mask."""
         self.row = None  # last_logits reads the context's own row again
         if not params.greedy:  # a fresh stream, not the seed an earlier request left in the binding
             self._backend._llm.set_seed(int(sampler.rng.integers(2**31)))
         hook = None if matcher is None else (lambda _ids, logits: np.where(matcher.allowed(), logits, -np.inf))
         plain = self._backend.plain_decode(history, params, hook, constrain=False)
         try:
-            for tok in plain:
+            for i, tok in enumerate(plain, 1):
                 self.stats.handed_off += 1
                 yield tok
                 if matcher is not None:
                     matcher.accept(tok)
+                history.append(tok)
+                if i >= n:
+                    return
         finally:
             plain.close()
 

@@ -8,7 +8,9 @@ in a batch. It drafts k tokens only where E(k) / c(k + 1) beats 1 / c(1) by a ma
 at all, with a rare one-token probe so that a source that starts paying again is noticed, and a
 rare plain pass so that c(1) follows the machine's load. After `handoff_after` steps in a row without
 a draft worth sending (probes do not count) it tells the loop to hand the rest of the generation to
-the backend's plain decoder, whose per-token cost is below a one-token verifier pass.
+the backend's plain decoder, whose per-token cost is below a one-token verifier pass, for a
+stretch of `plain_stretch` tokens (doubling each time) before speculation resumes and probes again:
+free text often turns into copied text later (an answer's prose, then its code).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Controller:
     prior_accept: float = 0.5
     prior_extra: float = 0.12  # cost of one more token in a batch, in 1-token passes (CPU prior)
     handoff_after: int = 24  # steps without a draft worth sending before decoding goes plain (0: never)
+    plain_stretch: int = 32  # tokens of the first plain stretch; each later one is twice as long
     _accept: dict[str, _Ema] = field(default_factory=dict)
     _c1: _Median = field(default_factory=_Median)
     _extra: _Median = field(default_factory=_Median)
@@ -65,8 +68,17 @@ class Controller:
     _worth: bool = False  # the current step's draft was judged worth sending
 
     def new_text(self) -> None:
-        """A new generation: acceptance starts from the prior again, costs are kept."""
-        self._accept.clear()
+        """A new generation: acceptance goes halfway back to the prior, costs are kept.
+
+        Forgetting it all would start every text at the prior, and where a batched pass is dear
+        (about 0.4 one-token passes per extra token on a 2-core CPU) the prior alone never pays:
+        the handoff would then come before any source had been tried."""
+        for ema in self._accept.values():
+            ema.value = 0.5 * (ema.value + self.prior_accept)
+        self.new_stretch()
+
+    def new_stretch(self) -> None:
+        """Speculation resumes after a plain stretch: the handoff count and the probes start again."""
         self._idle.clear()
         self._since_worth, self._worth = 0, False
 

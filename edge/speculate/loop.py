@@ -42,13 +42,21 @@ def speculate(verifier: Verifier, first_row: np.ndarray, history: list[int], sam
 
     `first_row` are the logits after the prompt `history` (which this extends in place). With
     `handoff` it returns True as soon as the controller judges drafting not worth it any more: the
-    verifier then holds `history[:-1]` and the caller decodes on from there plainly. A yielded
-    row is valid until the generator resumes (it may be a view of the backend's buffer).
+    verifier then holds `history[:-1]`; the caller decodes on plainly, and may `resume` later.
+    A yielded row is valid until the generator resumes (it may be a view of the backend's buffer).
     """
     tok = sampler(first_row, None if matcher is None else matcher.allowed())
     yield tok, first_row
     _advance(matcher, tok)
     history.append(tok)
+    return (yield from resume(verifier, history, sampler, drafter, controller, stats, matcher, handoff))
+
+
+def resume(verifier: Verifier, history: list[int], sampler: Sampler, drafter: Drafter, controller: Controller,
+           stats: SpecStats, matcher: GrammarMatcher | None = None,
+           handoff: bool = False) -> Generator[Step, None, bool]:
+    """`speculate` from a state that holds `history[:-1]` (its last token not yet fed)."""
+    tok = history[-1]
     while verifier.room() > 0:
         if handoff and controller.hand_off():
             return True

@@ -3,7 +3,8 @@ a caller relies on changes at the seam: greedy tokens, stop strings, max_tokens,
 cancellation, and the stats count the handed-off tokens.
 
 The controller is built with `prior_accept=0` (no draft is ever worth sending, whatever the timings)
-and `handoff_after=4`, so every generation here hands off at its fifth step, on any machine.
+and `handoff_after=4`, so every generation here hands off at its fifth step, on any machine, for
+plain stretches of 8, 16, 32... tokens with four verifier passes between them.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def engines():
     ref, opts = resolve("default"), RuntimeOptions(n_threads=1)
     plain = Engine.load("default", options=opts.with_(speculative="off"))
     spec_opts = opts.with_(speculative="auto")
-    controller = Controller(prior_accept=0.0, handoff_after=HANDOFF_AT)
+    controller = Controller(prior_accept=0.0, handoff_after=HANDOFF_AT, plain_stretch=8)
     spec = Engine(ref, LlamaCppBackend(ref, spec_opts, controller=controller), spec_opts)
     yield plain, spec
     plain.close()
@@ -43,8 +44,8 @@ def test_greedy_tokens_are_identical_across_the_handoff(engines) -> None:
     ids = plain.tokenize(STORY)
     a = _fresh(plain, ids, max_tokens=48, temperature=0.0, ignore_eos=True)
     b = _fresh(spec, ids, max_tokens=48, temperature=0.0, ignore_eos=True)
-    assert b.speculation.handed_off > 0 and b.speculation.steps == HANDOFF_AT
-    # the first token comes from the prompt's row, then one per verifier pass, then the plain loop
+    # 1 token from the prompt's row, then 4 passes before each plain stretch: 8, 16, then the last 11
+    assert b.speculation.steps == 3 * HANDOFF_AT and b.speculation.handed_off == 8 + 16 + 11
     assert 1 + b.speculation.emitted + b.speculation.handed_off == b.completion_tokens == 48
     assert _assert_same_or_near_tie(plain, ids, a.token_ids, b.token_ids) == 0
 

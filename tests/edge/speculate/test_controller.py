@@ -35,12 +35,18 @@ def test_drafts_long_when_everything_is_accepted() -> None:
     assert drafted >= 150  # all but the periodic plain passes that re-measure c(1)
 
 
-def test_a_new_text_forgets_acceptance_but_not_costs() -> None:
+def test_a_new_text_goes_halfway_back_to_the_prior_and_keeps_costs() -> None:
     controller = Controller()
     _run(controller, accept_all=False)
+    low = controller.acceptance("ngram3")
     controller.new_text()
-    assert controller.acceptance("ngram3") == controller.prior_accept
-    assert controller.best_length("ngram3") > 0
+    assert controller.acceptance("ngram3") == 0.5 * (low + controller.prior_accept)
+    controller = Controller()
+    _run(controller, accept_all=True)
+    controller.new_text()
+    assert controller.acceptance("ngram3") > controller.prior_accept
+    assert controller.best_length("ngram3") > 0  # a source that paid drafts at once in the next text
+    assert controller.acceptance("recycle") == controller.prior_accept  # an unseen source: the prior
 
 
 def test_one_preempted_pass_does_not_stop_drafting() -> None:
