@@ -49,7 +49,8 @@ def test_off_decodes_plainly_and_the_default_speculates() -> None:
     off = run_cli(*prompt[:-1], "--speculative", "off", prompt[-1])
     on = run_cli(*prompt)
     assert off.returncode == on.returncode == 0, off.stderr + on.stderr
-    assert "speculation" not in json.loads(off.stdout) and json.loads(on.stdout)["speculation"]["mode"] == "auto"
+    assert not any(k.startswith("speculation") for k in json.loads(off.stdout))
+    assert json.loads(on.stdout)["speculation_mode"] == "auto"
 
 
 def test_the_cli_rejects_an_unknown_mode() -> None:
@@ -61,5 +62,6 @@ def test_run_json_reports_what_speculation_did() -> None:
     r = run_cli("run", "--json", "--temperature", "0", "-n", "8", "-t", "1", "--speculative", "ngram",
                 "Repeat exactly: red green blue red green blue")
     assert r.returncode == 0, r.stderr
-    spec = json.loads(r.stdout)["speculation"]
-    assert spec["mode"] == "ngram" and spec["steps"] >= 1
+    out = json.loads(r.stdout)
+    assert out["speculation_mode"] == "ngram" and out["speculation_steps"] >= 1 and "speculation_handed_off" in out
+    assert all(not isinstance(v, dict | list) for v in out.values())  # still one flat object
