@@ -83,7 +83,9 @@ class GenerationResult:
     def flat(self) -> dict:
         """The flat object `edgesplit run --json` prints."""
         t = self.timings
-        spec = {} if self.speculation is None else {"speculation": self.speculation.as_dict()}
+        # speculation's scalars as speculation_* keys (the object stays flat; the per-source counts stay out)
+        spec = {} if self.speculation is None else {
+            f"speculation_{k}": v for k, v in self.speculation.as_dict().items() if not isinstance(v, dict)}
         return {"text": self.text, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "ttft_ms": round(t.ttft_ms, 2),
                 "prefill_tok_s": round(t.prefill_tok_s, 2), "decode_tok_s": round(t.decode_tok_s, 2),
@@ -275,7 +277,7 @@ class Engine:
             pieces.append(tail)
         timings = _timings(len(ids), t0, t_first, t_prev, itl)
         result = GenerationResult("".join(pieces), out, len(ids), len(out), finish, timings,
-                                  self.ref.name, backend.name, all_lp, getattr(backend, "speculation", None))
+                                  self.ref.name, backend.name, all_lp, backend.speculation)
         yield Chunk(tail, quiet, finish, result)  # every generated id is in exactly one chunk
 
     def _token_logprob(self, token: int, k: int) -> TokenLogprob:

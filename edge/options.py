@@ -42,7 +42,8 @@ class RuntimeOptions:
     # ONNX Runtime's intra-op threads busy-wait between ops: faster only on cores nothing else uses
     ort_spinning: bool = False
     prompt_cache: str = "on"  # "on" (memory + disk), "memory", "off": see edge/prompt_cache/config.py
-    speculative: SpeculativeMode = "off"  # "auto" pays on grounded text (edgesplit bench --speculative)
+    # lossless; "auto" pays on grounded text and hands open-ended text to the plain loop (README)
+    speculative: SpeculativeMode = "auto"
 
     def __post_init__(self) -> None:
         if self.n_threads < 0:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..models import ModelRef
     from ..options import RuntimeOptions
     from ..sampling import SamplingParams
+    from ..speculate.stats import SpecStats
 
 
 # A per-step logits hook: (tokens generated so far, next-token logits) -> logits to sample from.
@@ -61,6 +62,8 @@ class ModelInfo:
 
 @runtime_checkable
 class Backend(Protocol):
+    """Backends subclass this explicitly, so that they inherit the defaults (`speculation`)."""
+
     name: str
     capabilities: Capabilities
     info: ModelInfo
@@ -90,6 +93,11 @@ class Backend(Protocol):
     def interruptible(self, cancelled: threading.Event) -> AbstractContextManager[None]:
         """Inside the block a set `cancelled` stops a running forward pass (`capabilities.interruptible`)."""
         ...
+
+    @property
+    def speculation(self) -> SpecStats | None:
+        """What speculative decoding did in the last `generate` (None: it did not run)."""
+        return None
 
     def close(self) -> None: ...
 

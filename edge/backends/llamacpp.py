@@ -18,21 +18,23 @@ from ..models import ModelRef
 from ..options import RuntimeOptions
 from ..runtimes import llamacpp as runtime
 from ..sampling import SamplingParams
-from .base import Capabilities, LogitsHook, ModelInfo
+from ..speculate.controller import Controller
+from .base import Backend, Capabilities, LogitsHook, ModelInfo
 
 
-def _speculation(backend, mode: str):
+def _speculation(backend, mode: str, controller):
     from .llamacpp_spec import LlamaCppSpeculation
 
-    return LlamaCppSpeculation(backend, mode)
+    return LlamaCppSpeculation(backend, mode, controller)
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(Backend):
     name = "llamacpp"
     capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=False, logits=True,
                                 logprobs=True, logits_hook=True, interruptible=True)
 
-    def __init__(self, ref: ModelRef, options: RuntimeOptions) -> None:
+    def __init__(self, ref: ModelRef, options: RuntimeOptions, *, controller: Controller | None = None) -> None:
+        """`controller`: speculation's cost model (default `Controller()`; tests pass small thresholds)."""
         import llama_cpp
 
         path = ref.weights_file
@@ -53,7 +55,7 @@ class LlamaCppBackend:
         from ..prompt_cache.llama_state import for_llamacpp
 
         self._prompt_cache = for_llamacpp(self._llm, llama_cpp, ref, options, self.info.n_ctx)
-        self._spec = None if options.speculative == "off" else _speculation(self, options.speculative)
+        self._spec = None if options.speculative == "off" else _speculation(self, options.speculative, controller)
 
     def tokenize(self, text: str, *, add_bos: bool, special: bool = True) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
@@ -72,15 +74,25 @@ class LlamaCppBackend:
             self._spec.row = self._spec.stats = None
             if hook is None:  # a hook edits each step's logits, which drafts cannot anticipate
                 return self._spec.generate(prompt_ids, params)
-        grammar = self._grammar(params.json_schema) if params.json_schema is not None else None
-        if params.grammar is not None:
+        return self.plain_decode(prompt_ids, params, hook)
+
+    def plain_decode(self, ids: list[int], params: SamplingParams, hook: LogitsHook | None = None, *,
+                     constrain: bool = True) -> Iterator[int]:
+        """llama-cpp-python's own decode loop after `ids` (the hook sees the tokens generated after
+        them); its prefix reuse feeds only what the KV cache lacks. `constrain=False` leaves the
+        schema/grammar to the caller (e.g. a hook that applies a token matcher's mask)."""
+        grammar = None
+        if constrain and params.json_schema is not None:
+            grammar = self._grammar(params.json_schema)
+        if constrain and params.grammar is not None:
             grammar = self._ir_grammar(params.grammar)
         if params.seed is not None:
             self._llm.set_seed(params.seed)
         # min_p/repeat penalties off: only top-k, top-p and temperature, the same on every backend
         return self._llm.generate(
-            prompt_ids, top_k=params.top_k, top_p=params.top_p, min_p=0.0, temp=params.temperature,
-            repeat_penalty=1.0, grammar=grammar, logits_processor=self._processors(len(prompt_ids), hook),
+            ids, top_k=params.top_k, top_p=params.top_p, min_p=0.0, temp=params.temperature,
+            repeat_penalty=1.0, grammar=grammar,
+            logits_processor=self._processors(len(ids), hook),
         )
 
     def _processors(self, n_prompt: int, hook: LogitsHook | None):

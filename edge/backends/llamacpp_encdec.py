@@ -27,7 +27,7 @@ from ..models import ModelRef
 from ..options import RuntimeOptions
 from ..runtimes import llamacpp as runtime
 from ..sampling import Sampler, SamplingParams
-from .base import Capabilities, LogitsHook, ModelInfo
+from .base import Backend, Capabilities, LogitsHook, ModelInfo
 
 
 def _has_output_tensor(path: Path) -> bool:
@@ -120,7 +120,7 @@ def teacher_forced_logits(path: Path, encoder_ids: Sequence[int], decoder_ids: S
         runner.close()
 
 
-class LlamaCppEncDecBackend:
+class LlamaCppEncDecBackend(Backend):
     name = "llamacpp"
     capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=True, logits=True,
                                 logprobs=True, logits_hook=True)

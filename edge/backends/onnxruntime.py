@@ -24,7 +24,7 @@ from ..models import ModelRef
 from ..options import RuntimeOptions
 from ..runtimes.onnxrt import make_session
 from ..sampling import Sampler, SamplingParams
-from .base import Capabilities, LogitsHook, ModelInfo
+from .base import Backend, Capabilities, LogitsHook, ModelInfo
 from .onnx_prefix import EncoderCache, PastState, PrefixCache, slice_past
 
 log = logging.getLogger(__name__)
@@ -271,7 +271,7 @@ def vocab_bytes(tokenizer: Any) -> list[bytes]:
     return table
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     capabilities = Capabilities(streaming=True, json_schema=True, encoder_decoder=True, logits=True,
                                 logprobs=True, logits_hook=True)

@@ -11,8 +11,9 @@ import click
 from ..engine import Engine
 from ..options import SPECULATIVE_MODES, RuntimeOptions
 
-SPECULATIVE_HELP = ("Draft-free speculative decoding: auto (n-gram + token recycling, backs off where it does "
-                    "not pay), ngram, recycle or off (default: off or the profile's).")
+SPECULATIVE_HELP = ("Draft-free speculative decoding, lossless (same greedy output): auto (prompt lookup + token "
+                    "recycling; where drafts stop paying the rest decodes plainly), ngram, recycle or off "
+                    "(default: auto or the profile's).")
 
 
 def speculative_option(**kw) -> Callable:

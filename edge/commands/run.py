@@ -24,12 +24,14 @@ def run(prompt, model, profile, backend, threads, n_ctx, speculative, max_tokens
     """Answer PROMPT with a local model, streaming the text as it is generated.
 
     PROMPT may be `-` (or omitted) to read it from standard input. Chat models get the prompt
-    through their own chat template unless --raw is given.
+    through their own chat template unless --raw is given. Decoding is speculative by default
+    (--speculative auto: lossless, plain where drafts do not pay); --speculative off turns it off.
 
     \b
     Examples:
       edgesplit run "What is the capital of France?"
       edgesplit run --json --temperature 0 "Name three primes."
+      edgesplit run --speculative off "Write a poem."
       edgesplit run --json-schema person.json "Invent a person."
       echo "Summarise: ..." | edgesplit run -
       edgesplit run -m ./bundles/smollm2-int4 --profile raspberry-pi-5 "Hello"

@@ -56,7 +56,8 @@ def serve(host, port, models, profile, threads, token, cors_origins, max_queue, 
 
     Endpoints: /v1/models, /v1/chat/completions, /v1/completions (streaming SSE,
     response_format json_object / json_schema), /health, /metrics, app routes under /v1/apps.
-    Binds 127.0.0.1 unless told otherwise; any other address needs --token.
+    Binds 127.0.0.1 unless told otherwise; any other address needs --token. Every model decodes
+    speculatively (--speculative auto, lossless) unless --speculative off or the profile says so.
 
     \b
     Examples:
@@ -64,6 +65,7 @@ def serve(host, port, models, profile, threads, token, cors_origins, max_queue, 
       edgesplit serve --port 9000 -m default -m my-bundle
       edgesplit serve --host 0.0.0.0 --token "$(openssl rand -hex 16)"
       edgesplit serve --profile raspberry-pi-5 --max-queue 4 --timeout 60
+      edgesplit serve --speculative off
       curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \\
         -d '{"messages": [{"role": "user", "content": "Hi"}], "stream": true}'
     """

@@ -6,7 +6,11 @@ E(k) = 1 + a + ... + a^k tokens per verifier pass. It also times its own passes 
 acceptance and drafting together): c(1) for one token, and the extra cost of each further token
 in a batch. It drafts k tokens only where E(k) / c(k + 1) beats 1 / c(1) by a margin, else not
 at all, with a rare one-token probe so that a source that starts paying again is noticed, and a
-rare plain pass so that c(1) follows the machine's load.
+rare plain pass so that c(1) follows the machine's load. After `handoff_after` steps in a row without
+a draft worth sending (probes do not count) it tells the loop to hand the rest of the generation to
+the backend's plain decoder, whose per-token cost is below a one-token verifier pass, for a
+stretch of `plain_stretch` tokens (doubling each time) before speculation resumes and probes again:
+free text often turns into copied text later (an answer's prose, then its code).
 """
 
 from __future__ import annotations
@@ -53,16 +57,34 @@ class Controller:
     plain_every: int = 32  # drafting steps between plain passes that re-measure c(1)
     prior_accept: float = 0.5
     prior_extra: float = 0.12  # cost of one more token in a batch, in 1-token passes (CPU prior)
+    handoff_after: int = 24  # steps without a draft worth sending before decoding goes plain (0: never)
+    plain_stretch: int = 32  # tokens of the first plain stretch; each later one is twice as long
     _accept: dict[str, _Ema] = field(default_factory=dict)
     _c1: _Median = field(default_factory=_Median)
     _extra: _Median = field(default_factory=_Median)
     _idle: dict[str, int] = field(default_factory=dict)
     _since_plain: int = 0
+    _since_worth: int = 0  # verifier passes since the last draft judged worth sending
+    _worth: bool = False  # the current step's draft was judged worth sending
 
     def new_text(self) -> None:
-        """A new generation: acceptance starts from the prior again, costs are kept."""
-        self._accept.clear()
+        """A new generation: acceptance goes halfway back to the prior, costs are kept.
+
+        Forgetting it all would start every text at the prior, and where a batched pass is dear
+        (about 0.4 one-token passes per extra token on a 2-core CPU) the prior alone never pays:
+        the handoff would then come before any source had been tried."""
+        for ema in self._accept.values():
+            ema.value = 0.5 * (ema.value + self.prior_accept)
+        self.new_stretch()
+
+    def new_stretch(self) -> None:
+        """Speculation resumes after a plain stretch: the handoff count and the probes start again."""
         self._idle.clear()
+        self._since_worth, self._worth = 0, False
+
+    def hand_off(self) -> bool:
+        """Whether drafting has not paid for so long that the rest should decode plainly."""
+        return 0 < self.handoff_after <= self._since_worth
 
     def budget(self, source: str) -> tuple[int, bool]:
         """(draft tokens worth sending from `source` now, whether that is a probe); 0: decode plainly."""
@@ -71,6 +93,7 @@ class Controller:
         k = self.best_length(source)
         if k:
             self._idle[source] = 0
+            self._worth = True
             return k, False
         self._idle[source] = self._idle.get(source, 0) + 1
         if self._idle[source] >= self.probe_every:
@@ -96,6 +119,8 @@ class Controller:
 
     def record(self, source: str | None, n_draft: int, n_accepted: int, seconds: float) -> None:
         """One verifier pass: `n_draft` draft tokens of which `n_accepted` kept, in `seconds`."""
+        self._since_worth = 0 if self._worth else self._since_worth + 1
+        self._worth = False
         if n_draft == 0:
             self._c1.add(seconds)
             self._since_plain = 0

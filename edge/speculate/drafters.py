@@ -4,7 +4,7 @@
   prompt + text so far and propose what followed it. Grounded text (rewrites, JSON field names,
   element names in scripts) repeats the prompt, so these drafts are often right.
 - `RecycleDrafter` (Token Recycling): a table token -> the model's own recent top candidates
-  after that token (its argmax at each verified logits row, newest first, up to k distinct ones),
+  after that token (the token the verifier chose after it, newest first, up to k distinct ones),
   filled for free from every verifier pass; the draft follows the newest candidates from the
   last token.
 """
@@ -29,12 +29,12 @@ class Draft:
 
 
 class Drafter(Protocol):
-    def propose(self, history: Sequence[int], k: int) -> Draft | None:
-        """Up to k tokens that may follow `history` (prompt + generated), or None."""
+    def candidates(self, history: Sequence[int], k: int) -> list[Draft]:
+        """Drafts of up to k tokens that may follow `history` (prompt + generated), best first."""
         ...
 
-    def observe(self, inputs: Sequence[int], rows: np.ndarray) -> None:
-        """The verifier's logits `rows[i]` for the token after `inputs[i]` (free training signal)."""
+    def observe(self, inputs: Sequence[int], nexts: Sequence[int]) -> None:
+        """The verifier chose `nexts[i]` after `inputs[i]` (free training signal, no logits needed)."""
         ...
 
 
@@ -47,7 +47,11 @@ class NgramDrafter:
         self._indexed = 0  # positions [0, _indexed) are in the index
         self._history: list[int] = []
 
+    def candidates(self, history: Sequence[int], k: int) -> list[Draft]:
+        return _listed(self.propose(history, k))
+
     def propose(self, history: Sequence[int], k: int) -> Draft | None:
+        """What followed the latest earlier occurrence of the longest matching tail, or None."""
         self._sync(history)
         h, end = self._history, len(self._history)
         for n in self.ns:
@@ -75,7 +79,7 @@ class NgramDrafter:
                     self._last[tuple(h[p + 1 - n: p + 1])] = p
         self._indexed = max(self._indexed, len(h) - 1)
 
-    def observe(self, inputs: Sequence[int], rows: np.ndarray) -> None:
+    def observe(self, inputs: Sequence[int], nexts: Sequence[int]) -> None:
         return None
 
 
@@ -86,7 +90,11 @@ class RecycleDrafter:
         self.top_k = max(1, min(top_k, RECYCLE_BYTES // (4 * n_vocab)))
         self.table = np.full((n_vocab, self.top_k), -1, dtype=np.int32)
 
+    def candidates(self, history: Sequence[int], k: int) -> list[Draft]:
+        return _listed(self.propose(history, k))
+
     def propose(self, history: Sequence[int], k: int) -> Draft | None:
+        """The chain of newest candidates from the last token, or None where the table has none."""
         out, tok = [], history[-1]
         for _ in range(k):
             nxt = int(self.table[tok, 0])
@@ -96,11 +104,10 @@ class RecycleDrafter:
             tok = nxt
         return Draft(out, "recycle") if out else None
 
-    def observe(self, inputs: Sequence[int], rows: np.ndarray) -> None:
-        # the newest argmax goes first, older distinct ones shift right: a full top-k per row
-        # (argpartition of the vocabulary) would cost more than the verifier pass on a small model
-        best = rows.argmax(axis=1)
-        for tok, cand in zip(inputs, best.tolist(), strict=True):
+    def observe(self, inputs: Sequence[int], nexts: Sequence[int]) -> None:
+        # the newest choice goes first, older distinct ones shift right; the choices are the tokens
+        # the acceptance rule drew anyway: a top-k of each logits row would cost a pass over n_vocab
+        for tok, cand in zip(inputs, nexts, strict=True):
             line = self.table[tok]
             if line[0] != cand:
                 hit = np.flatnonzero(line == cand)
@@ -108,17 +115,25 @@ class RecycleDrafter:
                 line[1: end + 1] = line[:end].copy()
                 line[0] = cand
 
+def _listed(draft: Draft | None) -> list[Draft]:
+    return [] if draft is None else [draft]
+
+
 class AutoDrafter:
-    """Prompt lookup where the history repeats itself, the recycling table elsewhere."""
+    """Prompt lookup where the history repeats itself, the recycling table elsewhere.
+
+    Both are offered, the n-gram first: the controller sends the first whose source pays, so a
+    poor n-gram match (a short one in free text) no longer leaves a step without a draft.
+    """
 
     def __init__(self, recycle: RecycleDrafter) -> None:
         self.ngram, self.recycle = NgramDrafter(), recycle
 
-    def propose(self, history: Sequence[int], k: int) -> Draft | None:
-        return self.ngram.propose(history, k) or self.recycle.propose(history, k)
+    def candidates(self, history: Sequence[int], k: int) -> list[Draft]:
+        return self.ngram.candidates(history, k) + self.recycle.candidates(history, k)
 
-    def observe(self, inputs: Sequence[int], rows: np.ndarray) -> None:
-        self.recycle.observe(inputs, rows)
+    def observe(self, inputs: Sequence[int], nexts: Sequence[int]) -> None:
+        self.recycle.observe(inputs, nexts)
 
 
 _DRAFTERS: dict[str, Callable[[RecycleDrafter], Drafter]] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -15,6 +15,8 @@ from .controller import Controller
 from .drafters import Draft, Drafter
 from .stats import SpecStats
 
+Step = tuple[int, np.ndarray]  # a token and the logits row it was drawn from
+
 
 class Verifier(Protocol):
     """A model state positioned after the tokens accepted so far (the last one not yet fed)."""
@@ -24,7 +26,8 @@ class Verifier(Protocol):
         ...
 
     def verify(self, tokens: Sequence[int]) -> np.ndarray:
-        """Feed `tokens` (the last accepted token + a draft) in one pass; logits rows, one per token."""
+        """Feed `tokens` (the last accepted token + a draft) in one pass; logits rows, one per token
+        (valid until the next call: a backend may return a view of its own buffer)."""
         ...
 
     def rollback(self, n: int) -> None:
@@ -34,16 +37,29 @@ class Verifier(Protocol):
 
 def speculate(verifier: Verifier, first_row: np.ndarray, history: list[int], sampler: Sampler,
               drafter: Drafter, controller: Controller, stats: SpecStats,
-              matcher: GrammarMatcher | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (token, the logits row it was drawn from) until the context is full.
+              matcher: GrammarMatcher | None = None, handoff: bool = False) -> Generator[Step, None, bool]:
+    """Yield (token, the logits row it was drawn from) until the context is full; return False then.
 
-    `first_row` are the logits after the prompt `history` (which this extends in place).
+    `first_row` are the logits after the prompt `history` (which this extends in place). With
+    `handoff` it returns True as soon as the controller judges drafting not worth it any more: the
+    verifier then holds `history[:-1]`; the caller decodes on plainly, and may `resume` later.
+    A yielded row is valid until the generator resumes (it may be a view of the backend's buffer).
     """
     tok = sampler(first_row, None if matcher is None else matcher.allowed())
     yield tok, first_row
     _advance(matcher, tok)
     history.append(tok)
+    return (yield from resume(verifier, history, sampler, drafter, controller, stats, matcher, handoff))
+
+
+def resume(verifier: Verifier, history: list[int], sampler: Sampler, drafter: Drafter, controller: Controller,
+           stats: SpecStats, matcher: GrammarMatcher | None = None,
+           handoff: bool = False) -> Generator[Step, None, bool]:
+    """`speculate` from a state that holds `history[:-1]` (its last token not yet fed)."""
+    tok = history[-1]
     while verifier.room() > 0:
+        if handoff and controller.hand_off():
+            return True
         t0 = time.perf_counter()
         draft = _draft(drafter, controller, history, min(controller.max_draft, verifier.room() - 1), stats)
         tokens, states = _grammar_cut(matcher, draft.tokens if draft else [], stats)
@@ -52,7 +68,7 @@ def speculate(verifier: Verifier, first_row: np.ndarray, history: list[int], sam
         out = accept_draft(rows, tokens, sampler, allowed)
         n_acc = len(out) - 1
         verifier.rollback(len(tokens) - n_acc)
-        drafter.observe([tok, *tokens], rows)
+        drafter.observe([tok, *tokens[:n_acc]], out)  # only the rows on the kept path
         controller.record(draft.source if draft and tokens else None, len(tokens), n_acc, time.perf_counter() - t0)
         stats.record(draft.source if draft else None, len(tokens), n_acc)
         for i, t in enumerate(out):
@@ -60,18 +76,20 @@ def speculate(verifier: Verifier, first_row: np.ndarray, history: list[int], sam
             _advance(matcher, t)
             history.append(t)
         tok = out[-1]
+    return False
 
 
 def _draft(drafter: Drafter, controller: Controller, history: list[int], limit: int,
            stats: SpecStats) -> Draft | None:
+    """The first candidate whose source the controller finds worth drafting now, cut to its budget."""
     if limit <= 0:
         return None
-    draft = drafter.propose(history, limit)
-    if draft is None:
-        return None
-    k, probe = controller.budget(draft.source)
-    stats.probes += probe
-    return Draft(draft.tokens[:k], draft.source) if k else None
+    for draft in drafter.candidates(history, limit):
+        k, probe = controller.budget(draft.source)
+        if k:
+            stats.probes += probe
+            return Draft(draft.tokens[:k], draft.source)
+    return None
 
 
 def _grammar_cut(matcher: GrammarMatcher | None, draft: list[int], stats: SpecStats) -> tuple[list[int], list[int]]:

@@ -16,6 +16,7 @@ class SpecStats:
     emitted: int = 0  # tokens from verifier passes (accepted drafts + one each); the first comes from the prompt
     probes: int = 0  # drafts sent while the controller judged drafting not worth it
     cut_by_grammar: int = 0  # draft tokens the grammar forbade before verification
+    handed_off: int = 0  # tokens the backend's plain decoder wrote after drafting stopped paying
     drafted_by: Counter = field(default_factory=Counter)
     accepted_by: Counter = field(default_factory=Counter)
 
@@ -47,7 +48,8 @@ class SpecStats:
     def as_dict(self) -> dict:
         return {"mode": self.mode, "steps": self.steps, "draft_steps": self.draft_steps, "drafted": self.drafted,
                 "accepted": self.accepted, "emitted": self.emitted, "probes": self.probes,
-                "cut_by_grammar": self.cut_by_grammar, "acceptance_rate": round(self.acceptance_rate, 4),
+                "cut_by_grammar": self.cut_by_grammar, "handed_off": self.handed_off,
+                "acceptance_rate": round(self.acceptance_rate, 4),
                 "mean_accepted_length": round(self.mean_accepted_length, 4),
                 "tokens_per_step": round(self.tokens_per_step, 4),
                 "drafted_by": dict(self.drafted_by), "accepted_by": dict(self.accepted_by)}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from edge.speculate import NgramDrafter, RecycleDrafter
 from edge.speculate.drafters import RECYCLE_BYTES, make_drafter
 
@@ -25,18 +23,17 @@ def test_ngram_prefers_the_longest_match() -> None:
     assert draft is not None and draft.source == "ngram3" and draft.tokens == [40, 9]
 
 
-def test_recycle_table_follows_the_models_top_candidates_and_stays_small() -> None:
+def test_recycle_table_follows_the_models_choices_and_stays_small() -> None:
     d = RecycleDrafter(n_vocab=49_152)
     assert d.table.nbytes < RECYCLE_BYTES
-    rows = np.zeros((2, 49_152), dtype=np.float32)
-    rows[0, 12], rows[1, 13] = 5.0, 5.0
-    d.observe([10, 11], rows)
-    rows[0, 11] = 6.0  # the model now prefers 11 after 10: newest first, the older candidate kept
-    d.observe([10, 11], rows)
+    d.observe([10, 11], [12, 13])
+    d.observe([10, 11], [11, 13])  # the model now chose 11 after 10: newest first, the older candidate kept
     assert d.table[10, :3].tolist() == [11, 12, -1]
-    d.observe([10, 11], rows)
+    d.observe([10, 11], [11, 13])
     assert d.table[10, :3].tolist() == [11, 12, -1]
     draft = d.propose([1, 10], 4)
     assert draft is not None and draft.tokens == [11, 13] and draft.source == "recycle"
     auto = make_drafter("auto", d)
-    assert auto.propose([1, 10], 4) == draft  # no n-gram match: the table drafts
+    assert auto.candidates([1, 10], 4) == [draft]  # no n-gram match: the table drafts
+    both = auto.candidates([10, 11, 5, 10, 11], 4)  # the n-gram first, the table as the fallback
+    assert [(c.tokens, c.source) for c in both] == [([5, 10, 11], "ngram2"), ([13], "recycle")]
