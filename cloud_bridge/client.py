@@ -245,6 +245,19 @@ class CloudClient:
         self.echo_scoring = rows is not None
         return rows
 
+    def continuation(self, prompt: str, n: int, k: int, purpose: str) -> list[tuple[str, dict[str, float]]]:
+        """The cloud's own greedy continuation of `prompt`, up to n tokens, each as (token text, the
+        top-k it was chosen from): one plain `/v1/completions` call with `logprobs: k` (no echo)."""
+        payload = {"model": self.config.model, "prompt": prompt, "max_tokens": n, "temperature": 0.0,
+                   "logprobs": k}
+        data = self.post_json("/completions", payload, purpose)
+        try:
+            lp = data["choices"][0]["logprobs"]
+            return [(str(t), {str(s): float(v) for s, v in top.items()})
+                    for t, top in zip(lp["tokens"], lp["top_logprobs"], strict=True)]
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            raise CloudError("cloud /v1/completions returned no per-token top_logprobs for a continuation") from None
+
     def tokenize(self, text: str, purpose: str) -> list[int]:
         """Token ids from the server's `/tokenize` (llama.cpp server and vLLM both offer it)."""
         data = self.post_json("/tokenize", {"model": self.config.model, "content": text, "prompt": text,

@@ -31,6 +31,7 @@ from .logit_mode import LogitSession
 from .pii import Detector
 from .policies import StepPolicy
 from .pseudonym import Pseudonymizer
+from .runs import check_draft
 from .vault import Vault
 from .w2s import WeakToStrong
 
@@ -77,12 +78,14 @@ class CollabOptions:
     weight: float = 0.5
     # which steps consult the cloud (cloud_bridge.policies: Schedule, Gate, Always, Never)
     policy: StepPolicy = field(default_factory=Schedule)
-    batch: int = 0  # > 0 (temperature 0): verify runs of up to this many local tokens in one cloud call
+    batch: int = 0  # > 0 (temperature 0): verify runs of up to this many tokens in one cloud call
+    draft: str = "auto"  # who drafts a batched run: "local", "cloud" or "auto" (cloud_bridge.runs)
     w2s: WeakToStrong | None = None  # weak-to-strong fusion instead of the weighted product
 
     def __post_init__(self) -> None:
         if self.batch < 0:
             raise InvalidRequestError(f"batch must be >= 0, got {self.batch}")
+        check_draft(self.draft)
         if self.batch and self.temperature > 0:
             raise InvalidRequestError("batched verification is exact at temperature 0 only: set temperature 0 or batch 0")
 

@@ -2,13 +2,14 @@
 step policy asks, token by token or verified a run at a time.
 
 Per token: the Engine's own generation with a logits hook; each consulted step is one cloud call.
-Batched (`CollabOptions.batch = n`, temperature 0): the local model drafts up to n tokens greedily;
-one `/v1/completions` echo call scores the drafted text at every token boundary; the run is kept
-up to the first step whose fused argmax differs from the draft, which is replaced by that argmax.
+Batched (`CollabOptions.batch = n`, temperature 0): one call judges a run of up to n tokens,
+drafted by the local model (an echo call scores it) or by the cloud (its own continuation with its
+top-k per token), see `runs`. The run is kept up to the first step whose pick (fused where the policy
+consults, else the local argmax) differs from the drafted token, which is replaced by that pick.
 That is exactly what per-token fusion picks at temperature 0, with one call per run instead of one
-per consulted step. Runs with no consulted step cost no call at all. A step whose boundary the
-cloud's tokenization does not share, or an endpoint that cannot score an echoed prompt, falls back
-to a per-token call.
+per consulted step. Local runs with no consulted step cost no call at all. A step whose boundary
+the cloud's tokenization does not share, or an endpoint that cannot score an echoed prompt, falls
+back to a per-token call.
 
 Only the de-identified, context-free cloud prompt and the de-identified generated text leave.
 """
@@ -23,6 +24,7 @@ from edge.sampling import log_softmax, top_logprobs
 
 from .errors import LedgerDamagedError
 from .fusion import TokenMap, fuse
+from .runs import DraftChooser, Run, cloud_run, local_run
 from .w2s import w2s_fuse
 
 if TYPE_CHECKING:
@@ -105,53 +107,40 @@ class LogitSession:
     # -- batched -------------------------------------------------------------------------------
     def batched(self) -> None:
         out: list[int] = []
+        chooser = DraftChooser(self.opts.draft, self.opts.batch)
         while len(out) < self.opts.max_tokens:
-            ended = self._run(out)
+            source, before, calls = chooser.pick(), len(out), self._calls()
+            run = (cloud_run(self, out) if source == "cloud" else None) or local_run(self, out)
+            ended = self._walk(out, run)
+            chooser.record(run.source, len(out) - before, self._calls() - calls)
             if ended:
                 break
         out = out[: self.opts.max_tokens]
         self.res.text, self.res.completion_tokens, self.res.token_ids = self.engine.decode(out), len(out), out
 
-    def _draft(self, out: list[int]) -> tuple[list[int], list[np.ndarray], bool]:
-        """Greedy local tokens after `out`, each step's local logprobs, and whether it ended (EOG)."""
-        rows: list[np.ndarray] = []
+    def _calls(self) -> int:
+        return self.cg.client.stats.calls if self.cg.client is not None else 0
 
-        def record(generated: list[int], logits: np.ndarray) -> np.ndarray:
-            rows.append(log_softmax(logits))
-            return logits
-
-        n = min(self.opts.batch, self.opts.max_tokens - len(out))
-        run = self.engine.generate(self.local_prompt + out, max_tokens=n, temperature=0.0, top_k=self.opts.top_k,
-                                   top_p=1.0, logits_hook=record)
-        eog = run.finish_reason == "stop"
-        return run.token_ids, rows, eog
-
-    def _run(self, out: list[int]) -> bool:
-        """Draft, verify and keep one run; True when the answer is complete."""
-        draft, rows, eog = self._draft(out)
-        # the token each drafted step chose (at an end-of-generation step: the local argmax, an EOG id)
-        chosen = draft + ([int(np.argmax(rows[-1]))] if eog and len(rows) > len(draft) else [])
-        steps = [i for i in range(len(chosen)) if self.consult(len(out) + i, rows[i])]
-        clouds = self._score(out, chosen, steps)
-        for i, tok in enumerate(chosen):
+    def _walk(self, out: list[int], run: Run) -> bool:
+        """Keep `run` up to the first step whose pick differs from it (that pick replaces it);
+        True when the answer is complete."""
+        for i, tok in enumerate(run.tokens):
+            lp, prefix = run.row(i), out + run.tokens[:i]  # type: ignore[operator]
             self.res.steps += 1
-            cloud = None
-            if i in steps:
+            pick = tok if run.local else int(np.argmax(lp))  # a step the cloud is not asked about
+            if self.consult(len(out) + i, lp):
                 self.res.consulted_steps += 1
-                cloud = clouds[i] if i in clouds else self.cloud_step(out + chosen[:i])
-            pick = tok
-            if cloud:
-                dist = self.fused(out + chosen[:i], rows[i], cloud)
-                pick = min(dist, key=lambda t: (-dist[t], t))  # argmax, lowest id on a tie (as the sampler)
-            if pick != tok or i == len(chosen) - 1:
-                kept = chosen[:i] + [pick]
+                cloud = run.clouds[i] if i in run.clouds else self.cloud_step(prefix)
+                if cloud:
+                    dist = self.fused(prefix, lp, cloud)
+                    pick = min(dist, key=lambda t: (-dist[t], t))  # argmax, lowest id on a tie (as the sampler)
+            if pick != tok or i == len(run.tokens) - 1:
                 done = self.engine.is_end_of_generation(pick)
-                out += kept[:-1] if done else kept
-                return done or (eog and pick == tok)
-        out += chosen
-        return eog or not chosen
+                out += run.tokens[:i] + ([] if done else [pick])  # type: ignore[operator]
+                return done or (run.ended and pick == tok)
+        return run.ended or not run.tokens
 
-    def _score(self, out: list[int], chosen: list[int], steps: list[int]) -> dict[int, dict[int, float] | None]:
+    def score_run(self, out: list[int], chosen: list[int], steps: list[int]) -> dict[int, dict[int, float] | None]:
         """The cloud's top-k at each consulted step, from one echo call (missing keys: not aligned)."""
         from .cogenesis import CLOUD_FAILURES
 

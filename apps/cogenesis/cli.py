@@ -45,11 +45,15 @@ def cogenesis() -> None:
               help="Logits mode: consult the cloud only at steps where the local model's uncertainty "
                    "(entropy, margin or top1) reaches THRESHOLD, e.g. entropy:2.0.")
 @click.option("--batch", type=click.IntRange(0, 64), default=0, show_default=True,
-              help="Logits mode at temperature 0: verify runs of up to N local tokens in one cloud call.")
+              help="Logits mode at temperature 0: verify runs of up to N tokens in one cloud call.")
+@click.option("--draft", type=click.Choice(["auto", "local", "cloud"]), default="auto", show_default=True,
+              help="With --batch: who drafts each run (the local model, the cloud's own continuation, or "
+                   "auto: whichever kept more tokens per call).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 def write_cmd(instruction: str, context_file: Path, mode: str, cloud_url: str | None, cloud_model: str | None,
               timeout: float, model: str, max_tokens: int, outline_tokens: int, temperature: float, seed: int | None,
-              profile_file: Path | None, conversation: str | None, gate: str | None, batch: int, as_json: bool) -> None:
+              profile_file: Path | None, conversation: str | None, gate: str | None, batch: int, draft: str,
+              as_json: bool) -> None:
     """Write INSTRUCTION using the private context in --context.
 
     The cloud (sketch mode) sees only the de-identified instruction and returns an outline; the
@@ -68,7 +72,7 @@ def write_cmd(instruction: str, context_file: Path, mode: str, cloud_url: str | 
     context = sys.stdin.read() if str(context_file) == "-" else _read(context_file)
     req = WriteRequest(instruction, context, mode, cloud_url, cloud_model, timeout, max_tokens,
                        outline_tokens=outline_tokens, temperature=temperature, seed=seed, conversation_id=conversation,
-                       profile_file=profile_file, gate=_gate(gate), batch=batch)
+                       profile_file=profile_file, gate=_gate(gate), batch=batch, draft=draft)
     with Engine.load(model) as engine:
         result = write(engine, req)
     if as_json:

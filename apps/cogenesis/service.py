@@ -33,6 +33,7 @@ class WriteRequest:
     schedule: Schedule | None = None
     gate: Gate | None = None  # logits mode: consult the cloud only where the local model is unsure
     batch: int = 0  # logits mode at temperature 0: verify runs of this many tokens per cloud call
+    draft: str = "auto"  # who drafts a batched run: local, cloud or auto (cloud_bridge.runs)
 
 
 def _client(req: WriteRequest) -> tuple[CloudClient | None, str | None]:
@@ -55,7 +56,8 @@ def write(engine: Engine, req: WriteRequest) -> CollabResult:
                             Vault(), req.conversation_id)
         opts = CollabOptions(max_tokens=req.max_tokens, outline_tokens=req.outline_tokens,
                              temperature=req.temperature, seed=req.seed,
-                             policy=req.gate or req.schedule or Schedule(), batch=req.batch)
+                             policy=req.gate or req.schedule or Schedule(), batch=req.batch,
+                             draft=req.draft)
         result = session.write(req.instruction, req.context, opts)
     finally:
         if client is not None:

@@ -87,17 +87,21 @@ def test_gated_policy_consults_exactly_the_uncertain_steps(cloud, default_engine
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("policy", [Schedule(prefix=4, local=2, fused=2), Always()], ids=["schedule", "always"])
-def test_batched_verification_equals_per_token_fusion_with_fewer_calls(cloud, default_engine, corpus, policy):
+@pytest.mark.parametrize(("policy", "draft"), [(Schedule(prefix=4, local=2, fused=2), "local"), (Always(), "local"),
+                                               (Always(), "cloud")], ids=["schedule", "always", "always-cloud-draft"])
+def test_batched_verification_equals_per_token_fusion_with_fewer_calls(cloud, default_engine, corpus, policy, draft):
     recorder, url = cloud
     sample = corpus[9].head(3)
     recorder.received.clear()
     per_token, _ = _write(default_engine, url, sample, policy=policy)
     n_per_token = len(_completions(recorder))
     recorder.received.clear()
-    batched, client = _write(default_engine, url, sample, policy=policy, batch=8)
+    batched, client = _write(default_engine, url, sample, policy=policy, batch=8, draft=draft)
     calls = _completions(recorder)
-    assert client.echo_scoring is True and any(c.get("echo") for c in calls)  # misaligned steps go one by one
+    if draft == "local":
+        assert client.echo_scoring is True and any(c.get("echo") for c in calls)  # misaligned steps go one by one
+    else:  # the cloud continues the text itself: a plain completion of several tokens, no echo
+        assert any(c["max_tokens"] > 1 and not c.get("echo") for c in calls)
     assert batched.text == per_token.text and batched.fused_steps == per_token.fused_steps
     assert 0 < len(calls) < n_per_token
     assert leaks([b for _, b in recorder.received], sample.values()) == []
@@ -185,3 +189,53 @@ def test_echo_rows_are_trusted_only_where_the_tokens_spell_the_prompt():
     assert rows == [(1, {"b": -0.1}), (2, {"x": -1.0})]  # after the split character nothing lines up
     only_generated = {"choices": [{"logprobs": {"tokens": ["!"], "text_offset": [0], "top_logprobs": [{"!": -0.5}]}}]}
     assert parse_echo(only_generated, prompt) is None and parse_echo({"choices": []}, prompt) is None
+
+
+class _Session:
+    """What `runs._aligned` reads of a logit session: the engine, its token map, the outbound text."""
+
+    def __init__(self, engine, unsafe_after: int | None = None) -> None:
+        from cloud_bridge.fusion import TokenMap
+
+        self.engine, self.tokens, self.unsafe_after = engine, TokenMap(engine), unsafe_after
+
+    def outbound(self, generated: list[int]) -> str | None:
+        if self.unsafe_after is not None and len(generated) == self.unsafe_after:
+            return None
+        return "Q: " + self.engine.decode(generated)
+
+
+def test_a_cloud_run_is_cut_where_per_token_fusion_would_have_sent_other_tokens(default_engine):
+    from cloud_bridge.runs import _aligned
+
+    s = _Session(default_engine)
+    pieces = ["Hello", " world", "\n", "\n", "Bye"]  # the text "\n\n" is one token when it is sent as text
+    assert len(default_engine.encode("\n\n")) == 1 and len(default_engine.encode("\n")) == 1
+    got = [(p, {p: -0.1}) for p in pieces]
+    tokens, clouds = _aligned(s, [], "Q: ", got)
+    assert len(tokens) == len(clouds) == 4  # position 4 would follow "\n\n" sent as one token: cut
+    assert default_engine.decode(tokens) == "Hello world\n\n" and all(clouds[i] for i in range(4))
+    # a step whose text per-token fusion would not send keeps no cloud distribution, the run goes on
+    tokens, clouds = _aligned(_Session(default_engine, unsafe_after=1), [], "Q: ", got[:2])
+    assert len(tokens) == 2 and clouds[1] is None and clouds[0]
+
+
+def test_draft_chooser_measures_tokens_per_call():
+    from cloud_bridge.runs import DraftChooser
+
+    fixed = DraftChooser("cloud", batch=8)
+    assert {fixed.pick() for _ in range(20)} == {"cloud"}
+    auto = DraftChooser("auto", batch=8, probe_every=4)
+    assert auto.pick() == "local"
+    auto.record("local", 9, 0)  # no consulted step: free
+    assert auto.pick() == "local"
+    auto.record("local", 2, 3)
+    assert auto.pick() == "cloud"  # local keeps few tokens per call: try the cloud's continuation
+    auto.record("cloud", 8, 1)
+    picks = [auto.pick() for _ in range(8)]
+    assert picks.count("cloud") == 6 and picks.count("local") == 2  # the better side, the other now and then
+    rich = DraftChooser("auto", batch=4)
+    rich.record("local", 40, 2)
+    assert {rich.pick() for _ in range(20)} == {"local"}  # a cloud run could not beat 20 tokens per call
+    with pytest.raises(InvalidRequestError, match="draft"):
+        CollabOptions(batch=4, draft="both")
