@@ -4,10 +4,13 @@ Contenders (SmolLM2-135M-Instruct, greedy, the same chat prompt, the same thread
   edgesplit-onnx-fp32  the fp32 bundle on edgesplit's ONNX Runtime backend
   optimum-fp32         ORTModelForCausalLM.generate on the same model.onnx (same session options)
   edgesplit-onnx-int4  the int4 bundle on edgesplit's ONNX Runtime backend
+  ortgenai-int4        onnxruntime-genai's own generation loop on the int4 bundle's model.onnx (the
+                       `export mobile --target ort-genai` kit, intra-op threads set to the same count)
   llamacpp-q4_1        the default Q4_1 GGUF on edgesplit's llama.cpp backend
 Each runs in its own worker process (so peak RSS is its own), loaded once; repetitions are
 interleaved (A B C D, A B C D, ...) so machine noise hits every contender alike. Reported: median
-TTFT, median decode tok/s, peak RSS, and the ratios the ONNX issue targets (>= 1.5x, >= 0.8x).
+TTFT, median decode tok/s, peak RSS, and the ratios issue 17 targets (fp32 >= 1.5x optimum, int4
+>= 1.0x onnxruntime-genai and >= 0.8x llama.cpp, ONNX TTFT <= 2x llama.cpp's).
 
     python bench/onnx_decode.py [--fp32 BUNDLE] [--int4 BUNDLE] [--repeat 5] [--gen-tokens 64] [--json]
 
@@ -29,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PROMPT = [{"role": "user", "content": "Write a long story about a lighthouse keeper who finds a message in a "
                                       "bottle during a winter storm, and what she does next."}]
-CONTENDERS = ("edgesplit-onnx-fp32", "optimum-fp32", "edgesplit-onnx-int4", "llamacpp-q4_1")
+CONTENDERS = ("edgesplit-onnx-fp32", "optimum-fp32", "edgesplit-onnx-int4", "ortgenai-int4", "llamacpp-q4_1")
 
 
 def _peak_rss_mb() -> float:
@@ -91,9 +94,45 @@ def _optimum_runner(bundle: str, threads: int, n: int):
     return run, len(ids)
 
 
+def _ortgenai_runner(bundle: str, threads: int, n: int):
+    """A run() for onnxruntime-genai's generator over the bundle's own model.onnx (its mobile kit)."""
+    import onnxruntime_genai as og
+
+    from edge import Engine
+    from export.mobile.kit import export_kits
+
+    kit = REPO / ".cache" / "bench-onnx" / (Path(bundle).name + "-kits")
+    if not (kit / "ort-genai" / "genai_config.json").is_file():
+        export_kits(bundle, kit, ["ort-genai"], overwrite=True)
+    cfg_path = kit / "ort-genai" / "genai_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["model"]["decoder"]["session_options"]["intra_op_num_threads"] = threads  # the same as the others
+    cfg_path.write_text(json.dumps(cfg, indent=2))
+    model = og.Model(str(kit / "ort-genai"))
+    with Engine.load(bundle) as e:
+        ids = e.tokenize(PROMPT)
+
+    def run() -> list[float]:
+        params = og.GeneratorParams(model)
+        params.set_search_options(max_length=len(ids) + n, min_length=len(ids) + n, do_sample=False)
+        t0 = time.perf_counter()
+        gen = og.Generator(model, params)
+        gen.append_tokens(ids)  # the prefill; its logits give the first token
+        stamps = [t0]
+        while not gen.is_done() and len(stamps) <= n:
+            gen.generate_next_token()
+            stamps.append(time.perf_counter())
+        return stamps
+
+    return run, len(ids)
+
+
+RUNNERS = {"optimum": _optimum_runner, "ortgenai": _ortgenai_runner}
+
+
 def worker(kind: str, model: str, threads: int, n: int) -> None:
     """Serve `run` requests on stdin, one JSON result per line on stdout."""
-    run, n_prompt = (_optimum_runner if kind.startswith("optimum") else _edge_runner)(model, threads, n)
+    run, n_prompt = RUNNERS.get(kind.split("-")[0], _edge_runner)(model, threads, n)
     print(json.dumps({"ready": True, "prompt_tokens": n_prompt}), flush=True)
     for line in sys.stdin:
         if line.strip() != "run":
@@ -147,7 +186,7 @@ def main() -> None:
     if args.worker:
         return worker(args.worker, args.model, args.threads, args.gen_tokens)
     fp32, int4 = args.fp32 or ensure_bundle("fp32"), args.int4 or ensure_bundle("int4")
-    models = dict(zip(CONTENDERS, (str(fp32), str(fp32), str(int4), "default"), strict=True))
+    models = dict(zip(CONTENDERS, (str(fp32), str(fp32), str(int4), str(int4), "default"), strict=True))
     procs = {k: _spawn(k, m, args) for k, m in models.items()}
     runs: dict[str, list[dict]] = {k: [] for k in CONTENDERS}
     for _ in range(args.repeat):
@@ -166,8 +205,14 @@ def report(runs: dict[str, list[dict]], args) -> None:
             for k, rs in runs.items()}
     ratios = {"fp32 edgesplit / optimum (target >= 1.5)":
               rows["edgesplit-onnx-fp32"]["decode_tok_s"] / rows["optimum-fp32"]["decode_tok_s"],
+              "int4 edgesplit / onnxruntime-genai (target >= 1.0)":
+              rows["edgesplit-onnx-int4"]["decode_tok_s"] / rows["ortgenai-int4"]["decode_tok_s"],
               "int4 edgesplit / llama.cpp Q4_1 (target >= 0.8)":
-              rows["edgesplit-onnx-int4"]["decode_tok_s"] / rows["llamacpp-q4_1"]["decode_tok_s"]}
+              rows["edgesplit-onnx-int4"]["decode_tok_s"] / rows["llamacpp-q4_1"]["decode_tok_s"],
+              "TTFT int4 edgesplit / llama.cpp (target <= 2)":
+              rows["edgesplit-onnx-int4"]["ttft_ms"] / rows["llamacpp-q4_1"]["ttft_ms"],
+              "TTFT fp32 edgesplit / llama.cpp (target <= 2)":
+              rows["edgesplit-onnx-fp32"]["ttft_ms"] / rows["llamacpp-q4_1"]["ttft_ms"]}
     if args.json:
         print(json.dumps({"threads": args.threads, "repeat": args.repeat, "rows": rows, "ratios": ratios}))
         return
