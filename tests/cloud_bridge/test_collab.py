@@ -202,21 +202,21 @@ class _Session:
     def outbound(self, generated: list[int]) -> str | None:
         if self.unsafe_after is not None and len(generated) == self.unsafe_after:
             return None
-        return "Q: " + self.engine.decode(generated)
+        return "Q:" + self.engine.decode(generated)
 
 
 def test_a_cloud_run_is_cut_where_per_token_fusion_would_have_sent_other_tokens(default_engine):
     from cloud_bridge.runs import _aligned
 
     s = _Session(default_engine)
-    pieces = ["Hello", " world", "\n", "\n", "Bye"]  # the text "\n\n" is one token when it is sent as text
+    pieces = [" Hello", " world", "\n", "\n", "Bye"]  # the text "\n\n" is one token when it is sent as text
     assert len(default_engine.encode("\n\n")) == 1 and len(default_engine.encode("\n")) == 1
     got = [(p, {p: -0.1}) for p in pieces]
-    tokens, clouds = _aligned(s, [], "Q: ", got)
+    tokens, clouds = _aligned(s, [], "Q:", got)
     assert len(tokens) == len(clouds) == 4  # position 4 would follow "\n\n" sent as one token: cut
-    assert default_engine.decode(tokens) == "Hello world\n\n" and all(clouds[i] for i in range(4))
+    assert default_engine.decode(tokens) == " Hello world\n\n" and all(clouds[i] for i in range(4))
     # a step whose text per-token fusion would not send keeps no cloud distribution, the run goes on
-    tokens, clouds = _aligned(_Session(default_engine, unsafe_after=1), [], "Q: ", got[:2])
+    tokens, clouds = _aligned(_Session(default_engine, unsafe_after=1), [], "Q:", got[:2])
     assert len(tokens) == 2 and clouds[1] is None and clouds[0]
 
 
