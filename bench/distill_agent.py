@@ -61,7 +61,8 @@ def build(args: argparse.Namespace, out: Path, log: list[dict]) -> dict[str, str
     if not args.no_onnx:
         bundle = out / "onnx-int4"
         shutil.rmtree(bundle, ignore_errors=True)
-        run(["export", "onnx", str(ckpt), str(bundle), "--quant", "int4", "--json"], log)
+        run(["export", "onnx", str(ckpt), str(bundle), "--quant", "int4", "--block-size", str(args.int4_block_size),
+             *[a for name in args.int4_keep_8bit for a in ("--keep-8bit", name)], "--json"], log)
         variants["int4"] = str(bundle)
     return variants
 
@@ -86,8 +87,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="Continue training from OUT/distilled/train_state.")
+    # measured on the issue-20 run: the default int4 (block 32) kept 75.6 % of tasks vs 95.6 % at f32;
+    # blocks of 16 with up_proj at 8 bits kept 91.1 %
+    p.add_argument("--int4-block-size", type=int, default=16, help="int4 ONNX block size (default 16).")
+    p.add_argument("--int4-keep-8bit", action="append", default=None,
+                   help="int4 ONNX: projections also kept at 8 bits (default: up_proj).")
     p.add_argument("--no-onnx", action="store_true", help="Skip the int4 ONNX export and its benchmark.")
     args = p.parse_args()
+    args.int4_keep_8bit = args.int4_keep_8bit if args.int4_keep_8bit is not None else ["up_proj"]
     args.out.mkdir(parents=True, exist_ok=True)
     log: list[dict] = []
     variants = build(args, args.out, log)
