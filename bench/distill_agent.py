@@ -5,11 +5,16 @@ fine-tune of the default model's dequantized GGUF (`distill`), exports to f32 an
 int4 ONNX (`export`), then `agent bench` on the held-out benchmark tasks for base / f32 / q8_0 /
 int4 side by side. Every step runs the real CLI in a subprocess; the commands are printed.
 
-    python bench/distill_agent.py --out /tmp/distill-run                      # the real run (<= 60 min training)
+    python bench/distill_agent.py --out /tmp/distill-run --threads 2          # the real run (<= 60 min training)
     python bench/distill_agent.py --out /tmp/d --max-minutes 2 --limit 3      # smoke test
     python bench/distill_agent.py --out /tmp/distill-run --resume --max-minutes 30   # continue training
 
 Writes OUT/report.json (figures per model, the commands, timings) and prints a table.
+
+Measured (2026-12-02, 2 threads on a 2-core EPYC shared with other work: 357 of 480 steps in 60 min,
+950 verified examples): success on the 45 held-out tasks base 13.3 %, f32 95.6 %, q8_0 GGUF 93.3 %,
+int4 ONNX 91.1 % (blocks of 16, up_proj at 8 bits; 75.6 % at the default block of 32); scripts ran
+97.8 % (f32).
 """
 
 from __future__ import annotations
@@ -79,11 +84,11 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True, help="Working directory (data, checkpoint, bundles, report).")
     p.add_argument("--max-minutes", type=float, default=60.0, help="Training time bound (default 60).")
     p.add_argument("--limit", type=int, default=None, help="Benchmark only N tasks (default: all 45).")
-    p.add_argument("--per-family", type=int, default=30)
-    p.add_argument("--multi", type=int, default=40)
+    p.add_argument("--per-family", type=int, default=60)
+    p.add_argument("--multi", type=int, default=80)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="Continue training from OUT/distilled/train_state.")
