@@ -74,7 +74,7 @@ def test_a_handoff_after_accepted_drafts_keeps_tokens_and_logprobs(engines, pass
     plain, _ = engines
     ref, opts = resolve("default"), RuntimeOptions(n_threads=1, speculative="ngram")
     with Engine(ref, LlamaCppBackend(ref, opts, controller=_HandOffAfter(passes)), opts) as spec:
-        ids = plain.tokenize(PROMPTS["rewrite"])
+        ids = plain.tokenize(PROMPTS["repeat"])
         a = _fresh(plain, ids, max_tokens=40, temperature=0.0, logprobs=1, ignore_eos=True)
         b = _fresh(spec, ids, max_tokens=40, temperature=0.0, logprobs=1, ignore_eos=True)
     assert b.speculation.accepted > 0 and b.speculation.handed_off > 0 and b.speculation.steps == passes

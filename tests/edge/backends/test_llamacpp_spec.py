@@ -19,6 +19,8 @@ PROMPTS = {
     "rewrite": [{"role": "user", "content": f"Repeat the following text word for word:\n{TEXT}"}],
     "story": "Once upon a time, in a small village by the sea,",
     "list": [{"role": "user", "content": "List three fruits, one per line."}],
+    # a cycle repeated eight times: any build continues it, so drafts from the text are accepted
+    "repeat": "red, green, blue, yellow, " * 8 + "red,",
 }
 NEAR_TIE = 0.05  # logits this close may swap order between llama.cpp's batched and 1-token kernels
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
@@ -60,7 +62,7 @@ def test_greedy_tokens_are_identical_with_speculation(pair, name: str) -> None:
     # every token was verified or decoded in a plain stretch (+ the token sampled after the prompt)
     assert b.speculation.emitted + b.speculation.handed_off + 1 >= b.completion_tokens
     assert _assert_same_or_near_tie(plain, ids, a.token_ids, b.token_ids) == 0 or name != "rewrite"
-    if name == "rewrite":  # the model copies the text: drafts from the prompt are accepted
+    if name == "repeat":  # (whether the model copies the rewrite text depends on the build's last bits)
         assert b.speculation.accepted > 0 and b.speculation.tokens_per_step > 1.0
 
 
