@@ -16,7 +16,8 @@ Only the de-identified, context-free cloud prompt and the de-identified generate
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -28,7 +29,11 @@ from .runs import DraftChooser, Run, cloud_run, local_run
 from .w2s import w2s_fuse
 
 if TYPE_CHECKING:
+    from .client import CloudClient
     from .cogenesis import CoGenesis, CollabOptions, CollabResult
+
+T = TypeVar("T")
+FAILED = object()  # what `LogitSession.ask` returns when the cloud failed
 
 PURPOSE_STEP = "cogenesis logits: next-token logprobs for a context-free prompt"
 PURPOSE_RUN = "cogenesis logits: score a drafted run of a context-free prompt"
@@ -57,19 +62,24 @@ class LogitSession:
             raise exc
         self.res.cloud_error = str(exc)
 
-    def cloud_step(self, generated: list[int]) -> dict[int, float] | None:
+    def ask(self, prompt: str, request: Callable[[CloudClient, str], T]) -> T | object:
+        """Guard the outbound `prompt`, then send it with `request(client, prompt)`; FAILED when the
+        cloud failed (recorded in the result: the answer carries on locally)."""
         from .cogenesis import CLOUD_FAILURES
 
+        try:
+            self.cg.guard(prompt)
+            return request(self.cg.client, prompt)  # type: ignore[arg-type]
+        except CLOUD_FAILURES as exc:
+            self._failed(exc)
+            return FAILED
+
+    def cloud_step(self, generated: list[int]) -> dict[int, float] | None:
         prompt = self.outbound(generated)
         if prompt is None or self.res.cloud_error is not None:
             return None
-        try:
-            self.cg.guard(prompt)
-            top = self.cg.client.top_logprobs(prompt, self.opts.top_k, PURPOSE_STEP)  # type: ignore[union-attr]
-        except CLOUD_FAILURES as exc:
-            self._failed(exc)
-            return None
-        return self.tokens.to_ids(top)
+        top = self.ask(prompt, lambda c, p: c.top_logprobs(p, self.opts.top_k, PURPOSE_STEP))
+        return None if top is FAILED else self.tokens.to_ids(top)  # type: ignore[arg-type]
 
     # -- one step's fusion ---------------------------------------------------------------------
     def fused(self, generated: list[int], local_lp: np.ndarray, cloud: dict[int, float]) -> dict[int, float]:
@@ -142,23 +152,18 @@ class LogitSession:
 
     def score_run(self, out: list[int], chosen: list[int], steps: list[int]) -> dict[int, dict[int, float] | None]:
         """The cloud's top-k at each consulted step, from one echo call (missing keys: not aligned)."""
-        from .cogenesis import CLOUD_FAILURES
-
         if not steps or self.res.cloud_error is not None:
             return {}
         prompts = {i: self.outbound(out + chosen[:i]) for i in steps}
         last = prompts[steps[-1]]
         if last is None:
             return {i: None for i in steps if prompts[i] is None}
-        try:
-            self.cg.guard(last)
-            rows = self.cg.client.score(last, self.opts.top_k, PURPOSE_RUN)  # type: ignore[union-attr]
-        except CLOUD_FAILURES as exc:
-            self._failed(exc)
+        rows = self.ask(last, lambda c, p: c.score(p, self.opts.top_k, PURPOSE_RUN))
+        if rows is FAILED:
             return {i: None for i in steps}
         if rows is None:
             return {}
-        at = {offset: top for offset, top in rows}
+        at = {offset: top for offset, top in rows}  # type: ignore[union-attr]
         found: dict[int, dict[int, float] | None] = {i: None for i in steps if prompts[i] is None}
         for i in steps:
             p = prompts[i]

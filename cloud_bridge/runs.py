@@ -70,19 +70,16 @@ def local_run(s: LogitSession, out: list[int]) -> Run:
 
 def cloud_run(s: LogitSession, out: list[int]) -> Run | None:
     """The cloud's own continuation as the run; None where it cannot be had (then draft locally)."""
-    from .cogenesis import CLOUD_FAILURES
+    from .logit_mode import FAILED
 
     base = s.outbound(out)
     n = min(s.opts.batch, s.opts.max_tokens - len(out))
     if base is None or s.res.cloud_error is not None or n <= 0:
         return None
-    try:
-        s.cg.guard(base)
-        got = s.cg.client.continuation(base, n, s.opts.top_k, PURPOSE_CLOUD_RUN)  # type: ignore[union-attr]
-    except CLOUD_FAILURES as exc:
-        s._failed(exc)
+    got = s.ask(base, lambda c, p: c.continuation(p, n, s.opts.top_k, PURPOSE_CLOUD_RUN))
+    if got is FAILED:
         return None
-    tokens, clouds = _aligned(s, out, base, got)
+    tokens, clouds = _aligned(s, out, base, got)  # type: ignore[arg-type]
     if not tokens:
         return None
     cache: dict[int, np.ndarray] = {}
