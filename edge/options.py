@@ -48,6 +48,8 @@ class RuntimeOptions:
     def __post_init__(self) -> None:
         if self.n_threads < 0:
             raise InvalidRequestError(f"n_threads must be >= 0, got {self.n_threads}")
+        if self.n_batch < 1:
+            raise InvalidRequestError(f"n_batch must be >= 1, got {self.n_batch}")
         if self.n_ctx < 16:
             raise InvalidRequestError(f"context length must be >= 16, got {self.n_ctx}")
         if self.kv_type not in KV_TYPES:

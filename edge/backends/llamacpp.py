@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 
@@ -22,9 +23,16 @@ from ..speculate.controller import Controller
 from .base import Backend, Capabilities, LogitsHook, ModelInfo
 
 
-def _speculation(backend, mode: str, controller):
+def _speculation(backend, mode: str, controller: Controller | None, n_batch: int):
+    """Speculation state, its drafts cut to what one llama_decode takes (llama.cpp aborts the
+    process on a batch over n_batch); None where not even one draft token fits."""
     from .llamacpp_spec import LlamaCppSpeculation
 
+    if mode == "off" or n_batch < 2:
+        return None
+    controller = controller or Controller()
+    if controller.max_draft + 1 > n_batch:
+        controller = replace(controller, max_draft=n_batch - 1)
     return LlamaCppSpeculation(backend, mode, controller)
 
 
@@ -55,7 +63,7 @@ class LlamaCppBackend(Backend):
         from ..prompt_cache.llama_state import for_llamacpp
 
         self._prompt_cache = for_llamacpp(self._llm, llama_cpp, ref, options, self.info.n_ctx)
-        self._spec = None if options.speculative == "off" else _speculation(self, options.speculative, controller)
+        self._spec = _speculation(self, options.speculative, controller, min(options.n_batch, n_ctx))
 
     def tokenize(self, text: str, *, add_bos: bool, special: bool = True) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)

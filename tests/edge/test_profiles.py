@@ -208,3 +208,11 @@ def test_profiles_know_every_gguf_export_type():
     from export.gguf.cli import QUANT_CHOICES
 
     assert set(QUANT_CHOICES) <= set(QUANT_BPW)
+
+
+@pytest.mark.parametrize("field", [{"n_batch": 0}, {"n_batch": -4}, {"n_ctx": 8}])
+def test_runtime_options_refuse_sizes_llama_cpp_cannot_run(field: dict) -> None:
+    from edge.errors import InvalidRequestError
+
+    with pytest.raises(InvalidRequestError, match=next(iter(field)).replace("n_ctx", "context length")):
+        RuntimeOptions(**field)

@@ -129,3 +129,22 @@ def test_tiny_random_gguf_is_identical_with_speculation(tiny_models, tmp_path) -
     finally:
         plain.close()
         spec.close()
+
+
+@pytest.mark.parametrize("n_batch", [1, 3])
+def test_small_n_batch_keeps_drafts_within_one_decode(n_batch: int) -> None:
+    """llama.cpp aborts the whole process on a batch larger than n_batch: drafts must fit in it (or,
+    at n_batch 1, speculation is off). Run in a child, so a regression fails here, not the suite."""
+    import subprocess
+    import sys
+
+    code = ("from edge import Engine, RuntimeOptions\n"
+            f"e = Engine.load('default', options=RuntimeOptions(n_threads=1, n_batch={n_batch}))\n"
+            f"r = e.generate({PROMPTS['repeat']!r}, max_tokens=24, temperature=0.0)\n"
+            "s = r.speculation\n"
+            "print(r.completion_tokens, -1 if s is None else s.accepted)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert p.returncode == 0, p.stderr[-2000:]
+    tokens, accepted = map(int, p.stdout.split()[-2:])
+    assert tokens == 24
+    assert accepted == -1 if n_batch == 1 else accepted > 0
