@@ -75,7 +75,7 @@ def token_f1(a: str, b: str) -> float:
     return 2 * p * r / (p + r)
 
 
-def policies(metric: str, thresholds: list[float], batch: int) -> dict[str, dict]:
+def policies(metric: str, thresholds: list[float], batch: int, batched: bool = True) -> dict[str, dict]:
     """Policy name -> CollabOptions fields; a batched policy names its per-token twin in `same_as`."""
     gate = f"gated {metric}>={thresholds[0]:g}"
     table: dict[str, dict] = {
@@ -85,7 +85,7 @@ def policies(metric: str, thresholds: list[float], batch: int) -> dict[str, dict
         "fixed schedule": {"policy": Schedule()},
         **{f"gated {metric}>={t:g}": {"policy": Gate(metric, t)} for t in thresholds},
     }
-    for twin in ("every step (weight 0.5)", "fixed schedule", gate):
+    for twin in ("every step (weight 0.5)", "fixed schedule", gate) if batched else ():
         for draft in ("local", "cloud", "auto"):
             table[f"batched {twin}, {draft} drafts (runs of {batch})"] = {
                 **table[twin], "batch": batch, "draft": draft, "same_as": twin}
@@ -101,13 +101,16 @@ def fresh_start(engine: Engine) -> None:
 
 def run(args: argparse.Namespace) -> list[dict]:
     opts = RuntimeOptions(n_threads=args.threads)
+    # n_batch 1: the cloud evaluates every token alone, so its scores cannot depend on how requests
+    # batched them (an echoed run vs one token per call)
+    cloud_opts = RuntimeOptions(n_threads=args.threads, n_batch=args.cloud_n_batch)
     samples = [s.head(3) for s in corpus(args.n)]
-    with tempfile.TemporaryDirectory() as tmp, Engine.load("default", options=opts) as cloud_engine:
+    with tempfile.TemporaryDirectory() as tmp, Engine.load("default", options=cloud_opts) as cloud_engine:
         local = Engine.load(str(local_model(Path(tmp), args.local_quant)), options=opts)
         with serve_cloud(cloud_engine) as url:
             client = CloudClient(CloudConfig(url=url, timeout=300.0, retries=0))
             answers: dict[str, list] = {}
-            table = policies(args.metric, args.thresholds, args.batch)
+            table = policies(args.metric, args.thresholds, args.batch, not args.no_batched)
             for name, spec in table.items():
                 kw = {k: v for k, v in spec.items() if k != "same_as"}
                 rows = []
@@ -150,6 +153,9 @@ def main() -> None:
                     help="uncertainty thresholds for the gated policy, comma-separated (entropy: nats)")
     ap.add_argument("--batch", type=int, default=8, help="draft run length for batched verification")
     ap.add_argument("--local-quant", default="q2_k")
+    ap.add_argument("--cloud-n-batch", type=int, default=512,
+                    help="the cloud's llama.cpp batch size; 1 makes its scores independent of request batching")
+    ap.add_argument("--no-batched", action="store_true", help="per-token policies only")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
