@@ -194,10 +194,10 @@ class CoGenesis:
         res.mode_used = "logits" if res.cloud_used else "local"
         return res
 
-    def pseud_tail_unsafe(self, generated: str) -> bool:
+    def pseud_tail_unsafe(self, generated: str, pseud: Pseudonymizer | None = None) -> bool:
         """True when the text ends in the first >= 2 characters of a private value."""
         low = generated.casefold()
-        for value in self.pseud.private_values():
+        for value in (pseud or self.pseud).private_values():
             v = value.casefold()
             for n in range(min(len(v) - 1, len(low)), 1, -1):
                 if low.endswith(v[:n]) and (len(low) == n or not low[-n - 1].isalnum()):

@@ -31,6 +31,7 @@ from .w2s import w2s_fuse
 if TYPE_CHECKING:
     from .client import CloudClient
     from .cogenesis import CoGenesis, CollabOptions, CollabResult
+    from .pseudonym import Pseudonymizer
 
 T = TypeVar("T")
 FAILED = object()  # what `LogitSession.ask` returns when the cloud failed
@@ -49,12 +50,17 @@ class LogitSession:
         self.tokens = TokenMap(self.engine)
 
     # -- what may leave ------------------------------------------------------------------------
-    def outbound(self, generated: list[int]) -> str | None:
-        """The cloud prompt for the step after `generated`, or None when it is not safe to send."""
+    def outbound(self, generated: list[int], pseud: Pseudonymizer | None = None) -> str | None:
+        """The cloud prompt for the step after `generated`, or None when it is not safe to send.
+
+        It maps what it finds (the conversation's pseudonymizer learns): a batched run tries its
+        future steps on `pseud`, a fork, so that only the steps it keeps teach the real one, in the
+        order per-token fusion would."""
+        pseud = pseud or self.cg.pseud
         text = self.engine.decode_bytes(generated).decode("utf-8", "ignore")
-        if self.cg.pseud_tail_unsafe(text):
+        if self.cg.pseud_tail_unsafe(text, pseud):
             return None
-        prefix, _ = self.cg.pseud.pseudonymize(text)
+        prefix, _ = pseud.pseudonymize(text)
         return self.cloud_prompt + prefix
 
     def _failed(self, exc: Exception) -> None:
@@ -140,6 +146,8 @@ class LogitSession:
             pick = tok if run.local else int(np.argmax(lp))  # a step the cloud is not asked about
             if self.consult(len(out) + i, lp):
                 self.res.consulted_steps += 1
+                if i in run.clouds:
+                    self.outbound(prefix)  # what this step's per-token call would have mapped
                 cloud = run.clouds[i] if i in run.clouds else self.cloud_step(prefix)
                 if cloud:
                     dist = self.fused(prefix, lp, cloud)
@@ -154,7 +162,8 @@ class LogitSession:
         """The cloud's top-k at each consulted step, from one echo call (missing keys: not aligned)."""
         if not steps or self.res.cloud_error is not None:
             return {}
-        prompts = {i: self.outbound(out + chosen[:i]) for i in steps}
+        trial = self.cg.pseud.fork()
+        prompts = {i: self.outbound(out + chosen[:i], trial) for i in steps}  # in step order, as per token
         last = prompts[steps[-1]]
         if last is None:
             return {i: None for i in steps if prompts[i] is None}
@@ -165,11 +174,18 @@ class LogitSession:
             return {}
         at = {offset: top for offset, top in rows}  # type: ignore[union-attr]
         found: dict[int, dict[int, float] | None] = {i: None for i in steps if prompts[i] is None}
+        head = self.engine.tokenize(last)
         for i in steps:
             p = prompts[i]
-            if p is not None and last.startswith(p) and len(p) in at:
+            # the echo's row at len(p) follows the tokens of `last`; a per-token call would follow
+            # those of p alone, and they part where BPE merges across the boundary ("\n" + "\n")
+            if p is not None and last.startswith(p) and len(p) in at and _starts(head, self.engine.tokenize(p)):
                 found[i] = self.tokens.to_ids(at[len(p)])
         return found
+
+
+def _starts(ids: list[int], prefix: list[int]) -> bool:
+    return ids[:len(prefix)] == prefix
 
 
 def _as_logits(dist: dict[int, float], n: int) -> np.ndarray:

@@ -53,6 +53,10 @@ class Pseudonymizer:
     def state(self) -> dict:
         return {"originals": dict(self.originals), "keys": dict(self._keys), "counts": dict(self._counts)}
 
+    def fork(self) -> Pseudonymizer:
+        """A copy of the mapping (same detector) to try texts on without changing this one."""
+        return Pseudonymizer.from_state(self.state(), self.detector)
+
     @classmethod
     def from_state(cls, state: dict, detector: Detector | None = None) -> Pseudonymizer:
         p = cls(detector)

@@ -26,6 +26,7 @@ from edge.sampling import log_softmax
 
 if TYPE_CHECKING:
     from .logit_mode import LogitSession
+    from .pseudonym import Pseudonymizer
 
 PURPOSE_CLOUD_RUN = "cogenesis logits: the cloud continues a context-free prompt, with its top-k per token"
 DRAFTS = ("auto", "local", "cloud")
@@ -72,14 +73,15 @@ def cloud_run(s: LogitSession, out: list[int]) -> Run | None:
     """The cloud's own continuation as the run; None where it cannot be had (then draft locally)."""
     from .logit_mode import FAILED
 
-    base = s.outbound(out)
+    trial = s.cg.pseud.fork()  # the run's future steps must not teach the conversation's mapping
+    base = s.outbound(out, trial)
     n = min(s.opts.batch, s.opts.max_tokens - len(out))
     if base is None or s.res.cloud_error is not None or n <= 0:
         return None
     got = s.ask(base, lambda c, p: c.continuation(p, n, s.opts.top_k, PURPOSE_CLOUD_RUN))
     if got is FAILED:
         return None
-    tokens, clouds = _aligned(s, out, base, got)  # type: ignore[arg-type]
+    tokens, clouds = _aligned(s, out, base, got, trial)  # type: ignore[arg-type]
     if not tokens:
         return None
     cache: dict[int, np.ndarray] = {}
@@ -93,7 +95,7 @@ def cloud_run(s: LogitSession, out: list[int]) -> Run | None:
 
 
 def _aligned(s: LogitSession, out: list[int], base: str, got: list[tuple[str, dict[str, float]]],
-             ) -> tuple[list[int | None], dict[int, dict[int, float] | None]]:
+             trial: Pseudonymizer) -> tuple[list[int | None], dict[int, dict[int, float] | None]]:
     """The run's local ids and the cloud's top-k per position, up to the first position the
     per-token path would have asked about differently (other text or other tokens)."""
     head = s.engine.tokenize(base)
@@ -101,7 +103,7 @@ def _aligned(s: LogitSession, out: list[int], base: str, got: list[tuple[str, di
     clouds: dict[int, dict[int, float] | None] = {}
     text = ""
     for i, (piece, top) in enumerate(got):
-        sent = s.outbound(out + ids) if i else base  # None: a step per-token fusion would not send
+        sent = s.outbound(out + ids, trial) if i else base  # None: a step per-token fusion would not send
         if (sent is not None and sent != base + text) or (i and s.engine.tokenize(base + text) != head + ids):
             break
         clouds[i] = None if sent is None else s.tokens.to_ids(top)

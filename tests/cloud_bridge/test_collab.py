@@ -199,7 +199,7 @@ class _Session:
 
         self.engine, self.tokens, self.unsafe_after = engine, TokenMap(engine), unsafe_after
 
-    def outbound(self, generated: list[int]) -> str | None:
+    def outbound(self, generated: list[int], pseud=None) -> str | None:
         if self.unsafe_after is not None and len(generated) == self.unsafe_after:
             return None
         return "Q:" + self.engine.decode(generated)
@@ -212,11 +212,11 @@ def test_a_cloud_run_is_cut_where_per_token_fusion_would_have_sent_other_tokens(
     pieces = [" Hello", " world", "\n", "\n", "Bye"]  # the text "\n\n" is one token when it is sent as text
     assert len(default_engine.encode("\n\n")) == 1 and len(default_engine.encode("\n")) == 1
     got = [(p, {p: -0.1}) for p in pieces]
-    tokens, clouds = _aligned(s, [], "Q:", got)
+    tokens, clouds = _aligned(s, [], "Q:", got, None)
     assert len(tokens) == len(clouds) == 4  # position 4 would follow "\n\n" sent as one token: cut
     assert default_engine.decode(tokens) == " Hello world\n\n" and all(clouds[i] for i in range(4))
     # a step whose text per-token fusion would not send keeps no cloud distribution, the run goes on
-    tokens, clouds = _aligned(_Session(default_engine, unsafe_after=1), [], "Q:", got[:2])
+    tokens, clouds = _aligned(_Session(default_engine, unsafe_after=1), [], "Q:", got[:2], None)
     assert len(tokens) == 2 and clouds[1] is None and clouds[0]
 
 
@@ -239,3 +239,44 @@ def test_draft_chooser_measures_tokens_per_call():
     assert {rich.pick() for _ in range(20)} == {"local"}  # a cloud run could not beat 20 tokens per call
     with pytest.raises(InvalidRequestError, match="draft"):
         CollabOptions(batch=4, draft="both")
+
+
+def _logit_session(engine, url: str, known: dict | None = None):
+    from cloud_bridge.cogenesis import CollabResult
+    from cloud_bridge.logit_mode import LogitSession
+
+    client = CloudClient(CloudConfig(url=url, timeout=120.0, retries=0))
+    cg = CoGenesis(engine, client, "logits", Detector(known=entities_from_dict(known or {})))
+    res = CollabResult(text="", mode="logits", mode_used="logits", cloud_used=False)
+    prompt = engine.render([{"role": "user", "content": "Write a short note."}])
+    return LogitSession(cg, res, engine.tokenize(prompt), prompt, CollabOptions(top_k=5, temperature=0.0, batch=8)), cg
+
+
+def test_an_echo_row_is_used_only_where_the_cloud_saw_the_same_tokens(cloud, default_engine):
+    """BPE writes "\n\n" as one token at the end of a text and as two before a word: the echo's row after
+    "Hi,\n\n" follows other tokens than a per-token call on that text would, so it is not used."""
+    _, url = cloud
+    s, _ = _logit_session(default_engine, url)
+    chosen = default_engine.encode("Hi,\n\nI hope")
+    pieces = [default_engine.decode([t]) for t in chosen]
+    assert pieces[:4] == ["Hi", ",", "\n", "\n"] and len(default_engine.encode("Hi,\n\n")) == 3
+    found = s.score_run([], chosen, [1, 2, 4, 5])
+    assert set(found) == {1, 2, 5}  # 4 (after "\n" "\n") goes to a per-token call in the walk
+    for i in found:
+        want = s.tokens.to_ids(s.cg.client.top_logprobs(s.outbound(chosen[:i]), 5, "test"))
+        assert found[i].keys() == want.keys()
+        assert all(abs(found[i][t] - want[t]) < 1e-3 for t in want)
+
+
+def test_scoring_a_run_does_not_teach_the_conversation_its_future_text(cloud, default_engine):
+    """The run's later steps are pseudonymized on a fork: per-token fusion would not have seen them yet,
+    and what the mapping knows decides what later prompts may send."""
+    _, url = cloud
+    s, cg = _logit_session(default_engine, url)
+    chosen = default_engine.encode(" Write to anna.berg@example.org today")
+    before = cg.pseud.state()
+    found = s.score_run([], chosen, list(range(1, len(chosen))))
+    assert found and cg.pseud.state() == before
+    fork = cg.pseud.fork()
+    assert "anna.berg@example.org" not in s.outbound(chosen, fork)
+    assert "anna.berg@example.org" in fork.state()["originals"].values()  # what scoring would have taught
