@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -94,6 +94,31 @@ def load_json_schema(text: str, origin: str = "schema") -> dict:
     return schema
 
 
+class TokenConstraint(Protocol):
+    """Which tokens may come next (a grammar state): one token's verdict, or the whole mask."""
+
+    def allows(self, token_id: int) -> bool: ...
+
+    def mask(self) -> np.ndarray: ...
+
+
+Allowed = np.ndarray | TokenConstraint | None  # a boolean mask over the logits, a constraint, or free
+
+
+def as_mask(allowed: Allowed) -> np.ndarray | None:
+    return allowed if allowed is None or isinstance(allowed, np.ndarray) else allowed.mask()
+
+
+def constrain_logits(logits: np.ndarray, allowed: Allowed, greedy: bool) -> np.ndarray:
+    """Logits with the refused tokens at -inf; greedy and an allowed argmax: the logits as they are
+    (the pick is the same, and no mask is built)."""
+    if allowed is None:
+        return logits
+    if greedy and not isinstance(allowed, np.ndarray) and allowed.allows(int(np.argmax(logits))):
+        return logits
+    return np.where(as_mask(allowed), logits, -np.inf)
+
+
 class Sampler:
     """Picks the next token from logits: top-k -> top-p -> temperature -> draw (llama.cpp order)."""
 
@@ -101,16 +126,22 @@ class Sampler:
         self.params = params
         self.rng = np.random.default_rng(params.seed)
 
-    def __call__(self, logits: np.ndarray, allowed: np.ndarray | None = None) -> int:
+    def __call__(self, logits: np.ndarray, allowed: Allowed = None) -> int:
         if self.params.greedy:
             logits = np.asarray(logits, dtype=np.float32)
-            return int(np.argmax(logits if allowed is None else np.where(allowed, logits, -np.inf)))
+            if allowed is not None and not isinstance(allowed, np.ndarray):
+                best = int(np.argmax(logits))  # the argmax of the allowed tokens when allowed itself
+                if allowed.allows(best):
+                    return best
+            mask = as_mask(allowed)
+            return int(np.argmax(logits if mask is None else np.where(mask, logits, -np.inf)))
         ids, probs = self.distribution(logits, allowed)
         return int(ids[self.rng.choice(len(ids), p=probs)])
 
-    def distribution(self, logits: np.ndarray, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def distribution(self, logits: np.ndarray, allowed: Allowed = None) -> tuple[np.ndarray, np.ndarray]:
         """The (token ids, probabilities) a non-greedy draw picks from (speculative sampling needs them)."""
         logits = np.asarray(logits, dtype=np.float32)
+        allowed = as_mask(allowed)  # top-k/top-p come after the constraint: the whole mask is needed
         if allowed is not None:  # a token-level constraint masks everything else
             logits = np.where(allowed, logits, -np.inf)
         ids = np.flatnonzero(np.isfinite(logits))

@@ -176,7 +176,7 @@ class LlamaCppEncDecBackend(Backend):
         for pos in range(self.info.n_ctx):
             self.last_logits = self._run.decode([tok], pos)[0]
             logits = self.last_logits if hook is None else hook(list(out), self.last_logits.copy())
-            tok = sampler(logits, None if matcher is None else matcher.allowed())
+            tok = sampler(logits, None if matcher is None else matcher.constraint())
             out.append(tok)
             yield tok
             if matcher is not None:

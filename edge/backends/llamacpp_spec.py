@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..constrain.matcher import MatcherCache, Vocabulary, utf8_or_none
-from ..sampling import Sampler, SamplingParams
+from ..sampling import Sampler, SamplingParams, constrain_logits
 from ..speculate import Controller, RecycleDrafter, SpecStats, make_drafter, speculate
 from ..speculate.loop import Step, resume
 
@@ -111,7 +111,8 @@ class LlamaCppSpeculation:
         self.row = None  # last_logits reads the context's own row again
         if not params.greedy:  # a fresh stream, not the seed an earlier request left in the binding
             self._backend._llm.set_seed(int(sampler.rng.integers(2**31)))
-        hook = None if matcher is None else (lambda _ids, logits: np.where(matcher.allowed(), logits, -np.inf))
+        greedy = params.greedy
+        hook = None if matcher is None else (lambda _ids, logits: constrain_logits(logits, matcher.constraint(), greedy))
         plain = self._backend.plain_decode(history, params, hook, constrain=False)
         try:
             for i, tok in enumerate(plain, 1):

@@ -12,9 +12,9 @@ allowed (a character split across tokens cannot be matched).
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from .grammar import Alt, Chars, Expr, Grammar, Lit, Ref, Rep, Seq
 
 DEAD = -1
 Stack = tuple[int, ...]
+MAX_GRAMMARS = 16  # compiled grammars kept per model (least recently used go first)
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,14 @@ class CompiledGrammar:
                 break
         return state
 
+    def allows(self, state: int, token_id: int) -> bool:
+        """`mask(state)[token_id]`, from that one token's text (no mask is built)."""
+        v = self.vocab
+        if token_id in v.eog_ids and self.accepting(state):
+            return True
+        text = v.texts[token_id] if 0 <= token_id < len(v.texts) else None
+        return bool(text) and self.advance_text(state, text) != DEAD
+
     def mask(self, state: int) -> np.ndarray:
         """Boolean mask over the vocabulary of tokens allowed in `state` (EOG when complete)."""
         cached = self._masks.get(state)
@@ -197,6 +206,26 @@ class CompiledGrammar:
         return allowed
 
 
+class StateConstraint:
+    """The tokens a grammar state allows, as a sampler constraint: a greedy pick asks `allows` of
+    its one token and builds the whole `mask` only when that token is refused."""
+
+    __slots__ = ("compiled", "state")
+
+    def __init__(self, compiled: CompiledGrammar, state: int) -> None:
+        self.compiled, self.state = compiled, state
+
+    def allows(self, token_id: int) -> bool:
+        return self.compiled.allows(self.state, token_id)
+
+    def mask(self) -> np.ndarray:
+        mask = self.compiled.mask(self.state)
+        if not mask.any():  # e.g. T5's vocabulary has no "{": sampling from nothing must not pick token 0
+            raise InvalidRequestError("no token of this model's vocabulary continues the grammar here: "
+                                      "the model cannot write this JSON schema / grammar")
+        return mask
+
+
 class GrammarMatcher:
     """One generation's position in a compiled grammar."""
 
@@ -205,11 +234,11 @@ class GrammarMatcher:
         self.state = compiled.start
 
     def allowed(self) -> np.ndarray:
-        mask = self.compiled.mask(self.state)
-        if not mask.any():  # e.g. T5's vocabulary has no "{": sampling from nothing must not pick token 0
-            raise InvalidRequestError("no token of this model's vocabulary continues the grammar here: "
-                                      "the model cannot write this JSON schema / grammar")
-        return mask
+        return self.constraint().mask()
+
+    def constraint(self, state: int | None = None) -> StateConstraint:
+        """The tokens allowed at the current state (or at `state`), checked lazily."""
+        return StateConstraint(self.compiled, self.state if state is None else state)
 
     def accept(self, token_id: int) -> None:
         if token_id in self.compiled.vocab.eog_ids:
@@ -235,7 +264,7 @@ class MatcherCache:
     def __init__(self, vocabulary: Callable[[], Vocabulary]) -> None:
         self._make_vocab = vocabulary
         self._vocab: Vocabulary | None = None
-        self._grammars: dict[Any, CompiledGrammar] = {}
+        self._grammars: OrderedDict[str, CompiledGrammar] = OrderedDict()
 
     def matcher(self, schema: dict | None, grammar: Grammar | None = None) -> GrammarMatcher | None:
         """A fresh matcher for a JSON schema or a grammar in the IR (None: free text)."""
@@ -243,13 +272,18 @@ class MatcherCache:
 
         if schema is None and grammar is None:
             return None
-        key = json.dumps(schema) if schema is not None else ("grammar", id(grammar))
-        if key not in self._grammars:
+        # by content: an id() could name another grammar once the first is freed
+        key = "schema:" + json.dumps(schema, sort_keys=True) if schema is not None else "grammar:" + repr(grammar)
+        compiled = self._grammars.get(key)
+        if compiled is None:
             if self._vocab is None:
                 self._vocab = self._make_vocab()
             ir = schema_to_grammar(schema) if schema is not None else grammar
-            self._grammars[key] = CompiledGrammar(ir, self._vocab)
-        return GrammarMatcher(self._grammars[key])
+            compiled = self._grammars[key] = CompiledGrammar(ir, self._vocab)
+            while len(self._grammars) > MAX_GRAMMARS:  # each holds its masks: distinct requests must not pile up
+                self._grammars.popitem(last=False)
+        self._grammars.move_to_end(key)
+        return GrammarMatcher(compiled)
 
 
 def utf8_or_none(b: bytes) -> str | None:

@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..sampling import Sampler
+from ..sampling import Allowed, Sampler
 
-Allowed = Callable[[int], "np.ndarray | None"]  # row index -> grammar mask for that row (None: free)
+AllowedAt = Callable[[int], Allowed]  # row index -> what the grammar allows at that row (None: free)
 
 
 def accept_draft(rows: np.ndarray, draft: Sequence[int], sampler: Sampler,
-                 allowed: Allowed | None = None) -> list[int]:
+                 allowed: AllowedAt | None = None) -> list[int]:
     """Tokens to emit: the kept prefix of `draft`, then one token drawn from the verifier.
 
     `rows[i]` are the target's logits for the token after draft[:i] (row 0: after the last
@@ -40,7 +40,7 @@ def accept_draft(rows: np.ndarray, draft: Sequence[int], sampler: Sampler,
     return out
 
 
-def _judge(row: np.ndarray, tok: int, sampler: Sampler, mask: np.ndarray | None) -> tuple[int, bool]:
+def _judge(row: np.ndarray, tok: int, sampler: Sampler, mask: Allowed) -> tuple[int, bool]:
     """(token to emit, whether it is the draft token) for one position."""
     pick = sampler(row, mask)
     return pick, pick == tok

@@ -45,7 +45,7 @@ def speculate(verifier: Verifier, first_row: np.ndarray, history: list[int], sam
     verifier then holds `history[:-1]`; the caller decodes on plainly, and may `resume` later.
     A yielded row is valid until the generator resumes (it may be a view of the backend's buffer).
     """
-    tok = sampler(first_row, None if matcher is None else matcher.allowed())
+    tok = sampler(first_row, None if matcher is None else matcher.constraint())
     yield tok, first_row
     _advance(matcher, tok)
     history.append(tok)
@@ -64,7 +64,7 @@ def resume(verifier: Verifier, history: list[int], sampler: Sampler, drafter: Dr
         draft = _draft(drafter, controller, history, min(controller.max_draft, verifier.room() - 1), stats)
         tokens, states = _grammar_cut(matcher, draft.tokens if draft else [], stats)
         rows = verifier.verify([tok, *tokens])
-        allowed = None if matcher is None else (lambda i, states=states: _allowed(matcher, states[i]))
+        allowed = None if matcher is None else (lambda i, states=states: matcher.constraint(states[i]))
         out = accept_draft(rows, tokens, sampler, allowed)
         n_acc = len(out) - 1
         verifier.rollback(len(tokens) - n_acc)
@@ -107,12 +107,6 @@ def _grammar_cut(matcher: GrammarMatcher | None, draft: list[int], stats: SpecSt
         state = nxt
         states.append(state)
     return draft, states
-
-
-def _allowed(matcher: GrammarMatcher, state: int) -> np.ndarray:
-    probe = GrammarMatcher(matcher.compiled)
-    probe.state = state
-    return probe.allowed()  # raises the matcher's typed error where nothing continues the grammar
 
 
 def _advance(matcher: GrammarMatcher | None, tok: int) -> None:

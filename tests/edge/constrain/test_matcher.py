@@ -101,3 +101,65 @@ def test_special_and_invalid_tokens_are_never_allowed():
     vocab = Vocabulary.from_texts(["{", "}", None, "\ufffd", "{}"], [2])
     m = GrammarMatcher(CompiledGrammar(schema_to_grammar({"type": "object"}), vocab))
     assert np.flatnonzero(m.allowed()).tolist() == [0, 4]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_one_token_verdict_equals_the_mask_at_every_state_of_a_walk(seed):
+    """`allows` is what a greedy pick asks instead of building the mask: it must agree with it."""
+    vocab = _vocab()
+    m = GrammarMatcher(CompiledGrammar(schema_to_grammar(PERSON), vocab))
+    rng = random.Random(seed)
+    for _ in range(60):
+        c = m.constraint()
+        mask = c.mask()
+        assert [c.allows(t) for t in range(len(vocab.texts))] == mask.tolist()
+        assert not c.allows(len(vocab.texts) + 5)  # a padded logits row's extra ids
+        choices = [t for t in np.flatnonzero(mask) if t != EOS]
+        if not choices:
+            break
+        m.accept(int(rng.choice(choices)))
+
+
+def test_greedy_pick_checks_its_token_before_building_a_mask():
+    from edge.sampling import Sampler, SamplingParams
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner, self.masks = inner, 0
+
+        def allows(self, t):
+            return self.inner.allows(t)
+
+        def mask(self):
+            self.masks += 1
+            return self.inner.mask()
+
+    m = GrammarMatcher(CompiledGrammar(schema_to_grammar(PERSON), _vocab()))
+    sampler, rng = Sampler(SamplingParams(temperature=0.0)), np.random.default_rng(0)
+    for _ in range(20):
+        logits = rng.normal(size=len(PIECES) + 1).astype(np.float32)
+        c = Counting(m.constraint())
+        want = int(np.argmax(np.where(m.allowed(), logits, -np.inf)))
+        assert sampler(logits, c) == want
+        assert c.masks == (0 if c.allows(int(np.argmax(logits))) else 1)
+        logits[want] = 100.0  # an allowed argmax: no mask at all
+        c = Counting(m.constraint())
+        assert sampler(logits, c) == want and c.masks == 0
+        if want == EOS:
+            break
+        m.accept(want)
+
+
+def test_grammar_cache_is_keyed_by_content_and_bounded():
+    from edge.constrain.grammar import Grammar, Lit
+    from edge.constrain.matcher import MAX_GRAMMARS, MatcherCache
+
+    cache = MatcherCache(_vocab)
+    for word in ("admin", "user"):  # built and freed in turn: an id() key could serve "admin" for "user"
+        m = cache.matcher(None, Grammar({"root": Lit(word)}))
+        assert m.compiled.allows(m.state, PIECES.index(word[0])) and not m.compiled.allows(m.state, PIECES.index("z"))
+    same = [cache.matcher(None, Grammar({"root": Lit("admin")})).compiled for _ in range(2)]
+    assert same[0] is same[1]
+    for i in range(MAX_GRAMMARS + 5):
+        cache.matcher({"type": "string", "maxLength": i + 1})
+    assert len(cache._grammars) == MAX_GRAMMARS
