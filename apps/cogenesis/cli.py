@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from edge.commands.options import RuntimeChoice, runtime_options
 from edge.errors import InvalidRequestError
 
 from .service import WriteRequest, write
@@ -50,10 +51,11 @@ def cogenesis() -> None:
               help="With --batch: who drafts each run (the local model, the cloud's own continuation, or "
                    "auto: whichever kept more tokens per call).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+@runtime_options
 def write_cmd(instruction: str, context_file: Path, mode: str, cloud_url: str | None, cloud_model: str | None,
               timeout: float, model: str, max_tokens: int, outline_tokens: int, temperature: float, seed: int | None,
               profile_file: Path | None, conversation: str | None, gate: str | None, batch: int, draft: str,
-              as_json: bool) -> None:
+              as_json: bool, runtime: RuntimeChoice) -> None:
     """Write INSTRUCTION using the private context in --context.
 
     The cloud (sketch mode) sees only the de-identified instruction and returns an outline; the
@@ -65,15 +67,13 @@ def write_cmd(instruction: str, context_file: Path, mode: str, cloud_url: str | 
       edgesplit cogenesis write --context notes.txt "Write an email to my landlord"
       edgesplit cogenesis write --context notes.txt --json --mode off "Summarise my week"
     """
-    from edge import Engine
-
     if not instruction.strip():
         raise InvalidRequestError("the instruction is empty: say what to write")
     context = sys.stdin.read() if str(context_file) == "-" else _read(context_file)
     req = WriteRequest(instruction, context, mode, cloud_url, cloud_model, timeout, max_tokens,
                        outline_tokens=outline_tokens, temperature=temperature, seed=seed, conversation_id=conversation,
                        profile_file=profile_file, gate=_gate(gate), batch=batch, draft=draft)
-    with Engine.load(model) as engine:
+    with runtime.load(model) as engine:
         result = write(engine, req)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))

@@ -8,21 +8,13 @@ from pathlib import Path
 
 import click
 
+from edge.commands.options import RuntimeChoice, runtime_options
+
 from .errors import GuiAgentError
 
 
 def _echo_json(obj: object) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False))
-
-
-def _load_engine(model: str, threads: int | None = None):
-    from edge import Engine, RuntimeOptions
-
-    return Engine.load(model, options=RuntimeOptions(n_threads=threads) if threads else None)
-
-
-def _threads_option(f):
-    return click.option("-t", "--threads", type=int, default=None, help="CPU threads for the model.")(f)
 
 
 @click.group()
@@ -113,8 +105,8 @@ def exec_cmd(app_name: str, script_file: Path, as_json: bool) -> None:
 @click.option("-m", "--model", default="default", show_default=True, help="Model: `default`, a .gguf or a bundle.")
 @click.option("--no-constrain", is_flag=True, help="Let the model write free text instead of grammar-constrained scripts.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_threads_option
-def run_cmd(task: str, app_name: str, model: str, no_constrain: bool, as_json: bool, threads: int | None) -> None:
+@runtime_options
+def run_cmd(task: str, app_name: str, model: str, no_constrain: bool, as_json: bool, runtime: RuntimeChoice) -> None:
     """Have the local model write a script for TASK, run it, and repair it up to twice.
 
     \b
@@ -127,7 +119,7 @@ def run_cmd(task: str, app_name: str, model: str, no_constrain: bool, as_json: b
     from .sim import check_app
 
     check_app(app_name)
-    with _load_engine(model, threads) as engine:
+    with runtime.load(model) as engine:
         run = solve(engine, app_name, task, constrain=not no_constrain)
     if as_json:
         _echo_json(run.to_dict())
@@ -151,9 +143,9 @@ def run_cmd(task: str, app_name: str, model: str, no_constrain: bool, as_json: b
 @click.option("--no-constrain", is_flag=True, help="Unconstrained generation (free text).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as one JSON object.")
 @click.option("-v", "--verbose", is_flag=True, help="Print each task's result to stderr as it finishes.")
-@_threads_option
+@runtime_options
 def bench_cmd(models: tuple[str, ...], limit: int | None, app_name: str | None, no_constrain: bool, as_json: bool,
-              verbose: bool, threads: int | None) -> None:
+              verbose: bool, runtime: RuntimeChoice) -> None:
     """Run the task benchmark: success rate, tokens in/out, latency, per-task actions.
 
     With several -m, every model runs the same tasks and a side-by-side table follows
@@ -178,7 +170,7 @@ def bench_cmd(models: tuple[str, ...], limit: int | None, app_name: str | None, 
 
     reports = []
     for model in models:
-        with _load_engine(model, threads) as engine:
+        with runtime.load(model) as engine:
             reports.append(run_bench(engine, constrain=not no_constrain, limit=limit, app=app_name,
                                      on_result=progress if verbose else None))
     if as_json:

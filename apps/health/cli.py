@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from edge.commands.options import RuntimeChoice, runtime_options
+
 from .importers import IMPORTERS, import_file
 from .schema import ImportResult
 
@@ -22,12 +24,6 @@ def _load(file: str, fmt: str | None, tz: str | None) -> ImportResult:
         click.echo(f"warning: partial import: {result.skipped} of {result.records} records skipped or "
                    "unreadable (see the warnings above)", err=True)
     return result
-
-
-def _engine(model: str):
-    from edge import Engine
-
-    return Engine.load(model)
 
 
 def _source_options(f):
@@ -86,7 +82,9 @@ def import_cmd(file: str, fmt: str | None, tz: str | None, as_json: bool) -> Non
 @click.option("--model", default="default", show_default=True, help="Local model for the language tasks.")
 @click.option("--no-model", is_flag=True, help="Numbers and rules only: no predictions, no model.")
 @click.option("--seed", default=0, show_default=True, help="Seed for the model's sampling.")
-def assess(file: str, fmt: str | None, tz: str | None, as_json: bool, model: str, no_model: bool, seed: int) -> None:
+@runtime_options
+def assess(file: str, fmt: str | None, tz: str | None, as_json: bool, model: str, no_model: bool, seed: int,
+           runtime: RuntimeChoice) -> None:
     """Baselines, events with evidence, predictions and a short narrative for an export.
 
     \b
@@ -97,7 +95,7 @@ def assess(file: str, fmt: str | None, tz: str | None, as_json: bool, model: str
     """
     from .report import build_report
 
-    report = build_report(_load(file, fmt, tz), None if no_model else _engine(model), seed=seed)
+    report = build_report(_load(file, fmt, tz), None if no_model else runtime.load(model), seed=seed)
     if as_json:
         click.echo(json.dumps(report, indent=1))
         return
@@ -118,8 +116,9 @@ def assess(file: str, fmt: str | None, tz: str | None, as_json: bool, model: str
 @click.option("--model", default="default", show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--max-tokens", default=48, show_default=True, help="Length limit of the model's part of the answer.")
+@runtime_options
 def ask(file: str, question: str, fmt: str | None, tz: str | None, cloud: bool, as_json: bool, model: str,
-        seed: int, max_tokens: int) -> None:
+        seed: int, max_tokens: int, runtime: RuntimeChoice) -> None:
     """Answer a follow-up question from the same report, on this device.
 
     \b
@@ -134,7 +133,7 @@ def ask(file: str, question: str, fmt: str | None, tz: str | None, cloud: bool, 
     result = _load(file, fmt, tz)
     report = build_report(result, None)  # the deterministic facts are what answers are grounded in
     hook = cloud_bridge_hook(result.private) if cloud else None
-    out = answer(_engine(model), report, question, cloud=hook, private=result.private, seed=seed,
+    out = answer(runtime.load(model), report, question, cloud=hook, private=result.private, seed=seed,
                  max_tokens=max_tokens)
     click.echo(json.dumps(out, indent=1) if as_json else out["answer"])
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -21,19 +23,51 @@ def speculative_option(**kw) -> Callable:
                         help=SPECULATIVE_HELP, **kw)
 
 
-def model_options(f: Callable) -> Callable:
-    """--model, --profile, --backend, --threads, --ctx, --speculative."""
-    for opt in reversed([
-        click.option("-m", "--model", default="default", show_default=True,
-                     help="`default`, a .gguf file, a bundle directory, or a bundle name (see `edgesplit models`)."),
+def _runtime_flags() -> list[Callable]:
+    return [
         click.option("--profile", default=None, help="Hardware profile name or TOML file (see `edgesplit profiles list`)."),
         click.option("--backend", default=None, help="Force a backend (llamacpp, onnxruntime); default: from the model format."),
         click.option("-t", "--threads", type=int, default=None, help="CPU threads (default: physical cores or the profile's)."),
         click.option("--ctx", "n_ctx", type=int, default=None, help="Context length in tokens (default 2048 or the profile's)."),
         speculative_option(),
+    ]
+
+
+def model_options(f: Callable) -> Callable:
+    """--model, --profile, --backend, --threads, --ctx, --speculative."""
+    for opt in reversed([
+        click.option("-m", "--model", default="default", show_default=True,
+                     help="`default`, a .gguf file, a bundle directory, or a bundle name (see `edgesplit models`)."),
+        *_runtime_flags(),
     ]):
         f = opt(f)
     return f
+
+
+@dataclass(frozen=True)
+class RuntimeChoice:
+    """How a command's user asked the model to run (None: the profile's or the default)."""
+
+    profile: str | None = None
+    backend: str | None = None
+    threads: int | None = None
+    n_ctx: int | None = None
+    speculative: str | None = None
+
+    def load(self, model: str) -> Engine:
+        return load_engine(model, self.profile, self.backend, self.threads, self.n_ctx, self.speculative)
+
+
+def runtime_options(f: Callable) -> Callable:
+    """--profile, --backend, --threads, --ctx, --speculative for a command that names its own
+    model option(s); the command gets them as one `runtime: RuntimeChoice`."""
+    @functools.wraps(f)
+    def command(*args, profile, backend, threads, n_ctx, speculative, **kwargs):
+        return f(*args, runtime=RuntimeChoice(profile, backend, threads, n_ctx, speculative), **kwargs)
+
+    for opt in reversed(_runtime_flags()):
+        command = opt(command)
+    return command
 
 
 def load_engine(model: str, profile: str | None, backend: str | None, threads: int | None,

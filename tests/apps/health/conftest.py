@@ -96,4 +96,4 @@ def cli_assess(history14, tmp_path_factory):
     env = {"EDGESPLIT_HOME": str(folder / "home")}
     return {"assess": run_cli("health", "assess", str(data), "--json", env=env, timeout=1800),
             "ask": run_cli("health", "ask", str(data), "How is my heart rate?", "--json", "--max-tokens", "8",
-                           env=env, timeout=1800)}
+                           "--speculative", "off", "--threads", "1", env=env, timeout=1800)}

@@ -7,6 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from apps.health import synth_formats as sf
 from apps.health.cli import health
 from apps.health.schema import METRICS
 from tests.conftest import run_cli
@@ -83,3 +84,13 @@ def test_ask_with_the_model_through_the_entry_point(cli_assess):
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["route"] == "local" and out["facts"] and any("resting heart rate" in f for f in out["facts"])
+
+
+def test_model_options_are_the_engine_commands_own(tmp_path, history14) -> None:
+    """The apps take --profile/--threads/--speculative like `edgesplit run`, refused the same way."""
+    data = sf.write_csv(tmp_path / "w.csv", history14[0])
+    bad = run_cli("health", "assess", str(data), "--no-model", "--speculative", "always")
+    assert bad.returncode == 2 and "'always' is not one of" in bad.stderr
+    missing = run_cli("health", "ask", str(data), "How did I sleep?", "--profile", "no-such-board")
+    assert missing.returncode != 0 and "unknown profile 'no-such-board'" in missing.stderr
+    assert "Traceback" not in missing.stderr
