@@ -1,10 +1,12 @@
-"""App latency with the prompt cache off, on in a cold process, and on with a warm disk cache.
+"""App latency with prompt caching and speculation off, on in a cold process, and on with a warm disk cache.
 
 Each run is a fresh process (model load included), so "warm" means only the on-disk prompt cache
 ($EDGESPLIT_HOME/cache/prompts, filled once before the measured rounds) is warm:
-  off    EDGESPLIT_PROMPT_CACHE=off, a fresh home
-  cold   the cache on, a fresh home: reuse only within the process (tasks on one app share rules + doc)
-  warm   the cache on, a home whose disk cache an earlier process filled
+  off     EDGESPLIT_PROMPT_CACHE=off and --speculative off, a fresh home (the reference)
+  cold    cache and speculation on (the defaults), a fresh home: reuse only within the process
+          (tasks on one app share rules + doc)
+  warm    cache and speculation on, a home whose disk cache an earlier process filled
+  nospec  like warm, speculation off (what speculation adds on top of the cache)
 Modes are interleaved round by round, so load changes on a shared machine hit them alike.
   agent   per-task latency of the GUI agent (generation + execution, repairs included), median and p95
   health  wall time of `edgesplit health assess FILE --json` (load, import, analysis, model calls)
@@ -28,18 +30,20 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EXE = str(Path(sys.executable).with_name("edgesplit"))
-MODES = ("off", "cold", "warm")
+# mode -> (prompt cache, speculative, uses the pre-filled home)
+MODES = {"off": ("off", "off", False), "cold": ("on", "auto", False), "warm": ("on", "auto", True),
+         "nospec": ("on", "off", True)}
 
 
-def agent_child(limit: int) -> None:
+def agent_child(limit: int, speculative: str) -> None:
     """In a child process: run the agent benchmark, print per-task latencies and the cache counters."""
     sys.path.insert(0, str(REPO))
     from apps.gui_agent.bench import run_bench
-    from edge import Engine
+    from edge import Engine, RuntimeOptions
     from edge.prompt_cache import totals
 
     t0 = time.perf_counter()
-    with Engine.load("default") as engine:
+    with Engine.load("default", options=RuntimeOptions(speculative=speculative)) as engine:
         load_s = time.perf_counter() - t0
         report = run_bench(engine, limit=limit)
     s = totals()
@@ -93,13 +97,13 @@ def bench_ttft(args, tmp: Path) -> dict:
 
 def _env(mode: str, home: Path) -> dict:
     env = {**os.environ, "EDGESPLIT_HOME": str(home), "PYTHONPATH": str(REPO)}
-    env["EDGESPLIT_PROMPT_CACHE"] = "off" if mode == "off" else "on"
+    env["EDGESPLIT_PROMPT_CACHE"] = MODES[mode][0] if mode in MODES else mode
     return env
 
 
 def run_agent(mode: str, home: Path, limit: int) -> dict:
-    p = subprocess.run([sys.executable, __file__, "--child-agent", "--limit", str(limit)], env=_env(mode, home),
-                       capture_output=True, text=True, check=False)
+    p = subprocess.run([sys.executable, __file__, "--child-agent", "--limit", str(limit), "--speculative",
+                        MODES[mode][1]], env=_env(mode, home), capture_output=True, text=True, check=False)
     if p.returncode != 0:
         raise SystemExit(f"agent child failed ({mode}): {p.stderr[-2000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -107,7 +111,8 @@ def run_agent(mode: str, home: Path, limit: int) -> dict:
 
 def run_health(mode: str, home: Path, file: Path) -> float:
     t0 = time.perf_counter()
-    p = subprocess.run([EXE, "health", "assess", str(file), "--json"], env=_env(mode, home),
+    p = subprocess.run([EXE, "health", "assess", str(file), "--json", "--speculative", MODES[mode][1]],
+                       env=_env(mode, home),
                        capture_output=True, text=True, check=False)
     if p.returncode != 0:
         raise SystemExit(f"health assess failed ({mode}): {p.stderr[-2000:]}")
@@ -115,7 +120,7 @@ def run_health(mode: str, home: Path, file: Path) -> float:
 
 
 def _home(mode: str, tmp: Path, warm_home: Path, i: int) -> Path:
-    return warm_home if mode == "warm" else Path(tempfile.mkdtemp(dir=tmp, prefix=f"{mode}{i}-"))
+    return warm_home if MODES[mode][2] else Path(tempfile.mkdtemp(dir=tmp, prefix=f"{mode}{i}-"))
 
 
 def _p95(xs: list[float]) -> float:
@@ -177,10 +182,11 @@ def main() -> None:
     ap.add_argument("--only", choices=("agent", "health", "ttft"))
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--child-agent", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--speculative", default="auto", help=argparse.SUPPRESS)
     ap.add_argument("--child-ttft", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_agent:
-        agent_child(args.limit)
+        agent_child(args.limit, args.speculative)
         return
     if args.child_ttft:
         ttft_child()
@@ -196,11 +202,11 @@ def main() -> None:
 def _table(out: dict) -> str:
     lines = [f"load average {out['load_avg']:.1f}, {out['repeat']} interleaved rounds"]
     for m, a in out.get("agent", {}).items():
-        lines.append(f"agent  {m:<5} median {a['median_ms']:8.0f} ms  p95 {a['p95_ms']:8.0f} ms  "
+        lines.append(f"agent  {m:<6} median {a['median_ms']:8.0f} ms  p95 {a['p95_ms']:8.0f} ms  "
                      f"mean {a['mean_ms']:8.0f} ms  x{out['agent_mean_ratio_vs_off'][m]:.2f}  "
                      f"success {a['success_rate']:.2f}  disk hits {a['disk_hits']}")
     for m, h in out.get("health_s", {}).items():
-        lines.append(f"health {m:<5} median {h['median']:6.2f} s  x{out['health_ratio_vs_off'][m]:.2f}  {h['runs']}")
+        lines.append(f"health {m:<6} median {h['median']:6.2f} s  x{out['health_ratio_vs_off'][m]:.2f}  {h['runs']}")
     return "\n".join(lines)
 
 

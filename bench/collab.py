@@ -75,7 +75,8 @@ def token_f1(a: str, b: str) -> float:
     return 2 * p * r / (p + r)
 
 
-def policies(metric: str, thresholds: list[float], batch: int, batched: bool = True) -> dict[str, dict]:
+def policies(metric: str, thresholds: list[float], batch: int, batched: bool = True,
+             gate_weight: float = 0.5) -> dict[str, dict]:
     """Policy name -> CollabOptions fields; a batched policy names its per-token twin in `same_as`."""
     gate = f"gated {metric}>={thresholds[0]:g}"
     table: dict[str, dict] = {
@@ -83,7 +84,7 @@ def policies(metric: str, thresholds: list[float], batch: int, batched: bool = T
         "cloud only": {"policy": Always(), "weight": 1.0},
         "every step (weight 0.5)": {"policy": Always()},
         "fixed schedule": {"policy": Schedule()},
-        **{f"gated {metric}>={t:g}": {"policy": Gate(metric, t)} for t in thresholds},
+        **{f"gated {metric}>={t:g}": {"policy": Gate(metric, t), "weight": gate_weight} for t in thresholds},
     }
     for twin in ("every step (weight 0.5)", "fixed schedule", gate) if batched else ():
         for draft in ("local", "cloud", "auto"):
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         with serve_cloud(cloud_engine) as url:
             client = CloudClient(CloudConfig(url=url, timeout=300.0, retries=0))
             answers: dict[str, list] = {}
-            table = policies(args.metric, args.thresholds, args.batch, not args.no_batched)
+            table = policies(args.metric, args.thresholds, args.batch, not args.no_batched, args.gate_weight)
             for name, spec in table.items():
                 kw = {k: v for k, v in spec.items() if k != "same_as"}
                 rows = []
@@ -156,6 +157,8 @@ def main() -> None:
     ap.add_argument("--cloud-n-batch", type=int, default=512,
                     help="the cloud's llama.cpp batch size; 1 makes its scores independent of request batching")
     ap.add_argument("--no-batched", action="store_true", help="per-token policies only")
+    ap.add_argument("--gate-weight", type=float, default=0.5,
+                    help="the cloud's weight at the steps a gate consults (1: the cloud picks, as in FS-GEN)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

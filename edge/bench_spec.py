@@ -16,13 +16,30 @@ from .engine import Engine, GenerationResult
 _DOC = ("The Pixel Weather app shows the temperature, the chance of rain and the wind speed for the "
         "next seven days. Tap a day to see hourly values; swipe left to compare two cities. Alerts for "
         "storms and heat arrive as notifications unless you turn them off in Settings > Alerts.")
+# the GUI agent's shape (apps/gui_agent): rules + screen doc + an example, then the task; the answer
+# is a plan comment and script lines held to a grammar over the doc's element names, as the app does
+_ELEMENTS = {"search_button": "tap", "query_input": "set_text", "settings_button": "tap",
+             "results_list": "tap", "units_dropdown": "tap", "alerts_switch": "tap"}
 _AGENT = [{"role": "system", "content": (
-    "You control an Android phone by writing a Python script. Screen elements:\n"
-    "  button_search: Search\n  input_query: Search query\n  button_settings: Settings\n"
-    "  list_results: Results\n  button_back: Back\n"
-    "Use only tap(name), type(name, text) and back(). Example:\n"
-    "tap(\"button_search\")\ntype(\"input_query\", \"weather in Paris\")\ntap(\"list_results\")\n")},
+    "You control a phone app by writing a script. Each line calls one element of the screen:\n"
+    + "".join(f"  ${n}: {a}\n" for n, a in _ELEMENTS.items())
+    + "Actions: $name.tap(), $name.set_text(\"text\"), back(). Start with a one-line # plan.\n"
+    "Example task: search for weather in Paris and open the results.\n"
+    "# search Paris, open results\n$search_button.tap()\n$query_input.set_text(\"weather in Paris\")\n"
+    "$results_list.tap()\n")},
     {"role": "user", "content": "Task: search for weather in Berlin, open the results, then go back."}]
+
+
+def _agent_grammar():
+    from .constrain.grammar import Grammar, Lit, Ref, Rep, alt, chars, seq
+
+    calls = [seq(Lit(f"${n}"), Lit(".tap()") if a == "tap" else
+                 seq(Lit('.set_text("'), Rep(chars('"\\\n', negated=True), 0, 40), Lit('")')))
+             for n, a in _ELEMENTS.items()]
+    return Grammar({"root": seq(Lit("# "), Rep(chars("\n", negated=True), 0, 80), Lit("\n"), Rep(Ref("line"), 1, 8)),
+                    "line": seq(alt(*calls, Lit("back()")), Lit("\n"))})
+
+
 _SCHEMA = {"type": "object", "properties": {
     "app": {"type": "string"}, "days": {"type": "integer"},
     "features": {"type": "array", "items": {"type": "string"}, "maxItems": 4}},
@@ -34,10 +51,11 @@ class Workload:
     name: str
     prompt: str | list[dict]
     json_schema: dict | None = None
+    grammar: Callable[[], object] | None = None  # built when run (the IR is not imported on CLI start)
 
 
 WORKLOADS = (
-    Workload("agent script", _AGENT),
+    Workload("agent script", _AGENT, grammar=_agent_grammar),
     Workload("json schema", [{"role": "user", "content": f"Describe this app as JSON (app, days, features).\n{_DOC}"}],
              _SCHEMA),
     Workload("grounded rewrite", [{"role": "user", "content": f"Rewrite this text in the second person:\n{_DOC}"}]),
@@ -46,7 +64,8 @@ WORKLOADS = (
 
 
 def _run(engine: Engine, w: Workload, n: int) -> GenerationResult:
-    return engine.generate(w.prompt, max_tokens=n, temperature=0.0, json_schema=w.json_schema)
+    return engine.generate(w.prompt, max_tokens=n, temperature=0.0, json_schema=w.json_schema,
+                           grammar=None if w.grammar is None else w.grammar())
 
 
 def _pair_rows(plain: Engine, spec: Engine, w: Workload, gen_tokens: int, repeat: int,

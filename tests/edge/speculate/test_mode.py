@@ -65,3 +65,19 @@ def test_run_json_reports_what_speculation_did() -> None:
     out = json.loads(r.stdout)
     assert out["speculation_mode"] == "ngram" and out["speculation_steps"] >= 1 and "speculation_handed_off" in out
     assert all(not isinstance(v, dict | list) for v in out.values())  # still one flat object
+
+
+def test_spec_bench_runs_every_workload_and_the_agent_one_writes_a_script():
+    """`edgesplit bench --speculative`'s four workloads; the agent one is held to its script grammar."""
+    from edge import Engine
+    from edge.bench_spec import _ELEMENTS, WORKLOADS, _run, run_spec_bench
+
+    rows = run_spec_bench(lambda m: Engine.load("default", options=RuntimeOptions(n_threads=1, speculative=m)),
+                          "auto", gen_tokens=12, repeat=1)
+    assert [r["workload"] for r in rows] == [w.name for w in WORKLOADS]
+    assert all(r["plain_tok_s"] > 0 and r["spec_tok_s"] > 0 and isinstance(r["identical"], bool) for r in rows)
+    with Engine.load("default", options=RuntimeOptions(n_threads=1)) as engine:
+        text = _run(engine, WORKLOADS[0], 40).text
+    assert text.startswith("# ")
+    for line in text.splitlines()[1:]:
+        assert line == "back()" or (line.startswith("$") and line.split(".")[0][1:] in _ELEMENTS), line
