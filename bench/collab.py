@@ -76,7 +76,7 @@ def token_f1(a: str, b: str) -> float:
 
 
 def policies(metric: str, thresholds: list[float], batch: int, batched: bool = True,
-             gate_weight: float = 0.5) -> dict[str, dict]:
+             gate_weight: float | None = None) -> dict[str, dict]:
     """Policy name -> CollabOptions fields; a batched policy names its per-token twin in `same_as`."""
     gate = f"gated {metric}>={thresholds[0]:g}"
     table: dict[str, dict] = {
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     # n_batch 1: the cloud evaluates every token alone, so its scores cannot depend on how requests
     # batched them (an echoed run vs one token per call)
     cloud_opts = RuntimeOptions(n_threads=args.threads, n_batch=args.cloud_n_batch)
-    samples = [s.head(3) for s in corpus(args.n)]
+    samples = [s.head(3) for s in corpus(args.offset + args.n)[args.offset:]]
     with tempfile.TemporaryDirectory() as tmp, Engine.load("default", options=cloud_opts) as cloud_engine:
         local = Engine.load(str(local_model(Path(tmp), args.local_quant)), options=opts)
         with serve_cloud(cloud_engine) as url:
@@ -147,18 +147,20 @@ def run(args: argparse.Namespace) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=4, help="instructions (privacy corpus samples)")
+    ap.add_argument("--offset", type=int, default=0, help="skip this many corpus samples (a held-out set)")
     ap.add_argument("--tokens", type=int, default=32, help="tokens per answer")
     ap.add_argument("--top-k", type=int, default=10)
     ap.add_argument("--metric", default="entropy", choices=sorted(UNCERTAINTY))
-    ap.add_argument("--thresholds", type=lambda s: [float(x) for x in s.split(",")], default=[1.0, 2.0, 3.0],
+    ap.add_argument("--thresholds", type=lambda s: [float(x) for x in s.split(",")], default=[5.0, 4.5, 4.0],
                     help="uncertainty thresholds for the gated policy, comma-separated (entropy: nats)")
     ap.add_argument("--batch", type=int, default=8, help="draft run length for batched verification")
     ap.add_argument("--local-quant", default="q2_k")
     ap.add_argument("--cloud-n-batch", type=int, default=512,
                     help="the cloud's llama.cpp batch size; 1 makes its scores independent of request batching")
     ap.add_argument("--no-batched", action="store_true", help="per-token policies only")
-    ap.add_argument("--gate-weight", type=float, default=0.5,
-                    help="the cloud's weight at the steps a gate consults (1: the cloud picks, as in FS-GEN)")
+    ap.add_argument("--gate-weight", type=float, default=None,
+                    help="the cloud's weight at the steps a gate consults (default: the gate's own, 1: the cloud "
+                         "picks, as in FS-GEN)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

@@ -75,14 +75,20 @@ class CollabOptions:
     temperature: float = 0.0
     seed: int | None = None
     top_k: int = 10
-    weight: float = 0.5
+    weight: float | None = None  # the cloud's fusion weight; None: the policy's (`cloud_weight`)
     # which steps consult the cloud (cloud_bridge.policies: Schedule, Gate, Always, Never)
     policy: StepPolicy = field(default_factory=Schedule)
     batch: int = 0  # > 0 (temperature 0): verify runs of up to this many tokens in one cloud call
     draft: str = "auto"  # who drafts a batched run: "local", "cloud" or "auto" (cloud_bridge.runs)
     w2s: WeakToStrong | None = None  # weak-to-strong fusion instead of the weighted product
 
+    @property
+    def cloud_weight(self) -> float:
+        return self.policy.cloud_weight if self.weight is None else self.weight
+
     def __post_init__(self) -> None:
+        if self.weight is not None and not 0.0 <= self.weight <= 1.0:
+            raise InvalidRequestError(f"the cloud's fusion weight must be within [0, 1], got {self.weight}")
         if self.batch < 0:
             raise InvalidRequestError(f"batch must be >= 0, got {self.batch}")
         check_draft(self.draft)

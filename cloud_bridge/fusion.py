@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -45,6 +46,7 @@ PROBES = (
 class Schedule:
     """Fuse steps [0, prefix); then in each block of `local + fused` steps, the last `fused`."""
 
+    cloud_weight: ClassVar[float] = 0.5  # CoGenesis' even product of the two distributions
     prefix: int = 8
     local: int = 8
     fused: int = 2

@@ -92,7 +92,7 @@ class LogitSession:
         w2s = self.opts.w2s
         self.res.fused_steps += 1
         if w2s is None:
-            return fuse(dict(top_logprobs(local_lp, self.opts.top_k)), cloud, self.opts.weight)
+            return fuse(dict(top_logprobs(local_lp, self.opts.top_k)), cloud, self.opts.cloud_weight)
         base = log_softmax(w2s.base.next_token_logits(self.local_prompt + generated))
         dist, alpha = w2s_fuse(cloud, local_lp, base, self.opts.top_k, w2s.alpha, w2s.grid)
         self.res.alphas.append(alpha)

@@ -42,9 +42,10 @@ def cogenesis() -> None:
 @click.option("--profile-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Known private names/places/contacts (TOML or JSON).")
 @click.option("--conversation", default=None, help="Conversation id: keeps placeholders stable across calls.")
-@click.option("--gate", default=None, metavar="METRIC:THRESHOLD",
+@click.option("--gate", default=None, metavar="METRIC[:THRESHOLD]",
               help="Logits mode: consult the cloud only at steps where the local model's uncertainty "
-                   "(entropy, margin or top1) reaches THRESHOLD, e.g. entropy:2.0.")
+                   "(entropy, margin or top1) reaches THRESHOLD (default per metric: entropy 5 nats, "
+                   "margin 0.97, top1 0.9), e.g. entropy or entropy:4.5; there the cloud picks the token.")
 @click.option("--batch", type=click.IntRange(0, 64), default=0, show_default=True,
               help="Logits mode at temperature 0: verify runs of up to N tokens in one cloud call.")
 @click.option("--draft", type=click.Choice(["auto", "local", "cloud"]), default="auto", show_default=True,
@@ -91,9 +92,9 @@ def _gate(text: str | None):
         return None
     metric, _, value = text.partition(":")
     try:
-        return Gate(metric, float(value))
+        return Gate(metric, float(value) if value else None)
     except (ValueError, InvalidRequestError) as exc:
-        raise click.BadParameter(f"{text!r}: {exc}; expected METRIC:THRESHOLD such as entropy:2.0",
+        raise click.BadParameter(f"{text!r}: {exc}; expected METRIC[:THRESHOLD] such as entropy or entropy:4.5",
                                  param_hint="--gate") from None
 
 

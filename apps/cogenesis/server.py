@@ -46,7 +46,8 @@ class WriteBody(BaseModel):
     conversation_id: str | None = None
     gate_metric: Literal["entropy", "margin", "top1"] | None = Field(
         default=None, description="Logits mode: consult the cloud only where this local uncertainty reaches gate_threshold.")
-    gate_threshold: float = Field(default=0.9, ge=0, le=100, description="top1/margin: 0..1; entropy: nats.")
+    gate_threshold: float | None = Field(default=None, ge=0, le=100,
+                                         description="top1/margin: 0..1; entropy: nats (default: the metric's own).")
     batch: int = Field(default=0, ge=0, le=64, description="Logits mode, temperature 0: tokens verified per cloud call.")
     draft: Literal["auto", "local", "cloud"] = Field(
         default="auto", description="Batched runs: drafted by the local model, the cloud, or whichever kept more per call.")

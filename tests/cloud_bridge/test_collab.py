@@ -135,6 +135,12 @@ def test_uncertainty_metrics_and_gate():
     assert Gate("top1", 0.5).consult(0, unsure) and not Gate("top1", 0.5).consult(0, sure)
     with pytest.raises(InvalidRequestError, match="known"):
         Gate("perplexity", 1.0)
+    from cloud_bridge.policies import DEFAULT_THRESHOLD
+
+    assert Gate() == Gate("entropy", DEFAULT_THRESHOLD["entropy"])  # each metric has its measured default
+    assert {m: Gate(m).threshold for m in UNCERTAINTY} == DEFAULT_THRESHOLD
+    with pytest.raises(InvalidRequestError, match=">= 0"):
+        Gate("entropy", float("nan"))
 
 
 def _numpy_w2s(cloud: dict[int, float], tuned: np.ndarray, base: np.ndarray, alpha: float, ids) -> dict[int, float]:
@@ -280,3 +286,18 @@ def test_scoring_a_run_does_not_teach_the_conversation_its_future_text(cloud, de
     fork = cg.pseud.fork()
     assert "anna.berg@example.org" not in s.outbound(chosen, fork)
     assert "anna.berg@example.org" in fork.state()["originals"].values()  # what scoring would have taught
+
+
+def test_a_gate_lets_the_cloud_write_the_steps_it_consults():
+    """FS-GEN: where the small model is unsure, the large one picks; a schedule fuses evenly."""
+    from cloud_bridge.fusion import fuse
+
+    assert CollabOptions(policy=Gate()).cloud_weight == 1.0
+    assert CollabOptions(policy=Schedule()).cloud_weight == CollabOptions(policy=Always()).cloud_weight == 0.5
+    assert CollabOptions(policy=Gate(), weight=0.3).cloud_weight == 0.3
+    local, cloud = {1: -0.1, 2: -2.5}, {2: -0.2, 3: -1.9}
+    fused = fuse(local, cloud, CollabOptions(policy=Gate()).cloud_weight)
+    assert max(fused, key=fused.get) == 2
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(InvalidRequestError, match="fusion weight"):
+            CollabOptions(weight=bad)
