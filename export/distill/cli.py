@@ -48,7 +48,8 @@ class Bar:
               help="Start from `default` (the default model's GGUF, dequantized) or an HF checkpoint dir or GGUF.")
 @click.option("--epochs", type=click.IntRange(1, 1000), default=2, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 512), default=4, show_default=True)
-@click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=5e-5, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=1e-4, show_default=True,
+              help="Peak learning rate (cosine schedule); 1e-4 is the measured recipe.")
 @click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many steps in all.")
 @click.option("--max-minutes", type=click.FloatRange(0, min_open=True), default=None,
               help="Stop after this many minutes of training (this invocation); the checkpoint is still written.")

@@ -37,7 +37,7 @@ class DistillConfig:
     source: Path | None = None  # HF checkpoint dir or GGUF; None: the default model's GGUF
     epochs: int = 2
     batch_size: int = 4
-    lr: float = 5e-5
+    lr: float = 1e-4  # the measured recipe (bench/distill_agent.py: 95.6 % on held-out agent tasks)
     warmup: int = 10
     max_steps: int | None = None
     max_minutes: float | None = None
