@@ -71,20 +71,15 @@ class Session:
         self._ort = ort
 
     def run(self, feeds: dict[str, Any]) -> dict[str, Any]:
-        """Run with inputs bound in place (numpy or OrtValue); outputs stay ORT-allocated OrtValues."""
-        b, keep = self.sess.io_binding(), []  # `keep`: bound numpy buffers must outlive the run
-        for name, value in feeds.items():
-            if name not in self.inputs:
-                continue
-            if isinstance(value, self._ort.OrtValue):
-                b.bind_ortvalue_input(name, value)
-            else:
-                keep.append(np.ascontiguousarray(value))
-                b.bind_cpu_input(name, keep[-1])
-        for name in self.outputs:
-            b.bind_output(name, "cpu")
-        self.sess.run_with_iobinding(b)
-        return dict(zip(self.outputs, b.get_outputs(), strict=True))
+        """Run on inputs wrapped in place (numpy or OrtValue); outputs stay ORT-allocated OrtValues.
+
+        One run_with_ort_values call: an IOBinding rebuilt per step cost two Python calls per
+        output (61 for a 30-layer model) for the same zero-copy result.
+        """
+        wrap = self._ort.OrtValue
+        values = {name: value if isinstance(value, wrap) else wrap.ortvalue_from_numpy(np.ascontiguousarray(value))
+                  for name, value in feeds.items() if name in self.inputs}
+        return dict(zip(self.outputs, self.sess.run_with_ort_values(self.outputs, values), strict=True))
 
     def empty_past(self, name: str, batch: int, length: int = 0) -> np.ndarray:
         meta = self.inputs[name]
