@@ -81,10 +81,31 @@ class Session:
                   for name, value in feeds.items() if name in self.inputs}
         return dict(zip(self.outputs, self.sess.run_with_ort_values(self.outputs, values), strict=True))
 
-    def empty_past(self, name: str, batch: int, length: int = 0) -> np.ndarray:
+    def empty_past(self, name: str, batch: int, length: int = 0, head_dim: int | None = None) -> np.ndarray:
+        """Zero-length (or `length`) past K/V; `head_dim` where the graph leaves it symbolic."""
         meta = self.inputs[name]
         dtype = np.float16 if "float16" in meta.type else np.float32
-        return np.zeros((batch, meta.shape[1], length, meta.shape[3]), dtype=dtype)
+        dim = meta.shape[3] if isinstance(meta.shape[3], int) else head_dim
+        if dim is None:
+            raise ModelFormatError(f"{name} has a symbolic head size ({meta.shape[3]!r}) and the bundle's "
+                                   "config.json names none (head_dim, or hidden_size / num_attention_heads)")
+        return np.zeros((batch, meta.shape[1], length, dim), dtype=dtype)
+
+
+def config_head_dim(directory: Path) -> int | None:
+    """The attention head size from the bundle's config.json (None: no config or no such fields).
+
+    Graphs with fused attention (onnxruntime's GroupQueryAttention, as onnxruntime-genai's model
+    builder writes them) leave the K/V head size symbolic; the loop needs it for an empty past.
+    """
+    try:
+        cfg = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(cfg.get("head_dim"), int):
+        return cfg["head_dim"]
+    hidden, heads = cfg.get("hidden_size"), cfg.get("num_attention_heads")
+    return hidden // heads if isinstance(hidden, int) and isinstance(heads, int) and heads else None
 
 
 class CausalLM:
@@ -94,10 +115,14 @@ class CausalLM:
         self.session = Session(directory / filename, options)  # a mobile kit's model.ort runs here too
         self.past_names = [n for n in self.session.inputs if n.startswith("past_key_values.")]
         self.present_names = ["present." + n.removeprefix("past_key_values.") for n in self.past_names]
-        self.cache = PrefixCache(sum(self.session.empty_past(p, 1, 1).nbytes for p in self.past_names))
+        self.head_dim = config_head_dim(directory)
+        self.cache = PrefixCache(sum(self._empty(p, 1, 1).nbytes for p in self.past_names))
         self._live = PastState([], {})
         self.fed_tokens = 0  # tokens given to the session so far (prefix reuse shows here, not in time)
         self._ones = np.ones((1, 1024), dtype=np.int64)
+
+    def _empty(self, name: str, batch: int, length: int = 0) -> np.ndarray:
+        return self.session.empty_past(name, batch, length, self.head_dim)
 
     @property
     def n_past(self) -> int:
@@ -107,7 +132,7 @@ class CausalLM:
         """Batched call: (logits [B, T, V], present) with position ids from the (left-padded) mask."""
         ids = np.asarray(ids, dtype=np.int64)
         batch, n = ids.shape
-        past = past or {p: self.session.empty_past(p, batch) for p in self.past_names}
+        past = past or {p: self._empty(p, batch) for p in self.past_names}
         positions = np.maximum(np.cumsum(mask, axis=-1) - 1, 0)[:, -n:]
         self.fed_tokens += ids.size
         out = self.session.run({"input_ids": ids, "attention_mask": np.asarray(mask, dtype=np.int64),
@@ -124,7 +149,7 @@ class CausalLM:
             return state.logits
         n = min(n, len(ids) - 1)  # at least one token runs, to give the logits after the last one
         if state is None or n == 0:
-            past = {p: self.session.empty_past(p, 1) for p in self.past_names}
+            past = {p: self._empty(p, 1) for p in self.past_names}
         else:
             past = state.past if n == len(state.ids) else slice_past(state.past, n)
         self._live = PastState(ids[:n], past)
