@@ -93,19 +93,28 @@ class Session:
 
 
 def config_head_dim(directory: Path) -> int | None:
-    """The attention head size from the bundle's config.json (None: no config or no such fields).
+    """The attention head size from config.json (head_dim, or hidden_size / num_attention_heads) or
+    an onnxruntime-genai folder's genai_config.json (model.decoder.head_size); None if neither says.
 
     Graphs with fused attention (onnxruntime's GroupQueryAttention, as onnxruntime-genai's model
     builder writes them) leave the K/V head size symbolic; the loop needs it for an empty past.
     """
-    try:
-        cfg = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if isinstance(cfg.get("head_dim"), int):
-        return cfg["head_dim"]
+    cfg, genai = _json_or_empty(directory / "config.json"), _json_or_empty(directory / "genai_config.json")
     hidden, heads = cfg.get("hidden_size"), cfg.get("num_attention_heads")
-    return hidden // heads if isinstance(hidden, int) and isinstance(heads, int) and heads else None
+    decoder = genai.get("model", {}).get("decoder", {}) if isinstance(genai.get("model"), dict) else {}
+    for dim in (cfg.get("head_dim"), hidden // heads if isinstance(hidden, int) and isinstance(heads, int) and heads
+                else None, decoder.get("head_size") if isinstance(decoder, dict) else None):
+        if isinstance(dim, int) and dim > 0:
+            return dim
+    return None
+
+
+def _json_or_empty(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 class CausalLM:

@@ -120,3 +120,12 @@ def test_a_symbolic_head_size_without_a_config_is_a_clear_error(gqa_dir: Path, t
     assert config_head_dim(tmp_path) is None
     with pytest.raises(ModelFormatError, match="symbolic head size"):
         CausalLM(tmp_path, RuntimeOptions(n_threads=1))
+
+
+def test_an_onnxruntime_genai_folder_names_the_head_size(gqa_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes((gqa_dir / "model.onnx").read_bytes())
+    (tmp_path / "genai_config.json").write_text(json.dumps({"model": {"decoder": {"head_size": HEAD}}}))
+    assert config_head_dim(tmp_path) == HEAD
+    ids = [3, 17, 5]
+    first = int(np.argmax(CausalLM(tmp_path, RuntimeOptions(n_threads=1)).start(ids)))
+    assert first == _plain_greedy(gqa_dir / "model.onnx", ids, 1)[0]
