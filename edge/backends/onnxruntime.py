@@ -1,7 +1,8 @@
 """ONNX Runtime backend for exported ONNX bundles (decoder-only and encoder-decoder).
 
-Its own decode loop: the KV cache stays in ORT-allocated OrtValues bound through IOBinding
-(present -> past without a copy through numpy); only the last logits row comes back to Python.
+Its own decode loop: the KV cache stays in ORT-allocated OrtValues handed from one run to the
+next (present -> past without a copy through numpy); only the last logits row comes back to
+Python. Fused-attention graphs (GroupQueryAttention, symbolic head size) run the same way.
 Tokenization uses `tokenizers` on the bundle's tokenizer.json, sampling is edge.sampling's,
 JSON-schema output a token mask from edge.constrain.matcher over the shared grammar IR.
 """
@@ -73,8 +74,8 @@ class Session:
     def run(self, feeds: dict[str, Any]) -> dict[str, Any]:
         """Run on inputs wrapped in place (numpy or OrtValue); outputs stay ORT-allocated OrtValues.
 
-        One run_with_ort_values call: an IOBinding rebuilt per step cost two Python calls per
-        output (61 for a 30-layer model) for the same zero-copy result.
+        One run_with_ort_values call instead of an IOBinding rebuilt per step (two Python calls per
+        output, 61 outputs on SmolLM2): the same zero-copy hand-over, measured the same speed.
         """
         wrap = self._ort.OrtValue
         values = {name: value if isinstance(value, wrap) else wrap.ortvalue_from_numpy(np.ascontiguousarray(value))
@@ -87,8 +88,8 @@ class Session:
         dtype = np.float16 if "float16" in meta.type else np.float32
         dim = meta.shape[3] if isinstance(meta.shape[3], int) else head_dim
         if dim is None:
-            raise ModelFormatError(f"{name} has a symbolic head size ({meta.shape[3]!r}) and the bundle's "
-                                   "config.json names none (head_dim, or hidden_size / num_attention_heads)")
+            raise ModelFormatError(f"{name} has a symbolic head size ({meta.shape[3]!r}) and neither config.json "
+                                   "nor genai_config.json names one; add head_dim to the bundle's config.json")
         return np.zeros((batch, meta.shape[1], length, dim), dtype=dtype)
 
 
@@ -101,12 +102,10 @@ def config_head_dim(directory: Path) -> int | None:
     """
     cfg, genai = _json_or_empty(directory / "config.json"), _json_or_empty(directory / "genai_config.json")
     hidden, heads = cfg.get("hidden_size"), cfg.get("num_attention_heads")
-    decoder = genai.get("model", {}).get("decoder", {}) if isinstance(genai.get("model"), dict) else {}
-    for dim in (cfg.get("head_dim"), hidden // heads if isinstance(hidden, int) and isinstance(heads, int) and heads
-                else None, decoder.get("head_size") if isinstance(decoder, dict) else None):
-        if isinstance(dim, int) and dim > 0:
-            return dim
-    return None
+    split = hidden // heads if isinstance(hidden, int) and isinstance(heads, int) and heads > 0 else None
+    decoder = (genai.get("model") or {}).get("decoder") or {} if isinstance(genai.get("model"), dict) else {}
+    named = decoder.get("head_size") if isinstance(decoder, dict) else None
+    return next((d for d in (cfg.get("head_dim"), split, named) if isinstance(d, int) and d > 0), None)
 
 
 def _json_or_empty(path: Path) -> dict:
