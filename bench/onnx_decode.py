@@ -7,12 +7,18 @@ Contenders (SmolLM2-135M-Instruct, greedy, the same chat prompt, the same thread
   ortgenai-int4        onnxruntime-genai's own generation loop on the int4 bundle's model.onnx (the
                        `export mobile --target ort-genai` kit, intra-op threads set to the same count)
   llamacpp-q4_1        the default Q4_1 GGUF on edgesplit's llama.cpp backend
+  *-spin               (--spinning) the edgesplit ONNX contenders again with ort_spinning on:
+                       onnxruntime-genai has no spinning key and runs with ORT's default (spinning on)
+  edgesplit-loop-gqa-int4, ortgenai-gqa-int4
+                       (--gqa FOLDER) edgesplit's loop and onnxruntime-genai on a fused-attention
+                       (GroupQueryAttention) int4 graph, e.g. onnxruntime-genai's builder output
 Each runs in its own worker process (so peak RSS is its own), loaded once; repetitions are
 interleaved (A B C D, A B C D, ...) so machine noise hits every contender alike. Reported: median
 TTFT, median decode tok/s, peak RSS, and the ratios issue 17 targets (fp32 >= 1.5x optimum, int4
 >= 1.0x onnxruntime-genai and >= 0.8x llama.cpp, ONNX TTFT <= 2x llama.cpp's).
 
     python bench/onnx_decode.py [--fp32 BUNDLE] [--int4 BUNDLE] [--repeat 5] [--gen-tokens 64] [--json]
+                                [--spinning] [--gqa FOLDER] [--only A,B,...]
 
 Bundles not given are exported once from the default GGUF into .cache/bench-onnx/.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -33,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 PROMPT = [{"role": "user", "content": "Write a long story about a lighthouse keeper who finds a message in a "
                                       "bottle during a winter storm, and what she does next."}]
 CONTENDERS = ("edgesplit-onnx-fp32", "optimum-fp32", "edgesplit-onnx-int4", "ortgenai-int4", "llamacpp-q4_1")
+SPIN = "-spin"  # suffix: the same edgesplit contender with RuntimeOptions.ort_spinning on
 
 
 def _peak_rss_mb() -> float:
@@ -45,12 +53,12 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _edge_runner(model: str, threads: int, n: int):
+def _edge_runner(model: str, threads: int, n: int, spinning: bool = False):
     """A run() for an edgesplit backend: exactly n greedy tokens (EOS ignored) through the Engine."""
     from edge import Engine, RuntimeOptions
     from edge.sampling import SamplingParams
 
-    engine = Engine.load(model, options=RuntimeOptions(n_threads=threads))
+    engine = Engine.load(model, options=RuntimeOptions(n_threads=threads, ort_spinning=spinning))
     ids, params = engine.tokenize(PROMPT), SamplingParams(temperature=0.0, max_tokens=n, ignore_eos=True)
 
     def run() -> list[float]:
@@ -96,21 +104,26 @@ def _optimum_runner(bundle: str, threads: int, n: int):
 
 def _ortgenai_runner(bundle: str, threads: int, n: int):
     """A run() for onnxruntime-genai's generator over the bundle's own model.onnx (its mobile kit)."""
-    import onnxruntime_genai as og
-
     from edge import Engine
     from export.mobile.kit import export_kits
 
     kit = REPO / ".cache" / "bench-onnx" / (Path(bundle).name + "-kits")
     if not (kit / "ort-genai" / "genai_config.json").is_file():
         export_kits(bundle, kit, ["ort-genai"], overwrite=True)
-    cfg_path = kit / "ort-genai" / "genai_config.json"
+    with Engine.load(bundle) as e:
+        ids = e.tokenize(PROMPT)
+    return _genai_folder_runner(kit / "ort-genai", threads, n, ids), len(ids)
+
+
+def _genai_folder_runner(folder: Path, threads: int, n: int, ids: list[int]):
+    """A run() for onnxruntime-genai's generator over an ort-genai folder (intra-op threads set to `threads`)."""
+    import onnxruntime_genai as og
+
+    cfg_path = folder / "genai_config.json"
     cfg = json.loads(cfg_path.read_text())
     cfg["model"]["decoder"]["session_options"]["intra_op_num_threads"] = threads  # the same as the others
     cfg_path.write_text(json.dumps(cfg, indent=2))
-    model = og.Model(str(kit / "ort-genai"))
-    with Engine.load(bundle) as e:
-        ids = e.tokenize(PROMPT)
+    model = og.Model(str(folder))
 
     def run() -> list[float]:
         params = og.GeneratorParams(model)
@@ -124,15 +137,74 @@ def _ortgenai_runner(bundle: str, threads: int, n: int):
             stamps.append(time.perf_counter())
         return stamps
 
+    return run
+
+
+def _gqa_ids(spec: str) -> tuple[Path, list[int]]:
+    """`FOLDER::BUNDLE`: the fused-attention folder, and the prompt ids as the bundle tokenizes them."""
+    from edge import Engine
+
+    folder, bundle = spec.split("::")
+    with Engine.load(bundle) as e:
+        return Path(folder), e.tokenize(PROMPT)
+
+
+def _gqa_genai_runner(spec: str, threads: int, n: int):
+    folder, ids = _gqa_ids(spec)
+    return _genai_folder_runner(folder, threads, n, ids), len(ids)
+
+
+def _gqa_loop_runner(spec: str, threads: int, n: int, spinning: bool = False):
+    """edgesplit's decode loop (CausalLM, greedy argmax; the Engine around it adds ~0.5 ms/token) on a
+    fused-attention folder, which is no bundle yet: no manifest for Engine.load."""
+    import numpy as np
+
+    from edge.backends.onnxruntime import CausalLM
+    from edge.options import RuntimeOptions
+
+    folder, ids = _gqa_ids(spec)
+    model = CausalLM(folder, RuntimeOptions(n_threads=threads, ort_spinning=spinning))
+
+    def run() -> list[float]:
+        model.cache.clear()  # every rep pays its prefill, as the genai generator does
+        t0 = time.perf_counter()
+        logits, stamps = model.start(ids), [t0]
+        for _ in range(n):
+            token = int(np.argmax(logits))
+            stamps.append(time.perf_counter())
+            logits = model.step(token)
+        return stamps
+
     return run, len(ids)
 
 
+# ratio name -> (numerator contender, denominator contender); TTFT ratios divide first-token times
+RATIOS = {"fp32 edgesplit / optimum (target >= 1.5)": ("edgesplit-onnx-fp32", "optimum-fp32"),
+          "int4 edgesplit / onnxruntime-genai (target >= 1.0)": ("edgesplit-onnx-int4", "ortgenai-int4"),
+          "int4 edgesplit / llama.cpp Q4_1 (target >= 0.8)": ("edgesplit-onnx-int4", "llamacpp-q4_1"),
+          "TTFT int4 edgesplit / llama.cpp (target <= 2)": ("edgesplit-onnx-int4", "llamacpp-q4_1"),
+          "TTFT fp32 edgesplit / llama.cpp (target <= 2)": ("edgesplit-onnx-fp32", "llamacpp-q4_1"),
+          "fp32 edgesplit spinning / optimum": ("edgesplit-onnx-fp32-spin", "optimum-fp32"),
+          "int4 edgesplit spinning / onnxruntime-genai": ("edgesplit-onnx-int4-spin", "ortgenai-int4"),
+          "int4 edgesplit spinning / llama.cpp Q4_1": ("edgesplit-onnx-int4-spin", "llamacpp-q4_1"),
+          "GQA int4: edgesplit loop / onnxruntime-genai": ("edgesplit-loop-gqa-int4", "ortgenai-gqa-int4"),
+          "GQA int4: edgesplit loop spinning / onnxruntime-genai": ("edgesplit-loop-gqa-int4-spin",
+                                                                    "ortgenai-gqa-int4"),
+          "GQA int4: edgesplit loop / llama.cpp Q4_1": ("edgesplit-loop-gqa-int4", "llamacpp-q4_1"),
+          "GQA int4: edgesplit loop / edgesplit int4 bundle": ("edgesplit-loop-gqa-int4", "edgesplit-onnx-int4")}
 RUNNERS = {"optimum": _optimum_runner, "ortgenai": _ortgenai_runner}
+GQA = {"edgesplit-loop-gqa-int4": _gqa_loop_runner, "ortgenai-gqa-int4": _gqa_genai_runner}  # with --gqa
 
 
 def worker(kind: str, model: str, threads: int, n: int) -> None:
     """Serve `run` requests on stdin, one JSON result per line on stdout."""
-    run, n_prompt = RUNNERS.get(kind.split("-")[0], _edge_runner)(model, threads, n)
+    spin = kind.endswith(SPIN)
+    if kind.removesuffix(SPIN) in GQA:
+        run, n_prompt = GQA[kind.removesuffix(SPIN)](model, threads, n, *((True,) if spin else ()))
+    elif runner := RUNNERS.get(kind.split("-")[0]):
+        run, n_prompt = runner(model, threads, n)
+    else:
+        run, n_prompt = _edge_runner(model, threads, n, spin)
     print(json.dumps({"ready": True, "prompt_tokens": n_prompt}), flush=True)
     for line in sys.stdin:
         if line.strip() != "run":
@@ -176,6 +248,10 @@ def main() -> None:
     ap.add_argument("--gen-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--spinning", action="store_true", help="also run the edgesplit ONNX contenders spinning")
+    ap.add_argument("--only", default=None, help="comma-separated contenders (default: all)")
+    ap.add_argument("--gqa", default=None, help="an ort-genai folder with a fused-attention int4 model.onnx "
+                                                "(bench/build_gqa_reference.py): adds its two contenders")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--model", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -187,10 +263,17 @@ def main() -> None:
         return worker(args.worker, args.model, args.threads, args.gen_tokens)
     fp32, int4 = args.fp32 or ensure_bundle("fp32"), args.int4 or ensure_bundle("int4")
     models = dict(zip(CONTENDERS, (str(fp32), str(fp32), str(int4), str(int4), "default"), strict=True))
+    if args.gqa:
+        models.update({k: f"{Path(args.gqa).resolve()}::{int4}" for k in GQA})
+    if args.spinning:
+        models.update({k + SPIN: models[k] for k in ("edgesplit-onnx-fp32", "edgesplit-onnx-int4",
+                                                     "edgesplit-loop-gqa-int4") if k in models})
+    if args.only:
+        models = {k: models[k] for k in args.only.split(",")}
     procs = {k: _spawn(k, m, args) for k, m in models.items()}
-    runs: dict[str, list[dict]] = {k: [] for k in CONTENDERS}
+    runs: dict[str, list[dict]] = {k: [] for k in models}
     for _ in range(args.repeat):
-        for k in CONTENDERS:
+        for k in models:
             runs[k].append(_ask(procs[k]))
     for p in procs.values():
         p.stdin.close()
@@ -203,24 +286,20 @@ def report(runs: dict[str, list[dict]], args) -> None:
                 "decode_tok_s": statistics.median(r["decode_tok_s"] for r in rs),
                 "peak_rss_mb": max(r["peak_rss_mb"] for r in rs), "tokens": rs[0]["tokens"]}
             for k, rs in runs.items()}
-    ratios = {"fp32 edgesplit / optimum (target >= 1.5)":
-              rows["edgesplit-onnx-fp32"]["decode_tok_s"] / rows["optimum-fp32"]["decode_tok_s"],
-              "int4 edgesplit / onnxruntime-genai (target >= 1.0)":
-              rows["edgesplit-onnx-int4"]["decode_tok_s"] / rows["ortgenai-int4"]["decode_tok_s"],
-              "int4 edgesplit / llama.cpp Q4_1 (target >= 0.8)":
-              rows["edgesplit-onnx-int4"]["decode_tok_s"] / rows["llamacpp-q4_1"]["decode_tok_s"],
-              "TTFT int4 edgesplit / llama.cpp (target <= 2)":
-              rows["edgesplit-onnx-int4"]["ttft_ms"] / rows["llamacpp-q4_1"]["ttft_ms"],
-              "TTFT fp32 edgesplit / llama.cpp (target <= 2)":
-              rows["edgesplit-onnx-fp32"]["ttft_ms"] / rows["llamacpp-q4_1"]["ttft_ms"]}
+    ratios = {name: rows[a]["decode_tok_s" if "TTFT" not in name else "ttft_ms"]
+              / rows[b]["decode_tok_s" if "TTFT" not in name else "ttft_ms"]
+              for name, (a, b) in RATIOS.items() if a in rows and b in rows}
     if args.json:
-        print(json.dumps({"threads": args.threads, "repeat": args.repeat, "rows": rows, "ratios": ratios}))
+        print(json.dumps({"threads": args.threads, "repeat": args.repeat, "load_average": os.getloadavg(),
+                          "rows": rows, "ratios": ratios}))
         return
-    print(f"threads {args.threads}, {args.gen_tokens} greedy tokens, {args.repeat} interleaved reps (medians)")
-    print(f"| {'contender':<20} | {'TTFT ms':>8} | {'decode tok/s':>12} | {'peak RSS MB':>11} |")
-    print(f"|{'-' * 22}|{'-' * 10}|{'-' * 14}|{'-' * 13}|")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"threads {args.threads}, {args.gen_tokens} greedy tokens, {args.repeat} interleaved reps (medians), "
+          f"load average after {load}")
+    print(f"| {'contender':<28} | {'TTFT ms':>8} | {'decode tok/s':>12} | {'peak RSS MB':>11} |")
+    print(f"|{'-' * 30}|{'-' * 10}|{'-' * 14}|{'-' * 13}|")
     for k, r in rows.items():
-        print(f"| {k:<20} | {r['ttft_ms']:>8.1f} | {r['decode_tok_s']:>12.1f} | {r['peak_rss_mb']:>11.0f} |")
+        print(f"| {k:<28} | {r['ttft_ms']:>8.1f} | {r['decode_tok_s']:>12.1f} | {r['peak_rss_mb']:>11.0f} |")
     for name, value in ratios.items():
         print(f"{name}: {value:.2f}x")
 

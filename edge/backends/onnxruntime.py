@@ -1,7 +1,8 @@
 """ONNX Runtime backend for exported ONNX bundles (decoder-only and encoder-decoder).
 
-Its own decode loop: the KV cache stays in ORT-allocated OrtValues bound through IOBinding
-(present -> past without a copy through numpy); only the last logits row comes back to Python.
+Its own decode loop: the KV cache stays in ORT-allocated OrtValues handed from one run to the
+next (present -> past without a copy through numpy); only the last logits row comes back to
+Python. Fused-attention graphs (GroupQueryAttention, symbolic head size) run the same way.
 Tokenization uses `tokenizers` on the bundle's tokenizer.json, sampling is edge.sampling's,
 JSON-schema output a token mask from edge.constrain.matcher over the shared grammar IR.
 """
@@ -71,25 +72,48 @@ class Session:
         self._ort = ort
 
     def run(self, feeds: dict[str, Any]) -> dict[str, Any]:
-        """Run with inputs bound in place (numpy or OrtValue); outputs stay ORT-allocated OrtValues."""
-        b, keep = self.sess.io_binding(), []  # `keep`: bound numpy buffers must outlive the run
-        for name, value in feeds.items():
-            if name not in self.inputs:
-                continue
-            if isinstance(value, self._ort.OrtValue):
-                b.bind_ortvalue_input(name, value)
-            else:
-                keep.append(np.ascontiguousarray(value))
-                b.bind_cpu_input(name, keep[-1])
-        for name in self.outputs:
-            b.bind_output(name, "cpu")
-        self.sess.run_with_iobinding(b)
-        return dict(zip(self.outputs, b.get_outputs(), strict=True))
+        """Run on inputs wrapped in place (numpy or OrtValue); outputs stay ORT-allocated OrtValues.
 
-    def empty_past(self, name: str, batch: int, length: int = 0) -> np.ndarray:
+        One run_with_ort_values call instead of an IOBinding rebuilt per step (two Python calls per
+        output, 61 outputs on SmolLM2): the same zero-copy hand-over, measured the same speed.
+        """
+        wrap = self._ort.OrtValue
+        values = {name: value if isinstance(value, wrap) else wrap.ortvalue_from_numpy(np.ascontiguousarray(value))
+                  for name, value in feeds.items() if name in self.inputs}
+        return dict(zip(self.outputs, self.sess.run_with_ort_values(self.outputs, values), strict=True))
+
+    def empty_past(self, name: str, batch: int, length: int = 0, head_dim: int | None = None) -> np.ndarray:
+        """Zero-length (or `length`) past K/V; `head_dim` where the graph leaves it symbolic."""
         meta = self.inputs[name]
         dtype = np.float16 if "float16" in meta.type else np.float32
-        return np.zeros((batch, meta.shape[1], length, meta.shape[3]), dtype=dtype)
+        dim = meta.shape[3] if isinstance(meta.shape[3], int) else head_dim
+        if dim is None:
+            raise ModelFormatError(f"{name} has a symbolic head size ({meta.shape[3]!r}) and neither config.json "
+                                   "nor genai_config.json names one; add head_dim to the bundle's config.json")
+        return np.zeros((batch, meta.shape[1], length, dim), dtype=dtype)
+
+
+def config_head_dim(directory: Path) -> int | None:
+    """The attention head size from config.json (head_dim, or hidden_size / num_attention_heads) or
+    an onnxruntime-genai folder's genai_config.json (model.decoder.head_size); None if neither says.
+
+    Graphs with fused attention (onnxruntime's GroupQueryAttention, as onnxruntime-genai's model
+    builder writes them) leave the K/V head size symbolic; the loop needs it for an empty past.
+    """
+    cfg, genai = _json_or_empty(directory / "config.json"), _json_or_empty(directory / "genai_config.json")
+    hidden, heads = cfg.get("hidden_size"), cfg.get("num_attention_heads")
+    split = hidden // heads if isinstance(hidden, int) and isinstance(heads, int) and heads > 0 else None
+    decoder = (genai.get("model") or {}).get("decoder") or {} if isinstance(genai.get("model"), dict) else {}
+    named = decoder.get("head_size") if isinstance(decoder, dict) else None
+    return next((d for d in (cfg.get("head_dim"), split, named) if isinstance(d, int) and d > 0), None)
+
+
+def _json_or_empty(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 class CausalLM:
@@ -99,10 +123,14 @@ class CausalLM:
         self.session = Session(directory / filename, options)  # a mobile kit's model.ort runs here too
         self.past_names = [n for n in self.session.inputs if n.startswith("past_key_values.")]
         self.present_names = ["present." + n.removeprefix("past_key_values.") for n in self.past_names]
-        self.cache = PrefixCache(sum(self.session.empty_past(p, 1, 1).nbytes for p in self.past_names))
+        self.head_dim = config_head_dim(directory)
+        self.cache = PrefixCache(sum(self._empty(p, 1, 1).nbytes for p in self.past_names))
         self._live = PastState([], {})
         self.fed_tokens = 0  # tokens given to the session so far (prefix reuse shows here, not in time)
         self._ones = np.ones((1, 1024), dtype=np.int64)
+
+    def _empty(self, name: str, batch: int, length: int = 0) -> np.ndarray:
+        return self.session.empty_past(name, batch, length, self.head_dim)
 
     @property
     def n_past(self) -> int:
@@ -112,7 +140,7 @@ class CausalLM:
         """Batched call: (logits [B, T, V], present) with position ids from the (left-padded) mask."""
         ids = np.asarray(ids, dtype=np.int64)
         batch, n = ids.shape
-        past = past or {p: self.session.empty_past(p, batch) for p in self.past_names}
+        past = past or {p: self._empty(p, batch) for p in self.past_names}
         positions = np.maximum(np.cumsum(mask, axis=-1) - 1, 0)[:, -n:]
         self.fed_tokens += ids.size
         out = self.session.run({"input_ids": ids, "attention_mask": np.asarray(mask, dtype=np.int64),
@@ -129,7 +157,7 @@ class CausalLM:
             return state.logits
         n = min(n, len(ids) - 1)  # at least one token runs, to give the logits after the last one
         if state is None or n == 0:
-            past = {p: self.session.empty_past(p, 1) for p in self.past_names}
+            past = {p: self._empty(p, 1) for p in self.past_names}
         else:
             past = state.past if n == len(state.ids) else slice_past(state.past, n)
         self._live = PastState(ids[:n], past)
