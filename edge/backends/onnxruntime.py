@@ -362,7 +362,7 @@ class OnnxRuntimeBackend(Backend):
             self.last_logits = logits  # the raw distribution of this step (for logprobs)
             if hook is not None:
                 logits = hook(list(out), np.array(logits, dtype=np.float32))
-            allowed = None if matcher is None else _fit(matcher.allowed(), len(logits))
+            allowed = None if matcher is None else _Fitted(matcher.constraint(), len(logits))
             token = sampler(logits, allowed)
             out.append(token)
             yield token
@@ -378,6 +378,19 @@ class OnnxRuntimeBackend(Backend):
 
     def close(self) -> None:
         self.model = None  # type: ignore[assignment]  # sessions free their memory when dropped
+
+
+class _Fitted:
+    """A grammar constraint over logits whose width is the ONNX vocab (it may be padded)."""
+
+    def __init__(self, inner, n: int) -> None:
+        self.inner, self.n = inner, n
+
+    def allows(self, token_id: int) -> bool:
+        return self.inner.allows(token_id)  # a padded id has no text: refused
+
+    def mask(self) -> np.ndarray:
+        return _fit(self.inner.mask(), self.n)
 
 
 def _fit(mask: np.ndarray, n: int) -> np.ndarray:
