@@ -17,7 +17,7 @@ Only the de-identified, context-free cloud prompt and the de-identified generate
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -159,33 +159,43 @@ class LogitSession:
         return run.ended or not run.tokens
 
     def score_run(self, out: list[int], chosen: list[int], steps: list[int]) -> dict[int, dict[int, float] | None]:
-        """The cloud's top-k at each consulted step, from one echo call (missing keys: not aligned)."""
+        """The cloud's top-k at each consulted step, from one echo call (missing keys: not aligned).
+
+        The echo of a prompt serves step i only where the cloud sees the tokens a per-token call on
+        step i's text would see (BPE merges across a boundary: "\n" + "\n" is one token at a text's
+        end). The prompt scored is the longest one that serves the first step, which the walk
+        always reaches: a run costs no more calls than per-token fusion would.
+        """
         if not steps or self.res.cloud_error is not None:
             return {}
         trial = self.cg.pseud.fork()
         prompts = {i: self.outbound(out + chosen[:i], trial) for i in steps}  # in step order, as per token
-        last = prompts[steps[-1]]
-        if last is None:
-            return {i: None for i in steps if prompts[i] is None}
-        rows = self.ask(last, lambda c, p: c.score(p, self.opts.top_k, PURPOSE_RUN))
+        found: dict[int, dict[int, float] | None] = {i: None for i in steps if prompts[i] is None}
+        sendable = [_Prompt(p, self.engine.tokenize(p), i) for i, p in prompts.items() if p is not None]
+        if not sendable:
+            return found
+        last = next(s for s in reversed(sendable) if _serves(s, sendable[0]))
+        rows = self.ask(last.text, lambda c, p: c.score(p, self.opts.top_k, PURPOSE_RUN))
         if rows is FAILED:
             return {i: None for i in steps}
         if rows is None:
             return {}
         at = {offset: top for offset, top in rows}  # type: ignore[union-attr]
-        found: dict[int, dict[int, float] | None] = {i: None for i in steps if prompts[i] is None}
-        head = self.engine.tokenize(last)
-        for i in steps:
-            p = prompts[i]
-            # the echo's row at len(p) follows the tokens of `last`; a per-token call would follow
-            # those of p alone, and they part where BPE merges across the boundary ("\n" + "\n")
-            if p is not None and last.startswith(p) and len(p) in at and _starts(head, self.engine.tokenize(p)):
-                found[i] = self.tokens.to_ids(at[len(p)])
+        for step in sendable:
+            if _serves(last, step) and len(step.text) in at:
+                found[step.step] = self.tokens.to_ids(at[len(step.text)])
         return found
 
 
-def _starts(ids: list[int], prefix: list[int]) -> bool:
-    return ids[:len(prefix)] == prefix
+class _Prompt(NamedTuple):
+    text: str  # what a per-token call at `step` would send
+    ids: list[int]  # how the cloud tokenizes it (the shared tokenizer)
+    step: int
+
+
+def _serves(last: _Prompt, step: _Prompt) -> bool:
+    """Whether the echo of `last` holds `step`'s row as a per-token call would see it."""
+    return last.text.startswith(step.text) and last.ids[:len(step.ids)] == step.ids
 
 
 def _as_logits(dist: dict[int, float], n: int) -> np.ndarray:

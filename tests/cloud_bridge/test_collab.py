@@ -268,10 +268,13 @@ def test_an_echo_row_is_used_only_where_the_cloud_saw_the_same_tokens(cloud, def
     assert pieces[:4] == ["Hi", ",", "\n", "\n"] and len(default_engine.encode("Hi,\n\n")) == 3
     found = s.score_run([], chosen, [1, 2, 4, 5])
     assert set(found) == {1, 2, 5}  # 4 (after "\n" "\n") goes to a per-token call in the walk
-    for i in found:
+    # the first step is the one the walk always reaches: the scored prompt is the longest that serves it
+    first_served = s.score_run([], chosen, [4, 5])
+    assert set(first_served) == {4}
+    for i, rows in [*found.items(), *first_served.items()]:
         want = s.tokens.to_ids(s.cg.client.top_logprobs(s.outbound(chosen[:i]), 5, "test"))
-        assert found[i].keys() == want.keys()
-        assert all(abs(found[i][t] - want[t]) < 1e-3 for t in want)
+        assert rows.keys() == want.keys()
+        assert all(abs(rows[t] - want[t]) < 1e-3 for t in want)
 
 
 def test_scoring_a_run_does_not_teach_the_conversation_its_future_text(cloud, default_engine):
