@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from ..constrain.matcher import MatcherCache, Vocabulary, utf8_or_none
 from ..sampling import Sampler, SamplingParams, constrain_logits
 from ..speculate import Controller, RecycleDrafter, SpecStats, make_drafter, speculate
 from ..speculate.loop import Step, resume
@@ -61,7 +60,7 @@ class LlamaCppSpeculation:
         self.mode, self._backend = mode, backend
         self.recycle = RecycleDrafter(backend.info.n_vocab)
         self.controller = controller or Controller()
-        self.matchers = MatcherCache(self._vocabulary)
+        self.matchers = backend.matchers
         self.stats: SpecStats | None = None
         self.row: np.ndarray | None = None  # logits the last yielded token was drawn from
 
@@ -125,10 +124,3 @@ class LlamaCppSpeculation:
                     return
         finally:
             plain.close()
-
-    def _vocabulary(self) -> Vocabulary:
-        b = self._backend
-        lib, vocab, n = b._lib, b._vocab.handle, b.info.n_vocab
-        texts = [None if lib.llama_vocab_is_control(vocab, i) else utf8_or_none(b.detokenize([i]))
-                 for i in range(n)]
-        return Vocabulary.from_texts(texts, [i for i in range(n) if b.is_end_of_generation(i)])

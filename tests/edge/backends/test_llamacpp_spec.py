@@ -92,7 +92,25 @@ def test_json_schema_output_stays_valid(pair) -> None:
         r = spec.generate(prompt, max_tokens=48, temperature=temperature, seed=seed, json_schema=SCHEMA)
         assert r.finish_reason == "stop", r.text
         jsonschema.validate(json.loads(r.text), SCHEMA)
-        assert r.speculation is not None
+        assert (r.speculation is not None) == (seed is None)  # a seeded draw runs in llama.cpp's loop
+
+
+def test_greedy_constrained_output_is_the_same_with_speculation_off(pair) -> None:
+    """Both run the grammar as edge.constrain's token matcher (off: a logits processor in llama.cpp's
+    own loop), so the tokens agree; a sampled constrained answer off stays valid (llama.cpp's grammar)."""
+    plain, spec = pair
+    prompt = [{"role": "user", "content": "Give a person called Ada, aged 36, as JSON with name and age."}]
+    ids = plain.tokenize(prompt)
+    a = _fresh(plain, ids, max_tokens=48, temperature=0.0, json_schema=SCHEMA)
+    b = _fresh(spec, ids, max_tokens=48, temperature=0.0, json_schema=SCHEMA)
+    assert a.speculation is None and a.finish_reason == "stop"
+    jsonschema.validate(json.loads(a.text), SCHEMA)
+    assert _assert_same_or_near_tie(plain, ids, a.token_ids, b.token_ids) <= 1
+    hooked = plain.generate(ids, max_tokens=48, temperature=0.0, json_schema=SCHEMA,
+                            logits_hook=lambda _ids, logits: logits)  # a hook and the matcher, in that order
+    assert hooked.token_ids == a.token_ids
+    sampled = plain.generate(ids, max_tokens=48, temperature=0.8, seed=5, json_schema=SCHEMA)
+    jsonschema.validate(json.loads(sampled.text), SCHEMA)
 
 
 def test_sampling_and_logprobs_run_through_the_speculative_loop(pair) -> None:
@@ -104,7 +122,7 @@ def test_sampling_and_logprobs_run_through_the_speculative_loop(pair) -> None:
     got = [lp.logprob for lp in r.logprobs[:n]]
     want = [lp.logprob for lp in ref.logprobs[:n]]
     assert n > 0 and np.allclose(got, want, atol=0.05)  # the row each token was drawn from
-    s = spec.generate(ids, max_tokens=16, temperature=0.9, seed=3)
+    s = spec.generate(ids, max_tokens=16, temperature=0.9)  # unseeded: speculative sampling
     assert s.completion_tokens > 0 and s.speculation.steps > 0
 
 
