@@ -128,13 +128,7 @@ class Sampler:
 
     def __call__(self, logits: np.ndarray, allowed: Allowed = None) -> int:
         if self.params.greedy:
-            logits = np.asarray(logits, dtype=np.float32)
-            if allowed is not None and not isinstance(allowed, np.ndarray):
-                best = int(np.argmax(logits))  # the argmax of the allowed tokens when allowed itself
-                if allowed.allows(best):
-                    return best
-            mask = as_mask(allowed)
-            return int(np.argmax(logits if mask is None else np.where(mask, logits, -np.inf)))
+            return int(np.argmax(constrain_logits(np.asarray(logits, dtype=np.float32), allowed, True)))
         ids, probs = self.distribution(logits, allowed)
         return int(ids[self.rng.choice(len(ids), p=probs)])
 
