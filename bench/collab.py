@@ -7,7 +7,8 @@ it to f16 adds no information, so it is used as is); the "local" model is a q2_k
 the same weights, so both share a tokenizer. Each instruction carries a private context (the
 privacy corpus); logit mode runs with every policy. Reported per policy: agreement with the
 cloud-only answer (token F1 over words, exact-match rate), cloud calls per 100 generated tokens,
-bytes sent, wall time. Greedy decoding throughout.
+bytes sent, wall time, and for batched policies the tokens kept per drafted run (how far a draft
+got before the fused pick left it). Greedy decoding throughout.
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ def run(args: argparse.Namespace) -> list[dict]:
             "consulted_step_share": round(sum(r.consulted_steps for r, _ in rows) / max(1, sum(r.steps for r, _ in rows)), 3),
             "cloud_calls_per_100_tokens": round(100 * sum(r.cloud_calls for r, _ in rows) / tokens, 1),
             "bytes_sent": sum(r.bytes_sent for r, _ in rows),
+            # how far runs got before the fused pick left the draft: the ceiling on calls saved
+            "tokens_per_run": round(tokens / runs, 2) if (runs := sum(r.runs for r, _ in rows)) else None,
             "wall_s": round(sum(t for _, t in rows), 2),
             "same_as_per_token": None if twin is None else
             f"{sum(a.token_ids == b.token_ids for (a, _), (b, _) in zip(rows, answers[twin], strict=True))}/{len(rows)}",

@@ -57,6 +57,7 @@ class CollabResult:
     token_ids: list[int] = field(default_factory=list)  # the answer's tokens (logit mode)
     steps: int = 0  # decoding steps (logit mode)
     consulted_steps: int = 0  # steps the policy sent to the cloud
+    runs: int = 0  # batched verification: drafted runs walked (tokens per run = completion_tokens / runs)
     cloud_calls: int = 0  # HTTP attempts, every mode
     bytes_sent: int = 0  # request body bytes, every mode
     cloud_ms: float = 0.0  # time spent waiting on the cloud

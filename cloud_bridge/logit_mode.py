@@ -128,6 +128,7 @@ class LogitSession:
             source, before, calls = chooser.pick(), len(out), self._calls()
             run = (cloud_run(self, out) if source == "cloud" else None) or local_run(self, out)
             ended = self._walk(out, run)
+            self.res.runs += 1
             chooser.record(run.source, len(out) - before, self._calls() - calls)
             if ended:
                 break
