@@ -9,6 +9,9 @@ Contenders (SmolLM2-135M-Instruct, greedy, the same chat prompt, the same thread
   llamacpp-q4_1        the default Q4_1 GGUF on edgesplit's llama.cpp backend
   *-spin               (--spinning) the edgesplit ONNX contenders again with ort_spinning on:
                        onnxruntime-genai has no spinning key and runs with ORT's default (spinning on)
+  edgesplit-onnx-{fp32,int4}-traced
+                       (--traced) the same bundles exported with --attention traced (optimum's graph;
+                       optimum-fp32 then runs on the traced fp32 file, the graph optimum writes itself)
   edgesplit-loop-gqa-int4, ortgenai-gqa-int4
                        (--gqa FOLDER) edgesplit's loop and onnxruntime-genai on a fused-attention
                        (GroupQueryAttention) int4 graph, e.g. onnxruntime-genai's builder output
@@ -18,9 +21,10 @@ TTFT, median decode tok/s, peak RSS, and the ratios issue 17 targets (fp32 >= 1.
 >= 1.0x onnxruntime-genai and >= 0.8x llama.cpp, ONNX TTFT <= 2x llama.cpp's).
 
     python bench/onnx_decode.py [--fp32 BUNDLE] [--int4 BUNDLE] [--repeat 5] [--gen-tokens 64] [--json]
-                                [--spinning] [--gqa FOLDER] [--only A,B,...]
+                                [--spinning] [--traced] [--gqa FOLDER] [--only A,B,...]
 
-Bundles not given are exported once from the default GGUF into .cache/bench-onnx/.
+Bundles not given are exported once from the default GGUF into .cache/bench-onnx/ (fused attention,
+the export's default for SmolLM2; --traced adds traced ones).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 PROMPT = [{"role": "user", "content": "Write a long story about a lighthouse keeper who finds a message in a "
                                       "bottle during a winter storm, and what she does next."}]
 CONTENDERS = ("edgesplit-onnx-fp32", "optimum-fp32", "edgesplit-onnx-int4", "ortgenai-int4", "llamacpp-q4_1")
+TRACED = "-traced"  # suffix: the same contender on a bundle exported with --attention traced
 SPIN = "-spin"  # suffix: the same edgesplit contender with RuntimeOptions.ort_spinning on
 
 
@@ -191,7 +196,10 @@ RATIOS = {"fp32 edgesplit / optimum (target >= 1.5)": ("edgesplit-onnx-fp32", "o
           "GQA int4: edgesplit loop spinning / onnxruntime-genai": ("edgesplit-loop-gqa-int4-spin",
                                                                     "ortgenai-gqa-int4"),
           "GQA int4: edgesplit loop / llama.cpp Q4_1": ("edgesplit-loop-gqa-int4", "llamacpp-q4_1"),
-          "GQA int4: edgesplit loop / edgesplit int4 bundle": ("edgesplit-loop-gqa-int4", "edgesplit-onnx-int4")}
+          "GQA int4: edgesplit loop / edgesplit int4 bundle": ("edgesplit-loop-gqa-int4", "edgesplit-onnx-int4"),
+          "fp32 fused / traced bundle": ("edgesplit-onnx-fp32", "edgesplit-onnx-fp32-traced"),
+          "int4 fused / traced bundle": ("edgesplit-onnx-int4", "edgesplit-onnx-int4-traced"),
+          "int4 traced edgesplit / llama.cpp Q4_1": ("edgesplit-onnx-int4-traced", "llamacpp-q4_1")}
 RUNNERS = {"optimum": _optimum_runner, "ortgenai": _ortgenai_runner}
 GQA = {"edgesplit-loop-gqa-int4": _gqa_loop_runner, "ortgenai-gqa-int4": _gqa_genai_runner}  # with --gqa
 
@@ -215,14 +223,14 @@ def worker(kind: str, model: str, threads: int, n: int) -> None:
                           "tokens": len(t) - 1, "peak_rss_mb": _peak_rss_mb()}), flush=True)
 
 
-def ensure_bundle(quant: str) -> Path:
-    out = REPO / ".cache" / "bench-onnx" / f"smollm2-{quant}"
+def ensure_bundle(quant: str, attention: str = "fused") -> Path:
+    out = REPO / ".cache" / "bench-onnx" / f"smollm2-{quant}-{attention}"
     if not (out / "manifest.json").is_file():
         from edge.models import default_model_path
         from export.onnx.export import export_onnx
 
-        print(f"exporting SmolLM2 {quant} bundle to {out} ...", file=sys.stderr)
-        export_onnx(default_model_path(), out, quant=quant, overwrite=True)
+        print(f"exporting SmolLM2 {quant} {attention} bundle to {out} ...", file=sys.stderr)
+        export_onnx(default_model_path(), out, quant=quant, overwrite=True, attention=attention)
     return out
 
 
@@ -249,6 +257,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--spinning", action="store_true", help="also run the edgesplit ONNX contenders spinning")
+    ap.add_argument("--traced", action="store_true", help="also run --attention traced bundles (and optimum on one)")
+    ap.add_argument("--fp32-traced", default=None)
+    ap.add_argument("--int4-traced", default=None)
     ap.add_argument("--only", default=None, help="comma-separated contenders (default: all)")
     ap.add_argument("--gqa", default=None, help="an ort-genai folder with a fused-attention int4 model.onnx "
                                                 "(bench/build_gqa_reference.py): adds its two contenders")
@@ -263,6 +274,11 @@ def main() -> None:
         return worker(args.worker, args.model, args.threads, args.gen_tokens)
     fp32, int4 = args.fp32 or ensure_bundle("fp32"), args.int4 or ensure_bundle("int4")
     models = dict(zip(CONTENDERS, (str(fp32), str(fp32), str(int4), str(int4), "default"), strict=True))
+    if args.traced:
+        traced = {"fp32": args.fp32_traced or ensure_bundle("fp32", "traced"),
+                  "int4": args.int4_traced or ensure_bundle("int4", "traced")}
+        models.update({f"edgesplit-onnx-{q}{TRACED}": str(b) for q, b in traced.items()})
+        models["optimum-fp32"] = str(traced["fp32"])
     if args.gqa:
         models.update({k: f"{Path(args.gqa).resolve()}::{int4}" for k in GQA})
     if args.spinning:

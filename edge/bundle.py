@@ -152,6 +152,9 @@ class OnnxManifest(_ManifestBase):
     runtime: OnnxRuntimeFacts
     quant: OnnxQuantFacts = OnnxQuantFacts()
     ort_mobile: bool = False  # ORT-format copies of the graphs in mobile/
+    # how model.onnx attends: optimum's traced graph, or one GroupQueryAttention per layer
+    # (export/onnx/fused_llama.py: no position_ids input); bundles from before the field are traced
+    attention: Literal["traced", "fused"] = "traced"
 
 
 Manifest = GgufManifest | OnnxManifest

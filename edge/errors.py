@@ -70,5 +70,9 @@ class UnsupportedArchitectureError(ExportError):
     pass
 
 
+class UnsupportedFeatureError(ExportError):
+    """A model feature one export path cannot write (e.g. fused attention with dynamic rope scaling)."""
+
+
 class ParityError(ExportError):
     """An export or bundle whose logits miss the stated tolerance."""

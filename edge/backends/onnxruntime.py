@@ -138,15 +138,34 @@ class CausalLM:
 
     def forward(self, ids: np.ndarray, mask: np.ndarray, past: dict[str, Any] | None = None):
         """Batched call: (logits [B, T, V], present) with position ids from the (left-padded) mask."""
-        ids = np.asarray(ids, dtype=np.int64)
+        ids, mask = np.asarray(ids, dtype=np.int64), np.asarray(mask, dtype=np.int64)
         batch, n = ids.shape
+        order = self._right_padded(mask, n, past is not None)
+        if order is not None:  # fused attention reads lengths as right padding: real tokens go first
+            ids, mask = np.take_along_axis(ids, order, -1), np.take_along_axis(mask, order, -1)
         past = past or {p: self._empty(p, batch) for p in self.past_names}
         positions = np.maximum(np.cumsum(mask, axis=-1) - 1, 0)[:, -n:]
         self.fed_tokens += ids.size
-        out = self.session.run({"input_ids": ids, "attention_mask": np.asarray(mask, dtype=np.int64),
-                                "position_ids": positions, **past})
+        out = self.session.run({"input_ids": ids, "attention_mask": mask, "position_ids": positions, **past})
         present = {p: out[q] for p, q in zip(self.past_names, self.present_names, strict=True)}
-        return out["logits"].numpy(), present
+        logits = out["logits"].numpy()
+        if order is not None:  # rows back where the caller's padding put them
+            logits = np.take_along_axis(logits, np.argsort(order, axis=-1)[..., None], 1)
+        return logits, present
+
+    def _right_padded(self, mask: np.ndarray, n: int, has_past: bool) -> np.ndarray | None:
+        """The per-row order that moves a padded prompt's tokens first, for a graph without
+        position_ids (GroupQueryAttention: a row's length is its mask's sum); None: run as given.
+
+        Its present then holds each row's tokens first, which is what later steps' summed masks
+        say, whatever side the caller pads on."""
+        new = mask[:, -n:]
+        if "position_ids" in self.session.inputs or bool(new.all()):
+            return None
+        if has_past:
+            raise InvalidRequestError("a fused-attention graph takes padding in the prompt only, not in "
+                                      "tokens added to a cache")
+        return np.argsort(1 - new, axis=-1, kind="stable")
 
     def start(self, ids: list[int]) -> np.ndarray:
         """Logits after `ids`, continuing from the cached state with the longest common prefix."""

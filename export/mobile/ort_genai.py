@@ -1,7 +1,7 @@
 """`ort-genai/`: the folder onnxruntime-genai loads (its Android, iOS, C#, Java and Python APIs alike).
 
-genai_config.json names the decoder graph, its input/output names (edgesplit's optimum layout),
-the attention sizes, the EOS ids, the context length and greedy search defaults.
+genai_config.json names the decoder graph, its input/output names (edgesplit's layout; a fused-attention
+graph has no position_ids), the attention sizes, the EOS ids, the context length and greedy search defaults.
 """
 
 from __future__ import annotations
@@ -21,6 +21,12 @@ INPUTS = {"input_ids": "input_ids", "attention_mask": "attention_mask", "positio
 OUTPUTS = {"logits": "logits", "present_key_names": "present.%d.key", "present_value_names": "present.%d.value"}
 
 
+def _inputs(source: KitSource) -> dict[str, str]:
+    """The graph's inputs: a fused-attention bundle (GroupQueryAttention) has no position_ids."""
+    fused = getattr(source.ref.manifest, "attention", "traced") == "fused"
+    return {k: v for k, v in INPUTS.items() if not (fused and k == "position_ids")}
+
+
 def genai_config(source: KitSource, context_length: int) -> dict[str, Any]:
     cfg = model_config(source)
     heads = int(cfg["num_attention_heads"])
@@ -30,7 +36,7 @@ def genai_config(source: KitSource, context_length: int) -> dict[str, Any]:
                "num_hidden_layers": int(cfg["num_hidden_layers"]),
                "num_key_value_heads": int(cfg.get("num_key_value_heads") or heads),
                "session_options": {"log_id": "onnxruntime-genai", "provider_options": []},
-               "inputs": INPUTS, "outputs": OUTPUTS}
+               "inputs": _inputs(source), "outputs": OUTPUTS}
     model = {"type": MODEL_TYPES[source.architecture], "context_length": context_length,
              "vocab_size": source.n_vocab, "eos_token_id": eog[0] if len(eog) == 1 else eog,
              "pad_token_id": int(cfg.get("pad_token_id") or eog[0]), "decoder": decoder}

@@ -8,10 +8,13 @@ the class; lookups never branch on names.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 from edge.errors import UnsupportedArchitectureError
 
+# (torch model, output dir) -> None; raises UnsupportedFeatureError before writing anything
+GraphWriter = Callable[[Any, Path], None]
 _BY_NAME: dict[str, type[Arch]] = {}
 _BY_MODEL_TYPE: dict[str, type[Arch]] = {}
 
@@ -39,6 +42,10 @@ class Arch:
 
     def custom_onnx_configs(self, config: Any) -> dict[str, Any] | None:
         """optimum configs for families optimum does not know (None: optimum's own)."""
+        return None
+
+    def graph_writer(self) -> GraphWriter | None:
+        """Writes this family's fused-attention model.onnx from the torch model (None: traced only)."""
         return None
 
 
@@ -79,7 +86,10 @@ def get_arch(config: Any) -> Arch:
 
 @register("LlamaForCausalLM", model_type="llama")
 class Llama(Arch):
-    pass
+    def graph_writer(self) -> GraphWriter:
+        from .fused_llama import write_fused
+
+        return write_fused
 
 
 @register("Qwen2ForCausalLM", model_type="qwen2")

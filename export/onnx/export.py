@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.bundle import DecodeParityFacts, Manifest, OnnxQuantFacts, OnnxRuntimeFacts
-from edge.errors import ExportError
+from edge.errors import ExportError, UnsupportedFeatureError
 from export import decode, tokparity
 from export.bundle import finish_manifest, staging
 from export.parity_result import compare
@@ -28,14 +28,17 @@ MOBILE_DIR = "mobile"
 
 
 STAGES = ("load", "trace", "quantize", "parity", "write")
+ATTENTION = ("fused", "traced")  # None (the default): fused where the Arch has a graph writer
 
 
 def export_onnx(src: Path, out: Path, *, quant: str = "fp32", block_size: int | None = None,
                 keep_8bit: tuple[str, ...] = (), ort_mobile: bool = False, overwrite: bool = False,
-                progress: Progress | None = None) -> Manifest:
+                progress: Progress | None = None, attention: str | None = None) -> Manifest:
     """Export SRC (HF checkpoint dir or GGUF) to an ONNX bundle at OUT; nothing is left at OUT on error."""
     if quant not in QUANTS:
         raise ExportError(f"unknown quantization {quant!r}; choose one of {', '.join(QUANTS)}")
+    if attention is not None and attention not in ATTENTION:
+        raise ExportError(f"unknown attention {attention!r}; choose one of {', '.join(ATTENTION)}")
     if block_size is not None and (block_size < 16 or block_size & (block_size - 1)):
         raise ExportError(f"--block-size must be a power of two >= 16, got {block_size}")
     progress = progress or Progress.silent()
@@ -57,7 +60,7 @@ def export_onnx(src: Path, out: Path, *, quant: str = "fp32", block_size: int | 
             reference = parity.torch_logits(source.model, ids, source.arch.encoder_decoder)
             paths = decode.torch_paths(source.model, decode.encode_prompts(_encoder(source)))
         with progress.stage("trace"):
-            write_graphs(source, tmp)
+            attention = write_graphs(source, tmp, attention)
         with progress.stage("quantize", len(source.arch.files)) as bar:
             for name in source.arch.files:
                 quantize_file(tmp / name, quant, block_size, source.model.config.vocab_size, plan)
@@ -77,6 +80,7 @@ def export_onnx(src: Path, out: Path, *, quant: str = "fp32", block_size: int | 
                 quantization=quant, tokenizer="tokenizer.json", chat_template=source.chat_template,
                 source=source.describe(), parity=checked, quant=quant_facts, ort_mobile=ort_mobile,
                 decode_parity=decoded, runtime=runtime_facts(source), tokenizer_parity=tokens.to_manifest(),
+                attention=attention,
             )
 
 
@@ -109,7 +113,26 @@ def ternarize_linears(model: Any) -> int:
     return n
 
 
-def write_graphs(source: Source, out: Path) -> None:
+def write_graphs(source: Source, out: Path, attention: str | None = None) -> str:
+    """The graphs the runtime loads, fused or traced as `attention` asks (None: fused where the
+    architecture has a writer and the model's features allow it); returns which was written."""
+    writer = source.arch.graph_writer() if attention != "traced" else None
+    if attention == "fused" and writer is None:
+        raise UnsupportedFeatureError(f"{source.arch.name} has no fused-attention graph writer: "
+                                      "export with --attention traced")
+    if writer is not None:
+        try:
+            writer(source.model, out)
+            return "fused"
+        except UnsupportedFeatureError as exc:
+            if attention == "fused":
+                raise
+            log.warning("%s; tracing with optimum instead", exc)  # the manifest records "traced"
+    trace_graphs(source, out)
+    return "traced"
+
+
+def trace_graphs(source: Source, out: Path) -> None:
     """Trace the model with optimum into a work dir, then keep only the files the runtime loads."""
     from optimum.exporters.onnx import onnx_export_from_model
 

@@ -117,7 +117,8 @@ def _plain_greedy(model_path, ids: list[int], n: int) -> list[int]:
         feeds = {"input_ids": np.array([new], dtype=np.int64),
                  "attention_mask": np.ones((1, start + len(new)), dtype=np.int64),
                  "position_ids": np.arange(start, start + len(new), dtype=np.int64)[None], **past}
-        res = dict(zip(names, sess.run(names, feeds), strict=True))
+        inputs = {i.name for i in sess.get_inputs()}  # a fused-attention graph has no position_ids
+        res = dict(zip(names, sess.run(names, {k: v for k, v in feeds.items() if k in inputs}), strict=True))
         past = {i.name: res["present." + i.name.removeprefix("past_key_values.")] for i in pasts}
         new = [int(np.argmax(res["logits"][0, -1]))]
         out.append(new[0])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .tiny_configs import TINY
+from .tiny_configs import TINY, VARIANTS
 
 
 def build_checkpoint(name: str, out: Path, tokenizer_dir: Path, ternary: bool = False) -> Path:
@@ -20,7 +20,7 @@ def build_checkpoint(name: str, out: Path, tokenizer_dir: Path, ternary: bool = 
     import transformers
     from transformers import AutoTokenizer
 
-    cls, kwargs = TINY[name]
+    cls, kwargs = (TINY | VARIANTS)[name]
     config = getattr(transformers, cls)(**kwargs)
     torch.manual_seed(0)
     auto = transformers.AutoModelForSeq2SeqLM if config.is_encoder_decoder else transformers.AutoModelForCausalLM
@@ -54,14 +54,16 @@ def tiny_checkpoint(tmp_path_factory, tiny_tokenizer_dir) -> Callable[[str], Pat
 def tiny_bundle(tmp_path_factory, tiny_checkpoint) -> Callable[..., Path]:
     from export.onnx.export import export_onnx
 
-    made: dict[tuple[str, str], Path] = {}
+    made: dict[tuple[str, str, str | None], Path] = {}
 
-    def make(name: str, quant: str = "fp32") -> Path:
-        if (name, quant) not in made:
-            out = tmp_path_factory.mktemp(f"bundle-{name}-{quant}") / "bundle"
-            export_onnx(tiny_checkpoint(name), out, quant=quant, block_size=16)
-            made[name, quant] = out
-        return made[name, quant]
+    def make(name: str, quant: str = "fp32", attention: str | None = None) -> Path:
+        """`attention` None: the export's default (fused for llama, traced elsewhere)."""
+        key = (name, quant, attention)
+        if key not in made:
+            out = tmp_path_factory.mktemp(f"bundle-{name}-{quant}-{attention or 'default'}") / "bundle"
+            export_onnx(tiny_checkpoint(name), out, quant=quant, block_size=16, attention=attention)
+            made[key] = out
+        return made[key]
 
     return make
 

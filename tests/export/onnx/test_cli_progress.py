@@ -14,7 +14,9 @@ def test_onnx_int4_export_prints_only_stage_lines(tmp_path, tiny_checkpoint):
     assert r.returncode == 0, r.stderr
     assert stage_names(r.stderr) == ["load", "trace", "quantize", "parity", "write"]
     summary = json.loads(r.stdout)  # --json output as before: the manifest summary only
-    assert set(summary) == {"bundle", "architecture", "quantization", "encoder_decoder", "files", "size_mb", "parity"}
+    assert set(summary) == {"bundle", "architecture", "quantization", "encoder_decoder", "attention", "files",
+                           "size_mb", "parity"}
+    assert summary["attention"] == "traced"  # qwen2 has no fused writer
 
 
 def test_verbose_export_shows_the_libraries_logs(tmp_path, tiny_checkpoint):

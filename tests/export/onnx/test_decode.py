@@ -114,7 +114,7 @@ def test_broken_kv_cache_positions_fail_decode_parity_not_teacher_forced(tiny_bu
     from edge.backends.onnxruntime import CausalLM
     from export.onnx.export import export_onnx
 
-    bundle = tiny_bundle("llama")
+    bundle = tiny_bundle("llama", attention="traced")  # fused attention takes positions from the mask
     assert verify_bundle(bundle, read_manifest(bundle))["passed"]
     monkeypatch.setattr(CausalLM, "_advance", _wrong_step_positions)
     report = verify_bundle(bundle, read_manifest(bundle))
@@ -122,7 +122,7 @@ def test_broken_kv_cache_positions_fail_decode_parity_not_teacher_forced(tiny_bu
     assert report["max_abs_logit_diff"] <= tol and report["top1_agreement"] == 1.0  # teacher-forced still passes
     assert not report["decode_parity"]["passed"] and not report["passed"]
     with pytest.raises(ParityError, match="KV cache"):
-        export_onnx(tiny_checkpoint("llama"), tmp_path / "b")
+        export_onnx(tiny_checkpoint("llama"), tmp_path / "b", attention="traced")
     assert not (tmp_path / "b").exists()
 
 

@@ -29,3 +29,9 @@ TINY: dict[str, tuple[str, dict[str, Any]]] = {
                             "encoder_ffn_dim": 128, "decoder_ffn_dim": 128, "max_position_embeddings": 256,
                             "decoder_start_token_id": 2, "forced_bos_token_id": None, **SPECIAL_IDS}),
 }
+
+# llama variants beside the registry's one (tied): the fused graph's other head, and a rope it refuses
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "llama-untied": ("LlamaConfig", {**DECODER, "tie_word_embeddings": False}),
+    "llama-dynamic-rope": ("LlamaConfig", {**DECODER, "rope_scaling": {"rope_type": "dynamic", "factor": 2.0}}),
+}
