@@ -35,6 +35,9 @@ PROVIDERS = {
 }
 DECODER_ONLY_FILES = ("model.onnx",)
 ENCODER_DECODER_FILES = ("encoder_model.onnx", "decoder_model_merged.onnx")
+# model metadata key export's fused writer sets to "right-padding": attention reads a row's length
+# from its mask's sum (GroupQueryAttention), so a padded prompt must hold its tokens first
+PADDING_KEY = "edgesplit.padding"
 
 
 def select_providers(requested: tuple[str, ...], threads: int) -> list[tuple[str, dict]]:
@@ -69,6 +72,7 @@ class Session:
         log.info("%s runs on %s", path.name, ", ".join(self.providers))
         self.inputs = {i.name: i for i in self.sess.get_inputs()}
         self.outputs = [o.name for o in self.sess.get_outputs()]
+        self.metadata: dict[str, str] = dict(self.sess.get_modelmeta().custom_metadata_map)
         self._ort = ort
 
     def run(self, feeds: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +128,7 @@ class CausalLM:
         self.past_names = [n for n in self.session.inputs if n.startswith("past_key_values.")]
         self.present_names = ["present." + n.removeprefix("past_key_values.") for n in self.past_names]
         self.head_dim = config_head_dim(directory)
+        self.right_padding = self.session.metadata.get(PADDING_KEY) == "right-padding"
         self.cache = PrefixCache(sum(self._empty(p, 1, 1).nbytes for p in self.past_names))
         self._live = PastState([], {})
         self.fed_tokens = 0  # tokens given to the session so far (prefix reuse shows here, not in time)
@@ -154,13 +159,13 @@ class CausalLM:
         return logits, present
 
     def _right_padded(self, mask: np.ndarray, n: int, has_past: bool) -> np.ndarray | None:
-        """The per-row order that moves a padded prompt's tokens first, for a graph without
-        position_ids (GroupQueryAttention: a row's length is its mask's sum); None: run as given.
+        """The per-row order that moves a padded prompt's tokens first, for a right-padding graph
+        (GroupQueryAttention: a row's length is its mask's sum); None: run as given.
 
         Its present then holds each row's tokens first, which is what later steps' summed masks
         say, whatever side the caller pads on."""
         new = mask[:, -n:]
-        if "position_ids" in self.session.inputs or bool(new.all()):
+        if not self.right_padding or bool(new.all()):
             return None
         if has_past:
             raise InvalidRequestError("a fused-attention graph takes padding in the prompt only, not in "

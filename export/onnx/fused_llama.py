@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.backends.onnxruntime import PADDING_KEY
 from edge.errors import UnsupportedFeatureError
 
 MS = "com.microsoft"
@@ -177,6 +178,7 @@ def build_model(model: Any) -> Any:
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
                               producer_name="edgesplit")
     proto.ir_version = 8
+    helper.set_model_props(proto, {PADDING_KEY: "right-padding"})  # the runtime pads prompts as GQA reads them
     return proto
 
 
