@@ -137,3 +137,12 @@ def test_a_thousand_bad_keys_give_a_bounded_message(tmp_path):
 def test_newer_schema_asks_to_upgrade(tmp_path):
     with pytest.raises(ModelFormatError, match="upgrade edgesplit"):
         read_manifest(_bundle(tmp_path, {**V1_GGUF, "schema_version": 3, "whatever": {}}))
+
+
+def test_onnx_manifest_without_attention_reads_as_traced_and_a_wrong_value_is_listed(tmp_path):
+    """Bundles written before `attention` existed were all traced by optimum."""
+    old = {**COMMON, "schema_version": 2, "format": "onnx", "files": {"model.onnx": DIGEST}, "runtime": ONNX_RUNTIME}
+    assert read_manifest(_bundle(tmp_path, old)).attention == "traced"
+    assert read_manifest(_bundle(tmp_path, {**old, "attention": "fused"}, "fused")).attention == "fused"
+    with pytest.raises(BundleIntegrityError, match="attention"):
+        read_manifest(_bundle(tmp_path, {**old, "attention": "flash"}, "bad"))

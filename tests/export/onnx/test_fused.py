@@ -120,3 +120,15 @@ def test_fused_attention_for_an_architecture_without_a_writer_is_refused(tiny_ch
     with pytest.raises(UnsupportedFeatureError, match="qwen2 has no fused-attention graph writer"):
         export_onnx(tiny_checkpoint("qwen2"), tmp_path / "b", attention="fused")
     assert not (tmp_path / "b").exists()
+
+
+def test_cli_attention_option_is_recorded(tiny_checkpoint, tmp_path):
+    import json
+
+    from tests.conftest import run_cli
+
+    src = str(tiny_checkpoint("llama"))
+    for flag, expected in (([], "fused"), (["--attention", "traced"], "traced")):
+        r = run_cli("export", "onnx", src, str(tmp_path / expected), "--json", *flag)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["attention"] == expected == read_manifest(tmp_path / expected).attention
