@@ -38,7 +38,7 @@ def check_supported(config: Any) -> None:
 
 
 class _Graph:
-    """Nodes, initializers and unique names; `op` returns the node's output names."""
+    """The nodes and initializers written so far; `op` returns the new node's output names."""
 
     def __init__(self) -> None:
         self.nodes: list[Any] = []
@@ -50,11 +50,11 @@ class _Graph:
         self.weights.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
-    def op(self, op: str, inputs: list[str], name: str, n_out: int = 1, outputs: list[str] | None = None,
-           domain: str = "", **attrs: Any) -> list[str]:
+    def op(self, op: str, inputs: list[str], name: str, outputs: list[str] | None = None, domain: str = "",
+           **attrs: Any) -> list[str]:
         from onnx import helper
 
-        outputs = outputs or [f"{name}/output_{j}" if j else f"{name}/output" for j in range(n_out)]
+        outputs = outputs or [f"{name}/output"]
         self.nodes.append(helper.make_node(op, inputs, outputs, name=name, domain=domain, **attrs))
         return outputs
 

@@ -41,14 +41,14 @@ def test_llama_exports_fused_by_default_with_the_traced_io_names(name, tiny_bund
     assert [o.name for o in _graph(fused).output] == [o.name for o in _graph(traced).output]
 
 
-@pytest.mark.parametrize("quant", ["fp32", "int8", "int4"])
+@pytest.mark.parametrize("quant", ["fp32", "fp16", "int8", "int4"])
 @pytest.mark.parametrize("name", LLAMAS)
 def test_fused_bundles_pass_parity_and_verify(name, quant, tiny_bundle):
     bundle = tiny_bundle(name, quant)
     m = read_manifest(bundle)
     assert m.attention == "fused" and m.parity is not None and m.decode_parity.passed
     assert verify_bundle(bundle, m)["passed"]
-    if quant != "fp32":  # every projection and the head packed, as in a traced bundle
+    if quant in ("int8", "int4"):  # every projection and the head packed, as in a traced bundle
         graph = _graph(bundle)
         nbits = {n.name: next(a.i for a in n.attribute if a.name == "bits")
                  for n in graph.node if n.op_type == "MatMulNBits"}
