@@ -114,6 +114,7 @@ class CloudClient:
         self.stats = CallStats()
         self.tokenizer_fingerprint: str | None = None  # the endpoint's, once probed (fusion.tokenizers_match)
         self.echo_scoring: bool | None = None  # does /v1/completions score an echoed prompt? (None: not tried)
+        self.prompt_lists: bool | None = None  # does /v1/completions answer a list of prompts? (None: not tried)
         self._http = httpx.Client(verify=True, transport=transport, follow_redirects=False)
 
     def close(self) -> None:
@@ -244,6 +245,30 @@ class CloudClient:
             rows = None
         self.echo_scoring = rows is not None
         return rows
+
+    def top_logprobs_many(self, prompts: list[str], k: int, purpose: str) -> list[dict[str, float]] | None:
+        """`top_logprobs` of each prompt from one `/v1/completions` call with a list of prompts (OpenAI
+        legacy, vLLM, edgesplit); None when the endpoint refuses lists (learned once per client)."""
+        if self.prompt_lists is False:
+            return None
+        payload = {"model": self.config.model, "prompt": prompts, "max_tokens": 1, "temperature": 0.0, "logprobs": k}
+        try:
+            data = self.post_json("/completions", payload, purpose)
+        except CloudError as exc:
+            if "HTTP 4" not in str(exc):  # down or broken: a real failure, not a missing feature
+                raise
+            self.prompt_lists = False
+            return None
+        try:
+            choices = sorted(data["choices"], key=lambda c: int(c["index"]))
+            if [int(c["index"]) for c in choices] != list(range(len(prompts))):
+                self.prompt_lists = False  # a server that answered only the first prompt: no lists here
+                return None
+            tops = [parse_top_logprobs(c["logprobs"]) for c in choices]
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            raise CloudError("cloud /v1/completions answered a list of prompts without one scored choice each") from None
+        self.prompt_lists = True
+        return tops
 
     def continuation(self, prompt: str, n: int, k: int, purpose: str) -> list[tuple[str, dict[str, float]]]:
         """The cloud's own greedy continuation of `prompt`, up to n tokens, each as (token text, the

@@ -3,7 +3,7 @@ step policy asks, token by token or verified a run at a time.
 
 Per token: the Engine's own generation with a logits hook; each consulted step is one cloud call.
 Batched (`CollabOptions.batch = n`, temperature 0): one call judges a run of up to n tokens,
-drafted by the local model (an echo call scores it) or by the cloud (its own continuation with its
+drafted by the local model (an echo call scores it, or one call listing each step's prompt) or by the cloud (its own continuation with its
 top-k per token), see `runs`. The run is kept up to the first step whose pick (fused where the policy
 consults, else the local argmax) differs from the drafted token, which is replaced by that pick.
 That is exactly what per-token fusion picks at temperature 0, with one call per run instead of one
@@ -34,10 +34,13 @@ if TYPE_CHECKING:
     from .pseudonym import Pseudonymizer
 
 T = TypeVar("T")
+P = TypeVar("P", str, list[str])
 FAILED = object()  # what `LogitSession.ask` returns when the cloud failed
 
 PURPOSE_STEP = "cogenesis logits: next-token logprobs for a context-free prompt"
 PURPOSE_RUN = "cogenesis logits: score a drafted run of a context-free prompt"
+PURPOSE_LISTED = "cogenesis logits: next-token logprobs for each step of a drafted run of a context-free prompt"
+MAX_LISTED = 16  # prompts per listed call (edgesplit's server takes up to 16; OpenAI's legacy API more)
 
 
 class LogitSession:
@@ -68,13 +71,14 @@ class LogitSession:
             raise exc
         self.res.cloud_error = str(exc)
 
-    def ask(self, prompt: str, request: Callable[[CloudClient, str], T]) -> T | object:
-        """Guard the outbound `prompt`, then send it with `request(client, prompt)`; FAILED when the
-        cloud failed (recorded in the result: the answer carries on locally)."""
+    def ask(self, prompt: P, request: Callable[[CloudClient, P], T]) -> T | object:
+        """Guard the outbound `prompt` (or each of a list), then send it with `request(client, prompt)`;
+        FAILED when the cloud failed (recorded in the result: the answer carries on locally)."""
         from .cogenesis import CLOUD_FAILURES
 
         try:
-            self.cg.guard(prompt)
+            for text in [prompt] if isinstance(prompt, str) else prompt:
+                self.cg.guard(text)
             return request(self.cg.client, prompt)  # type: ignore[arg-type]
         except CLOUD_FAILURES as exc:
             self._failed(exc)
@@ -160,7 +164,8 @@ class LogitSession:
         return run.ended or not run.tokens
 
     def score_run(self, out: list[int], chosen: list[int], steps: list[int]) -> dict[int, dict[int, float] | None]:
-        """The cloud's top-k at each consulted step, from one echo call (missing keys: not aligned).
+        """The cloud's top-k at each consulted step, from one echo call, or one call listing every
+        step's prompt where no echo serves them all (missing keys: not aligned).
 
         The echo of a prompt serves step i only where the cloud sees the tokens a per-token call on
         step i's text would see (BPE merges across a boundary: "\n" + "\n" is one token at a text's
@@ -176,6 +181,9 @@ class LogitSession:
         if not sendable:
             return found
         last = next(s for s in reversed(sendable) if _serves(s, sendable[0]))
+        echo_serves = all(_serves(last, s) for s in sendable) and self.cg.client.echo_scoring is not False  # type: ignore[union-attr]
+        if not echo_serves and (listed := self._score_listed(sendable)) is not None:
+            return {**found, **listed}
         rows = self.ask(last.text, lambda c, p: c.score(p, self.opts.top_k, PURPOSE_RUN))
         if rows is FAILED:
             return {i: None for i in steps}
@@ -186,6 +194,19 @@ class LogitSession:
             if _serves(last, step) and len(step.text) in at:
                 found[step.step] = self.tokens.to_ids(at[len(step.text)])
         return found
+
+    def _score_listed(self, sendable: list[_Prompt]) -> dict[int, dict[int, float] | None] | None:
+        """Every step's own per-token prompt in one call with a list of prompts, for runs one echo
+        cannot serve (merged whitespace, merged punctuation); None where the endpoint takes no lists."""
+        if self.cg.client is None or self.cg.client.prompt_lists is False:
+            return None
+        chunk = sendable[:MAX_LISTED]  # steps after it, if the walk gets there, go per token
+        tops = self.ask([p.text for p in chunk], lambda c, ps: c.top_logprobs_many(ps, self.opts.top_k, PURPOSE_LISTED))
+        if tops is FAILED:
+            return {p.step: None for p in sendable}
+        if tops is None:
+            return None
+        return {p.step: self.tokens.to_ids(top) for p, top in zip(chunk, tops, strict=True)}  # type: ignore[arg-type]
 
 
 class _Prompt(NamedTuple):

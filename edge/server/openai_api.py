@@ -136,6 +136,8 @@ async def completions(body: CompletionRequest, request: Request) -> JSONResponse
     params = body.sampling(st.settings.max_tokens_limit, st.settings.completion_default_tokens)
     if body.echo:
         return await echo_completion(request, body, params)
+    if len(prompts := body.prompts()) > 1:
+        return await _respond_many(request, body.model, prompts, params)
     return await _respond(request, body.model, body.prompt_text(), params, TEXT, body.stream, body.include_usage)
 
 
@@ -152,8 +154,8 @@ async def tokenize(body: TokenizeRequest, request: Request) -> dict:
 
 
 # -- one generation ----------------------------------------------------------------------------
-async def _respond(request: Request, model: str | None, prompt: Prompt, params: SamplingParams, shape: Shape,
-                   stream: bool, include_usage: bool) -> JSONResponse | StreamingResponse:
+async def _start(request: Request, model: str | None, prompt: Prompt, params: SamplingParams) -> tuple[Job, Run, str]:
+    """Queue one generation on the model's worker; (job, its run, the worker's name)."""
     st = state_of(request)
     worker = st.pool.worker(model)
     job = Job(prompt, params, asyncio.get_running_loop())
@@ -162,8 +164,14 @@ async def _respond(request: Request, model: str | None, prompt: Prompt, params: 
     except QueueFullError as exc:
         _reject(st, worker.name, exc)
         raise
-    run = Run(job, request.is_disconnected, st.settings.timeout_s)
-    meta = Meta(f"{shape.prefix}-{uuid.uuid4().hex}", int(time.time()), worker.name)
+    return job, Run(job, request.is_disconnected, st.settings.timeout_s), worker.name
+
+
+async def _respond(request: Request, model: str | None, prompt: Prompt, params: SamplingParams, shape: Shape,
+                   stream: bool, include_usage: bool) -> JSONResponse | StreamingResponse:
+    st = state_of(request)
+    job, run, name = await _start(request, model, prompt, params)
+    meta = Meta(f"{shape.prefix}-{uuid.uuid4().hex}", int(time.time()), name)
     try:
         first = await run.next()  # errors before the first token become a plain HTTP error
         if stream:
@@ -173,11 +181,30 @@ async def _respond(request: Request, model: str | None, prompt: Prompt, params: 
         result = first.result if first is not None and first.result else await run.collect()
     except (EdgeError, ClientDisconnected) as exc:
         job.cancel()
-        _reject(st, worker.name, exc)
+        _reject(st, name, exc)
         raise
-    _record(st, worker.name, result, run)
+    _record(st, name, result, run)
     body = shape.envelope(meta, [shape.choice(result.text, result.finish_reason, False, result.logprobs)], False)
     return JSONResponse({**body, "usage": usage(result), "timings": timings(result)})
+
+
+async def _respond_many(request: Request, model: str | None, prompts: list[str], params: SamplingParams) -> JSONResponse:
+    """One choice per prompt, each generated as its own request would be (one after another, same queue)."""
+    st, choices, results = state_of(request), [], []
+    for index, prompt in enumerate(prompts):
+        job, run, name = await _start(request, model, prompt, params)
+        try:
+            result = await run.collect()
+        except (EdgeError, ClientDisconnected) as exc:
+            job.cancel()
+            _reject(st, name, exc)
+            raise
+        _record(st, name, result, run)
+        results.append(result)
+        choices.append({**TEXT.choice(result.text, result.finish_reason, False, result.logprobs), "index": index})
+    meta = Meta(f"{TEXT.prefix}-{uuid.uuid4().hex}", int(time.time()), name)
+    total = {k: sum(usage(r)[k] for r in results) for k in usage(results[0])}
+    return JSONResponse({**TEXT.envelope(meta, choices, False), "usage": total})
 
 
 async def _sse(st: ServerState, run: Run, first, meta: Meta, shape: Shape, include_usage: bool) -> AsyncIterator[str]:

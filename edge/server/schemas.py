@@ -150,8 +150,12 @@ class ChatCompletionRequest(_Common):
         return [m.plain() for m in self.messages]
 
 
+MAX_PROMPTS = 16  # prompts one /v1/completions call may list: bounds the model time one request holds
+
+
 class CompletionRequest(_Common):
-    prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=1)]
+    # a list is answered one choice per prompt, in order (logit collaboration scores a drafted run so)
+    prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=MAX_PROMPTS)]
     # echo: the answer starts with the prompt, and with `logprobs` every prompt token is scored
     echo: bool = False
     logprobs: int | None = Field(None, ge=0, le=20)
@@ -172,9 +176,14 @@ class CompletionRequest(_Common):
             raise InvalidRequestError("echo cannot be streamed: send stream: false")
         if self.max_tokens == 0 and not self.echo:
             raise InvalidRequestError("max_tokens must be >= 1 (0 only with echo, to score the prompt)")
+        if len(self.prompts()) > 1 and (self.stream or self.echo):
+            raise InvalidRequestError("a list of prompts cannot be streamed or echoed: send one prompt")
+
+    def prompts(self) -> list[str]:
+        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
 
     def prompt_text(self) -> str:
-        return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+        return self.prompts()[0]
 
 
 class TokenizeRequest(BaseModel):

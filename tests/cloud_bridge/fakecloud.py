@@ -111,6 +111,8 @@ def _handler(cloud: FakeCloud) -> type[BaseHTTPRequestHandler]:
             req = json.loads(body)
             if self.path == "/v1/chat/completions":
                 return self._chat(req)
+            if self.path == "/v1/completions" and not isinstance(req.get("prompt"), str):
+                return self._send(400, b'{"error": {"message": "prompt must be a string"}}')  # as a one-prompt server
             if self.path == "/v1/completions":
                 return self._send(200, json.dumps(cloud.completion(req)).encode())
             if self.path == "/tokenize":

@@ -98,8 +98,9 @@ def test_batched_verification_equals_per_token_fusion_with_fewer_calls(cloud, de
     recorder.received.clear()
     batched, client = _write(default_engine, url, sample, policy=policy, batch=8, draft=draft)
     calls = _completions(recorder)
-    if draft == "local":
-        assert client.echo_scoring is True and any(c.get("echo") for c in calls)  # misaligned steps go one by one
+    if draft == "local":  # an echo scores a run; where merged tokens keep it from serving a step, a list of prompts
+        assert any(c.get("echo") or isinstance(c["prompt"], list) for c in calls)
+        assert True in (client.echo_scoring, client.prompt_lists)
     else:  # the cloud continues the text itself: a plain completion of several tokens, no echo
         assert any(c["max_tokens"] > 1 and not c.get("echo") for c in calls)
     assert batched.text == per_token.text and batched.fused_steps == per_token.fused_steps
@@ -114,7 +115,7 @@ def test_batched_falls_back_to_per_token_where_the_endpoint_cannot_echo(fake_clo
     policy = Schedule(prefix=3, local=1, fused=1)
     per_token, _ = _write(default_engine, fake_cloud.url, sample, policy=policy)
     batched, client = _write(default_engine, fake_cloud.url, sample, policy=policy, batch=6)
-    assert client.echo_scoring is False and batched.text == per_token.text
+    assert client.echo_scoring is False and client.prompt_lists is False and batched.text == per_token.text
 
 
 def test_a_dead_cloud_in_batched_mode_still_answers_locally(default_engine, corpus, dead_url):
@@ -268,12 +269,16 @@ def test_an_echo_row_is_used_only_where_the_cloud_saw_the_same_tokens(cloud, def
     chosen = default_engine.encode("Hi,\n\nI hope")
     pieces = [default_engine.decode([t]) for t in chosen]
     assert pieces[:4] == ["Hi", ",", "\n", "\n"] and len(default_engine.encode("Hi,\n\n")) == 3
+    s.cg.client.prompt_lists = False  # an endpoint without lists of prompts: the echo alone
     found = s.score_run([], chosen, [1, 2, 4, 5])
     assert set(found) == {1, 2, 5}  # 4 (after "\n" "\n") goes to a per-token call in the walk
     # the first step is the one the walk always reaches: the scored prompt is the longest that serves it
     first_served = s.score_run([], chosen, [4, 5])
     assert set(first_served) == {4}
-    for i, rows in [*found.items(), *first_served.items()]:
+    s.cg.client.prompt_lists = None  # edgesplit's server takes a list: one call with each step's own prompt
+    listed = s.score_run([], chosen, [1, 2, 4, 5])
+    assert set(listed) == {1, 2, 4, 5} and s.cg.client.prompt_lists is True
+    for i, rows in [*found.items(), *first_served.items(), *listed.items()]:
         want = s.tokens.to_ids(s.cg.client.top_logprobs(s.outbound(chosen[:i]), 5, "test"))
         assert rows.keys() == want.keys()
         assert all(abs(rows[t] - want[t]) < 1e-3 for t in want)

@@ -1,0 +1,30 @@
+"""/v1/completions with a list of prompts: one choice per prompt, each as its own request answers it."""
+
+from __future__ import annotations
+
+from edge.server.schemas import MAX_PROMPTS
+
+PROMPTS = ["The capital of France is", "The capital of France is Paris.\n\n", "1, 2, 3,"]
+
+
+def _post(server, **body):
+    with server.client() as c:
+        return c.post("/v1/completions", json={"max_tokens": 2, "temperature": 0, **body})
+
+
+def test_each_prompt_gets_the_choice_its_own_request_gets(server) -> None:
+    data = _post(server, prompt=PROMPTS, logprobs=3).json()
+    assert [c["index"] for c in data["choices"]] == [0, 1, 2]
+    for prompt, choice in zip(PROMPTS, data["choices"], strict=True):
+        alone = _post(server, prompt=prompt, logprobs=3).json()["choices"][0]
+        assert choice["text"] == alone["text"]
+        assert choice["logprobs"]["top_logprobs"][0].keys() == alone["logprobs"]["top_logprobs"][0].keys()
+    assert data["usage"]["completion_tokens"] == sum(len(c["logprobs"]["tokens"]) for c in data["choices"])
+
+
+def test_a_list_is_bounded_and_cannot_be_streamed_or_echoed(server) -> None:
+    assert _post(server, prompt=["a"] * (MAX_PROMPTS + 1)).status_code in (400, 422)
+    for extra in ({"stream": True}, {"echo": True}):
+        resp = _post(server, prompt=PROMPTS[:2], **extra)
+        assert resp.status_code == 400 and "list of prompts" in resp.text
+    assert _post(server, prompt=["one"]).status_code == 200  # a list of one is a plain request
