@@ -28,3 +28,9 @@ def test_a_list_is_bounded_and_cannot_be_streamed_or_echoed(server) -> None:
         resp = _post(server, prompt=PROMPTS[:2], **extra)
         assert resp.status_code == 400 and "list of prompts" in resp.text
     assert _post(server, prompt=["one"]).status_code == 200  # a list of one is a plain request
+
+
+def test_the_openai_client_sends_a_list_and_reads_one_choice_per_prompt(openai_client) -> None:
+    r = openai_client.completions.create(model="default", prompt=PROMPTS[:2], max_tokens=3, temperature=0)
+    assert [c.index for c in r.choices] == [0, 1] and all(c.text for c in r.choices)
+    assert 0 < r.usage.completion_tokens <= 6
