@@ -16,6 +16,7 @@ Only the de-identified, context-free cloud prompt and the de-identified generate
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
@@ -51,6 +52,7 @@ class LogitSession:
         self.cg, self.engine, self.res, self.opts = cg, cg.engine, res, opts
         self.local_prompt, self.cloud_prompt = local_prompt, cloud_prompt
         self.tokens = TokenMap(self.engine)
+        self._kept = [0, 0]  # tokens kept, runs walked: sizes a listed call to how far runs get
 
     # -- what may leave ------------------------------------------------------------------------
     def outbound(self, generated: list[int], pseud: Pseudonymizer | None = None) -> str | None:
@@ -133,6 +135,8 @@ class LogitSession:
             run = (cloud_run(self, out) if source == "cloud" else None) or local_run(self, out)
             ended = self._walk(out, run)
             self.res.runs += 1
+            self._kept[0] += len(out) - before
+            self._kept[1] += 1
             chooser.record(run.source, len(out) - before, self._calls() - calls)
             if ended:
                 break
@@ -200,13 +204,20 @@ class LogitSession:
         cannot serve (merged whitespace, merged punctuation); None where the endpoint takes no lists."""
         if self.cg.client is None or self.cg.client.prompt_lists is False:
             return None
-        chunk = sendable[:MAX_LISTED]  # steps after it, if the walk gets there, go per token
+        chunk = sendable[:self._listed_size()]  # steps after it, if the walk gets there, go per token
         tops = self.ask([p.text for p in chunk], lambda c, ps: c.top_logprobs_many(ps, self.opts.top_k, PURPOSE_LISTED))
         if tops is FAILED:
             return {p.step: None for p in sendable}
         if tops is None:
             return None
         return {p.step: self.tokens.to_ids(top) for p, top in zip(chunk, tops, strict=True)}  # type: ignore[arg-type]
+
+
+    def _listed_size(self) -> int:
+        """Prompts per listed call: twice the tokens runs kept so far, plus one. Each listed prompt is a
+        whole outbound text, so steps the walk never reaches would cost bytes for nothing."""
+        kept, runs = self._kept
+        return MAX_LISTED if not runs else max(2, min(MAX_LISTED, math.ceil(2 * kept / runs) + 1))
 
 
 class _Prompt(NamedTuple):

@@ -311,3 +311,15 @@ def test_a_gate_lets_the_cloud_write_the_steps_it_consults():
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(InvalidRequestError, match="fusion weight"):
             CollabOptions(weight=bad)
+
+
+def test_a_listed_call_lists_about_as_many_steps_as_runs_keep(cloud, default_engine):
+    from cloud_bridge.logit_mode import MAX_LISTED
+
+    _, url = cloud
+    s, _ = _logit_session(default_engine, url)
+    assert s._listed_size() == MAX_LISTED  # nothing walked yet: as many as a call takes
+    s._kept = [6, 6]  # runs keep one token each: list three steps, not sixteen whole prompts
+    assert s._listed_size() == 3
+    s._kept = [90, 3]
+    assert s._listed_size() == MAX_LISTED
