@@ -31,6 +31,7 @@ from cloud_bridge.entities import entities_from_dict
 from cloud_bridge.fusion import Schedule
 from cloud_bridge.pii import Detector
 from cloud_bridge.policies import UNCERTAINTY, Always, Gate, Never
+from cloud_bridge.runs import DRAFTS, check_draft
 from cloud_bridge.synth import corpus
 from edge import Engine, RuntimeOptions
 from edge.models import default_model_path
@@ -77,7 +78,7 @@ def token_f1(a: str, b: str) -> float:
 
 
 def policies(metric: str, thresholds: list[float], batch: int, batched: bool = True,
-             gate_weight: float | None = None) -> dict[str, dict]:
+             gate_weight: float | None = None, drafts: tuple[str, ...] = DRAFTS[1:] + DRAFTS[:1]) -> dict[str, dict]:
     """Policy name -> CollabOptions fields; a batched policy names its per-token twin in `same_as`."""
     gate = f"gated {metric}>={thresholds[0]:g}"
     table: dict[str, dict] = {
@@ -88,7 +89,7 @@ def policies(metric: str, thresholds: list[float], batch: int, batched: bool = T
         **{f"gated {metric}>={t:g}": {"policy": Gate(metric, t), "weight": gate_weight} for t in thresholds},
     }
     for twin in ("every step (weight 0.5)", "fixed schedule", gate) if batched else ():
-        for draft in ("local", "cloud", "auto"):
+        for draft in drafts:
             table[f"batched {twin}, {draft} drafts (runs of {batch})"] = {
                 **table[twin], "batch": batch, "draft": draft, "same_as": twin}
     return table
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         with serve_cloud(cloud_engine) as url:
             client = CloudClient(CloudConfig(url=url, timeout=300.0, retries=0))
             answers: dict[str, list] = {}
-            table = policies(args.metric, args.thresholds, args.batch, not args.no_batched, args.gate_weight)
+            table = policies(args.metric, args.thresholds, args.batch, not args.no_batched, args.gate_weight, args.drafts)
             for name, spec in table.items():
                 kw = {k: v for k, v in spec.items() if k != "same_as"}
                 rows = []
@@ -147,6 +148,13 @@ def run(args: argparse.Namespace) -> list[dict]:
     return out
 
 
+def _drafts(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    for name in names:
+        check_draft(name)
+    return names
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=4, help="instructions (privacy corpus samples)")
@@ -161,6 +169,8 @@ def main() -> None:
     ap.add_argument("--cloud-n-batch", type=int, default=512,
                     help="the cloud's llama.cpp batch size; 1 makes its scores independent of request batching")
     ap.add_argument("--no-batched", action="store_true", help="per-token policies only")
+    ap.add_argument("--drafts", type=_drafts, default=DRAFTS[1:] + DRAFTS[:1],
+                    help=f"batched policies' draft sources, comma-separated (default: {','.join(DRAFTS[1:] + DRAFTS[:1])})")
     ap.add_argument("--gate-weight", type=float, default=None,
                     help="the cloud's weight at the steps a gate consults (default: the gate's own, 1: the cloud "
                          "picks, as in FS-GEN)")

@@ -80,7 +80,7 @@ class CollabOptions:
     # which steps consult the cloud (cloud_bridge.policies: Schedule, Gate, Always, Never)
     policy: StepPolicy = field(default_factory=Schedule)
     batch: int = 0  # > 0 (temperature 0): verify runs of up to this many tokens in one cloud call
-    draft: str = "auto"  # who drafts a batched run: "local", "cloud" or "auto" (cloud_bridge.runs)
+    draft: str = "auto"  # who drafts a batched run: "local", "cloud", "tree" or "auto" (cloud_bridge.runs)
     w2s: WeakToStrong | None = None  # weak-to-strong fusion instead of the weighted product
 
     @property

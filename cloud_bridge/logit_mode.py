@@ -27,6 +27,7 @@ from edge.sampling import log_softmax, top_logprobs
 from .errors import LedgerDamagedError
 from .fusion import TokenMap, fuse
 from .runs import DraftChooser, Run, cloud_run, local_run
+from .tree import Tree, tree_run
 from .w2s import w2s_fuse
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 P = TypeVar("P", str, list[str])
 FAILED = object()  # what `LogitSession.ask` returns when the cloud failed
+UNKNOWN = object()  # a step's cloud top-k that no batched call brought: ask per token
 
 PURPOSE_STEP = "cogenesis logits: next-token logprobs for a context-free prompt"
 PURPOSE_RUN = "cogenesis logits: score a drafted run of a context-free prompt"
@@ -132,12 +134,16 @@ class LogitSession:
         chooser = DraftChooser(self.opts.draft, self.opts.batch)
         while len(out) < self.opts.max_tokens:
             source, before, calls = chooser.pick(), len(out), self._calls()
-            run = (cloud_run(self, out) if source == "cloud" else None) or local_run(self, out)
-            ended = self._walk(out, run)
+            tree = tree_run(self, out, min(self.opts.batch, MAX_LISTED)) if source == "tree" else None
+            if tree is not None:
+                ended, source = self._walk_tree(out, tree), "tree"
+            else:
+                run = (cloud_run(self, out) if source == "cloud" else None) or local_run(self, out)
+                ended, source = self._walk(out, run), run.source
             self.res.runs += 1
             self._kept[0] += len(out) - before
             self._kept[1] += 1
-            chooser.record(run.source, len(out) - before, self._calls() - calls)
+            chooser.record(source, len(out) - before, self._calls() - calls)
             if ended:
                 break
         out = out[: self.opts.max_tokens]
@@ -146,26 +152,51 @@ class LogitSession:
     def _calls(self) -> int:
         return self.cg.client.stats.calls if self.cg.client is not None else 0
 
+    def _pick(self, prefix: list[int], lp: np.ndarray, greedy: int, cloud: object = UNKNOWN) -> int:
+        """The token per-token fusion picks after `prefix` (temperature 0): fused where the policy
+        consults, with `cloud` the step's top-k a batched call brought (UNKNOWN: one call now)."""
+        self.res.steps += 1
+        if not self.consult(len(prefix), lp):
+            return greedy  # a step the cloud is not asked about
+        self.res.consulted_steps += 1
+        if cloud is UNKNOWN:
+            cloud = self.cloud_step(prefix)
+        else:
+            self.outbound(prefix)  # what this step's per-token call would have mapped
+        if not cloud:
+            return greedy
+        dist = self.fused(prefix, lp, cloud)  # type: ignore[arg-type]
+        return min(dist, key=lambda t: (-dist[t], t))  # argmax, lowest id on a tie (as the sampler)
+
     def _walk(self, out: list[int], run: Run) -> bool:
         """Keep `run` up to the first step whose pick differs from it (that pick replaces it);
         True when the answer is complete."""
         for i, tok in enumerate(run.tokens):
             lp, prefix = run.row(i), out + run.tokens[:i]  # type: ignore[operator]
-            self.res.steps += 1
-            pick = tok if run.local else int(np.argmax(lp))  # a step the cloud is not asked about
-            if self.consult(len(out) + i, lp):
-                self.res.consulted_steps += 1
-                if i in run.clouds:
-                    self.outbound(prefix)  # what this step's per-token call would have mapped
-                cloud = run.clouds[i] if i in run.clouds else self.cloud_step(prefix)
-                if cloud:
-                    dist = self.fused(prefix, lp, cloud)
-                    pick = min(dist, key=lambda t: (-dist[t], t))  # argmax, lowest id on a tie (as the sampler)
+            pick = self._pick(prefix, lp, tok if run.local else int(np.argmax(lp)),  # type: ignore[arg-type]
+                              run.clouds.get(i, UNKNOWN))
             if pick != tok or i == len(run.tokens) - 1:
                 done = self.engine.is_end_of_generation(pick)
                 out += run.tokens[:i] + ([] if done else [pick])  # type: ignore[operator]
                 return done or (run.ended and pick == tok)
         return run.ended or not run.tokens
+
+    def _walk_tree(self, out: list[int], tree: Tree) -> bool:
+        """Follow the picks down `tree` from its root, keeping each, until one leaves it; True when
+        the answer is complete. Rows are evaluated again one token at a time, as per-token fusion
+        does (llama.cpp's batched kernels differ in the last bits)."""
+        path: list[int] = []
+        while True:
+            prefix = out + path
+            lp = log_softmax(self.engine.next_token_logits(self.local_prompt + prefix))
+            pick = self._pick(prefix, lp, int(np.argmax(lp)), tree.clouds.get(tuple(path), UNKNOWN))
+            if self.engine.is_end_of_generation(pick):
+                out += path
+                return True
+            path.append(pick)
+            if tuple(path) not in tree or len(out) + len(path) >= self.opts.max_tokens:
+                out += path
+                return False
 
     def score_run(self, out: list[int], chosen: list[int], steps: list[int]) -> dict[int, dict[int, float] | None]:
         """The cloud's top-k at each consulted step, from one echo call, or one call listing every

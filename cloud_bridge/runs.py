@@ -6,8 +6,11 @@
 - `cloud`: the cloud continues the text greedily for up to n tokens and returns its top-k at each
   (one plain completion call, no echo needed); the local model scores those tokens itself. Pays
   where the fused pick mostly is the cloud's (dense consults, a cloud-heavy weight).
-- `auto` (default): counts tokens kept per call for each and drafts with the better one, trying
-  the other now and then.
+- `tree`: the local model's likeliest continuations, each consulted node's prompt listed in one
+  call (`cloud_bridge.tree`). Pays where the fused pick is often the local model's second or third
+  choice (a weak local model fused at every step); costs more bytes per call.
+- `auto` (default): counts tokens kept per call for local and cloud runs and drafts with the
+  better one, trying the other now and then.
 
 A run position is used only where the per-token path would have sent exactly the same text and the
 cloud saw exactly the same tokens; the run is cut at the first position where that fails.
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
     from .pseudonym import Pseudonymizer
 
 PURPOSE_CLOUD_RUN = "cogenesis logits: the cloud continues a context-free prompt, with its top-k per token"
-DRAFTS = ("auto", "local", "cloud")
+DRAFTS = ("auto", "local", "cloud", "tree")
 
 
 def check_draft(name: str) -> None:
@@ -122,8 +125,8 @@ class DraftChooser:
     mode: str = "auto"
     batch: int = 8
     probe_every: int = 8  # rounds between tries of the side not chosen
-    _tokens: dict[str, int] = field(default_factory=lambda: {"local": 0, "cloud": 0})
-    _calls: dict[str, int] = field(default_factory=lambda: {"local": 0, "cloud": 0})
+    _tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DRAFTS[1:], 0))
+    _calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DRAFTS[1:], 0))
     _rounds: int = 0
 
     def pick(self) -> str:

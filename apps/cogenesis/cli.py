@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from cloud_bridge.runs import DRAFTS
 from edge.commands.options import RuntimeChoice, runtime_options
 from edge.errors import InvalidRequestError
 
@@ -48,9 +49,10 @@ def cogenesis() -> None:
                    "margin 0.97, top1 0.9), e.g. entropy or entropy:4.5; there the cloud picks the token.")
 @click.option("--batch", type=click.IntRange(0, 64), default=0, show_default=True,
               help="Logits mode at temperature 0: verify runs of up to N tokens in one cloud call.")
-@click.option("--draft", type=click.Choice(["auto", "local", "cloud"]), default="auto", show_default=True,
-              help="With --batch: who drafts each run (the local model, the cloud's own continuation, or "
-                   "auto: whichever kept more tokens per call).")
+@click.option("--draft", type=click.Choice(list(DRAFTS)), default="auto", show_default=True,
+              help="With --batch: who drafts each run (the local model, the cloud's own continuation, a tree "
+                   "of the local model's likeliest continuations scored in one call listing up to N prompts, "
+                   "or auto: local or cloud, whichever kept more tokens per call).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 @runtime_options
 def write_cmd(instruction: str, context_file: Path, mode: str, cloud_url: str | None, cloud_model: str | None,

@@ -88,7 +88,8 @@ def test_gated_policy_consults_exactly_the_uncertain_steps(cloud, default_engine
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("policy", "draft"), [(Schedule(prefix=4, local=2, fused=2), "local"), (Always(), "local"),
-                                               (Always(), "cloud")], ids=["schedule", "always", "always-cloud-draft"])
+                                               (Always(), "cloud"), (Always(), "tree")],
+                         ids=["schedule", "always", "always-cloud-draft", "always-tree"])
 def test_batched_verification_equals_per_token_fusion_with_fewer_calls(cloud, default_engine, corpus, policy, draft):
     recorder, url = cloud
     sample = corpus[9].head(3)
@@ -101,6 +102,8 @@ def test_batched_verification_equals_per_token_fusion_with_fewer_calls(cloud, de
     if draft == "local":  # an echo scores a run; where merged tokens keep it from serving a step, a list of prompts
         assert any(c.get("echo") or isinstance(c["prompt"], list) for c in calls)
         assert True in (client.echo_scoring, client.prompt_lists)
+    elif draft == "tree":  # each call lists the candidate continuations' own per-token prompts
+        assert all(isinstance(c["prompt"], list) or c["max_tokens"] == 1 for c in calls) and client.prompt_lists
     else:  # the cloud continues the text itself: a plain completion of several tokens, no echo
         assert any(c["max_tokens"] > 1 and not c.get("echo") for c in calls)
     assert batched.text == per_token.text and batched.fused_steps == per_token.fused_steps
@@ -116,6 +119,13 @@ def test_batched_falls_back_to_per_token_where_the_endpoint_cannot_echo(fake_clo
     per_token, _ = _write(default_engine, fake_cloud.url, sample, policy=policy)
     batched, client = _write(default_engine, fake_cloud.url, sample, policy=policy, batch=6)
     assert client.echo_scoring is False and client.prompt_lists is False and batched.text == per_token.text
+
+
+def test_a_tree_needs_an_endpoint_that_takes_lists(fake_cloud, default_engine, corpus):
+    sample = corpus[9].head(3)
+    per_token, _ = _write(default_engine, fake_cloud.url, sample, policy=Always())
+    tree, client = _write(default_engine, fake_cloud.url, sample, policy=Always(), batch=6, draft="tree")
+    assert client.prompt_lists is False and tree.text == per_token.text
 
 
 def test_a_dead_cloud_in_batched_mode_still_answers_locally(default_engine, corpus, dead_url):
@@ -296,6 +306,26 @@ def test_scoring_a_run_does_not_teach_the_conversation_its_future_text(cloud, de
     fork = cg.pseud.fork()
     assert "anna.berg@example.org" not in s.outbound(chosen, fork)
     assert "anna.berg@example.org" in fork.state()["originals"].values()  # what scoring would have taught
+
+
+def test_a_tree_lists_each_candidate_as_its_own_per_token_prompt_and_teaches_nothing(cloud, default_engine):
+    from cloud_bridge.tree import tree_run
+
+    recorder, url = cloud
+    s, cg = _logit_session(default_engine, url)  # the e-mail address is found by its pattern
+    s.opts = CollabOptions(policy=Always(), top_k=5, temperature=0.0, batch=6)
+    out = default_engine.encode(" Write to anna.berg@example.org today, and")
+    before = cg.pseud.state()
+    recorder.received.clear()
+    tree = tree_run(s, out, 6)
+    assert tree is not None and cg.pseud.state() == before
+    (call,) = _completions(recorder)
+    assert len(call["prompt"]) == len(tree.clouds) == 6 and () in tree.clouds
+    for path, top in tree.clouds.items():  # a node's row is what a per-token call on its text returns
+        assert path in tree and path[:-1] in tree
+        want = s.tokens.to_ids(cg.client.top_logprobs(s.outbound(out + list(path), cg.pseud.fork()), 5, "test"))
+        assert top.keys() == want.keys() and all(abs(top[t] - want[t]) < 1e-3 for t in want)
+    assert leaks([b for _, b in recorder.received], ["anna.berg@example.org"]) == []
 
 
 def test_a_gate_lets_the_cloud_write_the_steps_it_consults():
