@@ -34,6 +34,7 @@ from cloud_bridge.policies import UNCERTAINTY, Always, Gate, Never
 from cloud_bridge.runs import DRAFTS, check_draft
 from cloud_bridge.synth import corpus
 from edge import Engine, RuntimeOptions
+from edge.errors import InvalidRequestError
 from edge.models import default_model_path
 
 
@@ -150,8 +151,11 @@ def run(args: argparse.Namespace) -> list[dict]:
 
 def _drafts(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
-    for name in names:
-        check_draft(name)
+    try:
+        for name in names:
+            check_draft(name)
+    except InvalidRequestError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return names
 
 
