@@ -95,7 +95,7 @@ class LlamaCppBackend(Backend):
         if self._prompt_cache is not None:  # restore the best saved prefix; generation evals the rest
             self._prompt_cache.prepare(prompt_ids)
         if self._spec is not None:
-            self._spec.row = self._spec.stats = None
+            self._spec.reset()
             # a hook edits each step's logits, which drafts cannot anticipate; a seeded draw runs in
             # llama.cpp's own loop, so it is the same with speculation on or off (and never slower)
             if hook is None and (params.greedy or params.seed is None):

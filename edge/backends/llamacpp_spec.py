@@ -11,14 +11,14 @@ loop, which costs less per token than a one-token verifier pass through Python.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..sampling import Sampler, SamplingParams, constrain_logits
-from ..speculate import Controller, RecycleDrafter, SpecStats, make_drafter, speculate
-from ..speculate.loop import Step, resume
+from ..speculate import Controller
+from ..speculate.session import Speculation
 
 
 class LlamaCppVerifier:
@@ -53,57 +53,23 @@ class LlamaCppVerifier:
         self._batch.close()
 
 
-class LlamaCppSpeculation:
-    """Per-model speculation state: the recycling table, the controller's cost model, matchers."""
+class LlamaCppSpeculation(Speculation):
+    """Speculation on the binding's context, handing long undraftable stretches to its own loop."""
+
+    handoff = True
 
     def __init__(self, backend: Any, mode: str, controller: Controller | None = None) -> None:
-        self.mode, self._backend = mode, backend
-        self.recycle = RecycleDrafter(backend.info.n_vocab)
-        self.controller = controller or Controller()
-        self.matchers = backend.matchers
-        self.stats: SpecStats | None = None
-        self.row: np.ndarray | None = None  # logits the last yielded token was drawn from
+        super().__init__(backend.info.n_vocab, backend.matchers, mode, controller)
+        self._backend = backend
 
-    def generate(self, prompt_ids: list[int], params: SamplingParams) -> Iterator[int]:
-        matcher = self.matchers.matcher(params.json_schema, params.grammar)
-        first = self._backend.next_token_logits(prompt_ids)  # prefix reuse + prefill
-        self.controller.new_text()
-        self.stats = SpecStats(mode=self.mode)
-        return self._run(first, list(prompt_ids), params, matcher)
+    def first_row(self, prompt_ids: list[int]) -> np.ndarray:
+        return self._backend.next_token_logits(prompt_ids)  # prefix reuse + prefill
 
-    def _run(self, first: np.ndarray, history: list[int], params: SamplingParams, matcher) -> Iterator[int]:
-        sampler, controller = Sampler(params), self.controller
-        verifier = LlamaCppVerifier(self._backend._llm, controller.max_draft + 1)
-        drafter = make_drafter(self.mode, self.recycle)
-        # a seeded draw must not depend on timing, and where the handoff falls does
-        handoff = params.greedy or params.seed is None
-        try:
-            steps = speculate(verifier, first, history, sampler, drafter, controller, self.stats, matcher, handoff)
-            stretch = controller.plain_stretch
-            while (yield from self._tokens(steps)):
-                yield from self._plain(history, params, sampler, matcher, stretch)
-                if verifier.room() <= 0:
-                    return
-                controller.new_stretch()
-                steps, stretch = resume(verifier, history, sampler, drafter, controller, self.stats, matcher,
-                                        handoff), 2 * stretch
-        finally:
-            verifier.close()
+    def verifier(self) -> LlamaCppVerifier:
+        return LlamaCppVerifier(self._backend._llm, self.controller.max_draft + 1)
 
-    def _tokens(self, steps: Generator[Step, None, bool]) -> Generator[int, None, bool]:
-        """The tokens of `steps`, keeping each one's row for `last_logits`; returns what `steps` does."""
-        try:
-            while True:
-                try:
-                    tok, self.row = next(steps)
-                except StopIteration as done:
-                    return done.value
-                yield tok
-        finally:
-            steps.close()
-
-    def _plain(self, history: list[int], params: SamplingParams, sampler: Sampler, matcher,
-               n: int) -> Iterator[int]:
+    def plain(self, history: list[int], params: SamplingParams, sampler: Sampler, matcher,
+              n: int) -> Iterator[int]:
         """Up to `n` tokens from the binding's own loop (extending `history`): the KV cache holds
         `history[:-1]`, so its prefix reuse feeds just the last token, and when the stretch ends the
         last token is again not fed. A grammar goes on as the matcher's mask."""
