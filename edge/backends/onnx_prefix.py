@@ -1,8 +1,13 @@
 """Prefix reuse for the ONNX Runtime loop: a small LRU of decoder K/V states keyed by their tokens.
 
-A state holds the past K/V of `ids` (OrtValues are immutable once a run returned them, so a state
-is shared, never copied) and the next-token logits after them. A new prompt continues from the
-state with the longest common token prefix; a shorter match is sliced to the common length.
+A state holds the past K/V of `ids` and the next-token logits after them. A new prompt continues
+from the state with the longest common token prefix; a shorter match is sliced to the common length.
+
+Traced graphs' states hold the present OrtValues a run returned (ORT never writes them again, so
+a state is shared, never copied). Fused graphs decode in one shared buffer written in place
+(onnx_kv.SharedKV): their live state is `live` (its K/V are the buffer's first len(ids)
+positions, `past` empty) and is copied out into `past` before a diverging prompt overwrites it,
+so a cached state never aliases memory a later run writes.
 """
 
 from __future__ import annotations
@@ -21,12 +26,17 @@ DEFAULT_MAX_STATES = 4  # an app's prompt and a chat (and a couple more) must no
 
 @dataclass(eq=False)
 class PastState:
-    """K/V of `ids` (name -> [batch, heads, len(ids), head_dim]) and the logits after the last one."""
+    """K/V of `ids` (name -> [batch, heads, len(ids), head_dim]) and the logits after the last one.
+
+    `live`: the K/V are the shared buffer's first len(ids) positions and `past` is empty; the
+    owner copies them into `past` (and clears `live`) before the buffer is overwritten.
+    """
 
     ids: list[int]
     past: dict[str, Any]
     logits: np.ndarray | None = None
     key: int = 0  # set by PrefixCache.put
+    live: bool = False
 
 
 def slice_past(past: dict[str, Any], n: int) -> dict[str, np.ndarray]:
@@ -54,6 +64,10 @@ class PrefixCache:
     @property
     def nbytes(self) -> int:
         return sum(len(s.ids) for s in self._states.values()) * self.bytes_per_token
+
+    def holds(self, state: PastState) -> bool:
+        """Whether `state` itself (not only its key) is cached now."""
+        return self._states.get(state.key) is state
 
     def best(self, ids: list[int]) -> tuple[PastState | None, int]:
         """The state sharing the longest token prefix with `ids`, and that length (0: none)."""

@@ -1,8 +1,9 @@
 """ONNX Runtime backend for exported ONNX bundles (decoder-only and encoder-decoder).
 
-Its own decode loop: the KV cache stays in ORT-allocated OrtValues handed from one run to the
-next (present -> past without a copy through numpy); only the last logits row comes back to
-Python. Fused-attention graphs (GroupQueryAttention, symbolic head size) run the same way.
+Its own decode loop: on fused-attention graphs (GroupQueryAttention, right padding) the K/V live
+in one preallocated buffer per past tensor that GQA appends to in place (onnx_kv.SharedKV); traced
+graphs hand ORT-allocated present OrtValues back as the next past (no copy through numpy). Only
+the last logits row comes back to Python.
 Tokenization uses `tokenizers` on the bundle's tokenizer.json, sampling is edge.sampling's,
 JSON-schema output a token mask from edge.constrain.matcher over the shared grammar IR.
 """
@@ -26,6 +27,7 @@ from ..options import RuntimeOptions
 from ..runtimes.onnxrt import make_session
 from ..sampling import Sampler, SamplingParams
 from .base import Backend, Capabilities, LogitsHook, ModelInfo
+from .onnx_kv import DEFAULT_CAPACITY, HOST_PROVIDERS, SharedKV
 from .onnx_prefix import EncoderCache, PastState, PrefixCache, slice_past
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,13 @@ def config_head_dim(directory: Path) -> int | None:
     return next((d for d in (cfg.get("head_dim"), split, named) if isinstance(d, int) and d > 0), None)
 
 
+def context_limit(directory: Path, options: RuntimeOptions) -> int:
+    """Positions a sequence may take: the options' n_ctx, within config.json's max_position_embeddings
+    (a fused graph's rotary cache ends there)."""
+    trained = _json_or_empty(directory / "config.json").get("max_position_embeddings")
+    return min(options.n_ctx, trained) if isinstance(trained, int) and trained > 0 else options.n_ctx
+
+
 def _json_or_empty(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -121,9 +130,14 @@ def _json_or_empty(path: Path) -> dict:
 
 
 class CausalLM:
-    """Decoder-only model.onnx with past_key_values.{i}.key|value inputs, reusing cached prefixes."""
+    """Decoder-only model.onnx with past_key_values.{i}.key|value inputs, reusing cached prefixes.
 
-    def __init__(self, directory: Path, options: RuntimeOptions, filename: str = "model.onnx") -> None:
+    A fused-attention graph decodes in a shared past/present buffer (`kv`; `shared_kv=False` keeps
+    the growing-present path traced graphs take), first sized `kv_capacity` positions.
+    """
+
+    def __init__(self, directory: Path, options: RuntimeOptions, filename: str = "model.onnx", *,
+                 shared_kv: bool = True, kv_capacity: int = DEFAULT_CAPACITY) -> None:
         self.session = Session(directory / filename, options)  # a mobile kit's model.ort runs here too
         self.past_names = [n for n in self.session.inputs if n.startswith("past_key_values.")]
         self.present_names = ["present." + n.removeprefix("past_key_values.") for n in self.past_names]
@@ -131,6 +145,10 @@ class CausalLM:
         self.right_padding = self.session.metadata.get(PADDING_KEY) == "right-padding"
         self.cache = PrefixCache(sum(self._empty(p, 1, 1).nbytes for p in self.past_names))
         self._live = PastState([], {})
+        self.kv: SharedKV | None = None
+        if shared_kv and self.right_padding and set(self.session.providers) <= HOST_PROVIDERS:
+            self.kv = SharedKV(self.session, self.past_names, self.present_names, self.head_dim,
+                               context_limit(directory, options), kv_capacity)
         self.fed_tokens = 0  # tokens given to the session so far (prefix reuse shows here, not in time)
         self._ones = np.ones((1, 1024), dtype=np.int64)
 
@@ -177,17 +195,36 @@ class CausalLM:
         ids = list(ids)
         state, n = self.cache.best(ids)
         if state is not None and n == len(ids) == len(state.ids) and state.logits is not None:
-            self._live = state  # the very same prompt: nothing to run
+            if self.kv is not None:  # the very same prompt: its K/V into the buffer, no run
+                self._load(state, n)
+                if not state.live:  # the buffer holds all of it now: its own copy goes
+                    self.cache.put(state := PastState(state.ids, {}, state.logits, state.key, live=True))
+            self._live = state
             return state.logits
         n = min(n, len(ids) - 1)  # at least one token runs, to give the logits after the last one
-        if state is None or n == 0:
-            past = {p: self._empty(p, 1) for p in self.past_names}
+        if self.kv is not None:
+            self._load(state, n)
+            self._live = PastState(ids[:n], {}, live=True)
+        elif state is None or n == 0:
+            self._live = PastState([], {p: self._empty(p, 1) for p in self.past_names})
         else:
-            past = state.past if n == len(state.ids) else slice_past(state.past, n)
-        self._live = PastState(ids[:n], past)
+            self._live = PastState(ids[:n], state.past if n == len(state.ids) else slice_past(state.past, n))
         logits = self._advance(ids[n:])
         self.cache.put(self._live)
         return logits
+
+    def _load(self, state: PastState | None, n: int) -> None:
+        """Make the shared buffer hold `state`'s first n positions (None: none). The live state it
+        holds is copied out first when the cache keeps it and the next run would overwrite it."""
+        live, kv = self._live, self.kv
+        if live.live and (state is not live or n < len(live.ids)) and self.cache.holds(live):
+            live.past, live.live = kv.snapshot(len(live.ids)), False  # a memcpy, not a recomputation
+        if state is live:
+            kv.truncate(n)
+        elif state is None or n == 0:
+            kv.truncate(0)
+        else:
+            kv.load(state.past, n)
 
     def step(self, token: int) -> np.ndarray:
         return self._advance([token])
@@ -200,6 +237,8 @@ class CausalLM:
         return np.concatenate([first[None], self._advance(list(draft), every_row=True)])
 
     def _advance(self, new: list[int], every_row: bool = False) -> np.ndarray:
+        if self.kv is not None:
+            return self._advance_shared(new, every_row)
         live, n = self._live, len(new)
         total = len(live.ids) + n
         if total > self._ones.shape[1]:
@@ -208,7 +247,7 @@ class CausalLM:
         self.fed_tokens += n
         out = self.session.run({"input_ids": np.asarray([new], dtype=np.int64),
                                 "attention_mask": self._ones[:, :total], "position_ids": positions, **live.past})
-        # a new state object: cached states stay what they were (OrtValues are never written in place)
+        # a new state object: cached states stay what they were (ORT's presents are new OrtValues)
         rows = out["logits"].numpy()[0]
         logits = rows[-1].copy()  # the row alone: a prefill's [T, V] is large
         self._live = PastState(live.ids + new, {p: out[q] for p, q in zip(self.past_names, self.present_names,
@@ -216,6 +255,17 @@ class CausalLM:
         if live.key:
             self.cache.put(self._live)
         return rows if every_row else logits
+
+    def _advance_shared(self, new: list[int], every_row: bool) -> np.ndarray:
+        """`new` appended in the shared buffer; the live state (cached under its key) grows with it."""
+        live = self._live
+        self.fed_tokens += len(new)
+        rows = self.kv.run(new)
+        logits = rows[-1].copy()
+        self._live = PastState(live.ids + new, {}, logits, live.key, live=True)
+        if live.key:
+            self.cache.put(self._live)
+        return (rows.copy() if len(new) == 1 else rows) if every_row else logits
 
     def teacher_forced(self, ids: list[int]) -> np.ndarray:
         """Logits [T, V] at every position of `ids` (one prefill, no cache)."""
