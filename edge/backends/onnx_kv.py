@@ -109,10 +109,10 @@ class SharedKV:
         n = len(new)
         total = self.length + n
         self.reserve(total)
-        io, ids, logits = self._io, np.asarray([new], dtype=np.int64), self._logits
+        io, logits = self._io, self._logits
         if n == 1:
             self._ids1[0, 0] = new[0]
-            ids = self._ids1
+        ids = self._ids1 if n == 1 else np.asarray([new], dtype=np.int64)
         if n != 1 or not self._step_bound:  # a step rebinds only the mask
             io.bind_ortvalue_input("input_ids", self._wrap(ids))
             logits = self._bind_logits(n)

@@ -5,7 +5,7 @@ from the state with the longest common token prefix; a shorter match is sliced t
 
 Traced graphs' states hold the present OrtValues a run returned (ORT never writes them again, so
 a state is shared, never copied). Fused graphs decode in one shared buffer written in place
-(onnx_kv.SharedKV): their live state is `live` (its K/V are the buffer's first len(ids)
+(onnx_kv.SharedKV): their live state is `in_buffer` (its K/V are the buffer's first len(ids)
 positions, `past` empty) and is copied out into `past` before a diverging prompt overwrites it,
 so a cached state never aliases memory a later run writes.
 """
@@ -28,15 +28,15 @@ DEFAULT_MAX_STATES = 4  # an app's prompt and a chat (and a couple more) must no
 class PastState:
     """K/V of `ids` (name -> [batch, heads, len(ids), head_dim]) and the logits after the last one.
 
-    `live`: the K/V are the shared buffer's first len(ids) positions and `past` is empty; the
-    owner copies them into `past` (and clears `live`) before the buffer is overwritten.
+    `in_buffer`: the K/V are the shared buffer's first len(ids) positions and `past` is empty; the
+    owner copies them into `past` (and clears `in_buffer`) before the buffer is overwritten.
     """
 
     ids: list[int]
     past: dict[str, Any]
     logits: np.ndarray | None = None
     key: int = 0  # set by PrefixCache.put
-    live: bool = False
+    in_buffer: bool = False
 
 
 def slice_past(past: dict[str, Any], n: int) -> dict[str, np.ndarray]:

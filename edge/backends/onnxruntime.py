@@ -197,14 +197,14 @@ class CausalLM:
         if state is not None and n == len(ids) == len(state.ids) and state.logits is not None:
             if self.kv is not None:  # the very same prompt: its K/V into the buffer, no run
                 self._load(state, n)
-                if not state.live:  # the buffer holds all of it now: its own copy goes
-                    self.cache.put(state := PastState(state.ids, {}, state.logits, state.key, live=True))
+                if not state.in_buffer:  # the buffer holds all of it now: its own copy goes
+                    self.cache.put(state := PastState(state.ids, {}, state.logits, state.key, in_buffer=True))
             self._live = state
             return state.logits
         n = min(n, len(ids) - 1)  # at least one token runs, to give the logits after the last one
         if self.kv is not None:
             self._load(state, n)
-            self._live = PastState(ids[:n], {}, live=True)
+            self._live = PastState(ids[:n], {}, in_buffer=True)
         elif state is None or n == 0:
             self._live = PastState([], {p: self._empty(p, 1) for p in self.past_names})
         else:
@@ -217,8 +217,8 @@ class CausalLM:
         """Make the shared buffer hold `state`'s first n positions (None: none). The live state it
         holds is copied out first when the cache keeps it and the next run would overwrite it."""
         live, kv = self._live, self.kv
-        if live.live and (state is not live or n < len(live.ids)) and self.cache.holds(live):
-            live.past, live.live = kv.snapshot(len(live.ids)), False  # a memcpy, not a recomputation
+        if live.in_buffer and (state is not live or n < len(live.ids)) and self.cache.holds(live):
+            live.past, live.in_buffer = kv.snapshot(len(live.ids)), False  # a memcpy, not a recomputation
         if state is live:
             kv.truncate(n)
         elif state is None or n == 0:
@@ -262,7 +262,7 @@ class CausalLM:
         self.fed_tokens += len(new)
         rows = self.kv.run(new)
         logits = rows[-1].copy()
-        self._live = PastState(live.ids + new, {}, logits, live.key, live=True)
+        self._live = PastState(live.ids + new, {}, logits, live.key, in_buffer=True)
         if live.key:
             self.cache.put(self._live)
         return (rows.copy() if len(new) == 1 else rows) if every_row else logits
