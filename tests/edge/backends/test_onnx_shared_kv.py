@@ -21,7 +21,7 @@ PROMPT_A = [1, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52]
 PROMPT_B = PROMPT_A[:7] + [90, 91, 92, 93, 94, 95, 96, 97]  # diverges from A mid-way
 
 
-@pytest.fixture(scope="module", params=["fp32", "int4"])
+@pytest.fixture(scope="module", params=["fp32", "fp16", "int4"])
 def bundle(request, tiny_bundle):  # noqa: F811
     return tiny_bundle("llama", request.param)  # fused attention: the llama default
 
