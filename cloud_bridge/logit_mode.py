@@ -183,13 +183,16 @@ class LogitSession:
 
     def _walk_tree(self, out: list[int], tree: Tree) -> bool:
         """Follow the picks down `tree` from its root, keeping each, until one leaves it; True when
-        the answer is complete. Rows are evaluated again one token at a time, as per-token fusion
-        does (llama.cpp's batched kernels differ in the last bits)."""
+        the answer is complete.
+
+        Rows below the root are evaluated again, one token on top of the last (per-token fusion
+        feeds each generated token alone, and llama.cpp's batched and one-token kernels differ);
+        the root's row is the tree's own: evaluating it again would feed the prompt's last token
+        alone, where per-token fusion fed it with the rest of the prompt."""
         path: list[int] = []
+        lp = tree.root
         while True:
-            prefix = out + path
-            lp = log_softmax(self.engine.next_token_logits(self.local_prompt + prefix))
-            pick = self._pick(prefix, lp, int(np.argmax(lp)), tree.clouds.get(tuple(path), UNKNOWN))
+            pick = self._pick(out + path, lp, int(np.argmax(lp)), tree.clouds.get(tuple(path), UNKNOWN))
             if self.engine.is_end_of_generation(pick):
                 out += path
                 return True
@@ -197,6 +200,7 @@ class LogitSession:
             if tuple(path) not in tree or len(out) + len(path) >= self.opts.max_tokens:
                 out += path
                 return False
+            lp = log_softmax(self.engine.next_token_logits(self.local_prompt + out + path))
 
     def score_run(self, out: list[int], chosen: list[int], steps: list[int]) -> dict[int, dict[int, float] | None]:
         """The cloud's top-k at each consulted step, from one echo call, or one call listing every

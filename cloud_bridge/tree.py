@@ -35,6 +35,7 @@ MAX_NODES_PER_LISTED = 4  # local steps evaluated per listed prompt, at most (un
 class Tree:
     """The drafted nodes and the cloud's top-k at each consulted one (None: not to be sent)."""
 
+    root: np.ndarray  # the local logprobs after the answer so far
     nodes: set[Path]  # every path whose next step the tree knows how to judge
     clouds: dict[Path, dict[int, float] | None]
 
@@ -54,11 +55,12 @@ def tree_run(s: LogitSession, out: list[int], budget: int) -> Tree | None:
     prompts: dict[Path, str | None] = {}
     nodes: set[Path] = set()
     frontier: list[tuple[float, Path]] = [(0.0, ())]
-    evaluated = 0
+    evaluated, root = 0, None
     while frontier and len(prompts) < budget and evaluated < budget * MAX_NODES_PER_LISTED:
         score, path = heapq.heappop(frontier)
         lp = log_softmax(s.engine.next_token_logits(s.local_prompt + out + list(path)))
         evaluated += 1
+        root = lp if root is None else root
         nodes.add(path)
         state = before[path]
         if s.consult(len(out) + len(path), lp):
@@ -77,7 +79,7 @@ def tree_run(s: LogitSession, out: list[int], budget: int) -> Tree | None:
     sendable = [(p, text) for p, text in prompts.items() if text is not None]
     clouds: dict[Path, dict[int, float] | None] = {p: None for p, text in prompts.items() if text is None}
     if not sendable:
-        return Tree(nodes, clouds) if clouds else None
+        return Tree(root, nodes, clouds) if clouds else None  # type: ignore[arg-type]
     from .logit_mode import FAILED
 
     texts = [text for _, text in sendable]
@@ -85,4 +87,4 @@ def tree_run(s: LogitSession, out: list[int], budget: int) -> Tree | None:
     if tops is FAILED or tops is None:
         return None
     clouds.update((p, s.tokens.to_ids(top)) for (p, _), top in zip(sendable, tops, strict=True))  # type: ignore[arg-type]
-    return Tree(nodes, clouds)
+    return Tree(root, nodes, clouds)  # type: ignore[arg-type]
