@@ -21,10 +21,13 @@ INPUTS = {"input_ids": "input_ids", "attention_mask": "attention_mask", "positio
 OUTPUTS = {"logits": "logits", "present_key_names": "present.%d.key", "present_value_names": "present.%d.value"}
 
 
+def _fused(source: KitSource) -> bool:
+    return getattr(source.ref.manifest, "attention", "traced") == "fused"
+
+
 def _inputs(source: KitSource) -> dict[str, str]:
     """The graph's inputs: a fused-attention bundle (GroupQueryAttention) has no position_ids."""
-    fused = getattr(source.ref.manifest, "attention", "traced") == "fused"
-    return {k: v for k, v in INPUTS.items() if not (fused and k == "position_ids")}
+    return {k: v for k, v in INPUTS.items() if not (_fused(source) and k == "position_ids")}
 
 
 def genai_config(source: KitSource, context_length: int) -> dict[str, Any]:
@@ -43,7 +46,9 @@ def genai_config(source: KitSource, context_length: int) -> dict[str, Any]:
     if cfg.get("bos_token_id") is not None:
         model["bos_token_id"] = int(cfg["bos_token_id"])
     search = {"do_sample": False, "max_length": context_length, "min_length": 0, "num_beams": 1,
-              "num_return_sequences": 1, "past_present_share_buffer": False, "repetition_penalty": 1.0,
+              "num_return_sequences": 1,
+              # GroupQueryAttention writes new K/V in place into one max-length buffer (traced graphs concat)
+              "past_present_share_buffer": _fused(source), "repetition_penalty": 1.0,
               "temperature": 1.0, "top_k": 1, "top_p": 1.0, "early_stopping": True, "length_penalty": 1.0,
               "no_repeat_ngram_size": 0, "diversity_penalty": 0.0}
     return {"model": model, "search": search}

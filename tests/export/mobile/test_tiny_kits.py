@@ -52,6 +52,8 @@ def test_every_kit_has_its_runtime_layout_and_a_true_manifest(tiny_kits, quant):
     assert genai["type"] == "llama" and genai["context_length"] == 256
     assert genai["decoder"]["num_key_value_heads"] == 2 and genai["decoder"]["head_size"] == 16
     assert "position_ids" not in genai["decoder"]["inputs"]  # the tiny llama's bundle is fused-attention
+    search = json.loads((out / "ort-genai" / "genai_config.json").read_text())["search"]
+    assert search["past_present_share_buffer"] is True  # GroupQueryAttention writes K/V in place
 
 
 @pytest.mark.parametrize("quant", QUANTS)
