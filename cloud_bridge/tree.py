@@ -45,7 +45,7 @@ class Tree:
 
 def tree_run(s: LogitSession, out: list[int], budget: int) -> Tree | None:
     """Grow a tree of up to `budget` consulted nodes after `out` and score them in one listed call;
-    None where no call can serve it (no lists at the endpoint, the cloud failed, nothing to send)."""
+    None where no list can be sent (no lists at the endpoint, the cloud failed before)."""
     client = s.cg.client
     room = s.opts.max_tokens - len(out)
     if client is None or client.prompt_lists is False or s.res.cloud_error is not None or room <= 0:
@@ -78,13 +78,13 @@ def tree_run(s: LogitSession, out: list[int], budget: int) -> Tree | None:
             heapq.heappush(frontier, (score if certain else score - float(lp[tok]), child))
     sendable = [(p, text) for p, text in prompts.items() if text is not None]
     clouds: dict[Path, dict[int, float] | None] = {p: None for p, text in prompts.items() if text is None}
-    if not sendable:
-        return Tree(root, nodes, clouds) if clouds else None  # type: ignore[arg-type]
-    from .logit_mode import FAILED
+    if sendable:
+        from .logit_mode import FAILED
 
-    texts = [text for _, text in sendable]
-    tops = s.ask(texts, lambda c, ps: c.top_logprobs_many(ps, s.opts.top_k, PURPOSE_TREE))
-    if tops is FAILED or tops is None:
-        return None
-    clouds.update((p, s.tokens.to_ids(top)) for (p, _), top in zip(sendable, tops, strict=True))  # type: ignore[arg-type]
+        texts = [text for _, text in sendable]
+        tops = s.ask(texts, lambda c, ps: c.top_logprobs_many(ps, s.opts.top_k, PURPOSE_TREE))
+        if tops is not FAILED and tops is not None:
+            clouds.update((p, s.tokens.to_ids(top)) for (p, _), top in zip(sendable, tops, strict=True))  # type: ignore[arg-type]
+    # a tree is walked even without a call (none consulted, lists refused, the cloud down): its
+    # steps then ask per token, and its root row stays the one evaluated with the prompt
     return Tree(root, nodes, clouds)  # type: ignore[arg-type]
