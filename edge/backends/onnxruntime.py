@@ -26,6 +26,7 @@ from ..models import ModelRef
 from ..options import RuntimeOptions
 from ..runtimes.onnxrt import make_session
 from ..sampling import Sampler, SamplingParams
+from ..speculate.controller import Controller
 from .base import Backend, Capabilities, LogitsHook, ModelInfo
 from .onnx_kv import DEFAULT_CAPACITY, HOST_PROVIDERS, SharedKV
 from .onnx_prefix import EncoderCache, PastState, PrefixCache, slice_past
@@ -229,6 +230,25 @@ class CausalLM:
     def step(self, token: int) -> np.ndarray:
         return self._advance([token])
 
+    def feed(self, tokens: list[int]) -> np.ndarray:
+        """Logits [len(tokens), V] after each of `tokens`, appended to the live state in one run."""
+        return self._advance(list(tokens), every_row=True)
+
+    def rollback(self, n: int) -> None:
+        """Forget the live state's last n tokens (a rejected draft): the shared buffer only moves its
+        length back; a growing past is sliced (a copy)."""
+        live = self._live
+        keep = len(live.ids) - n
+        if n <= 0:
+            return
+        if self.kv is not None:
+            self.kv.truncate(keep)
+            self._live = PastState(live.ids[:keep], {}, None, live.key, in_buffer=True)
+        else:
+            self._live = PastState(live.ids[:keep], slice_past(live.past, keep), None, live.key)
+        if live.key:
+            self.cache.put(self._live)
+
     def verify(self, prefix: list[int], draft: list[int]) -> np.ndarray:
         """Logits [len(draft) + 1, V] after prefix, prefix + draft[:1], ...: one run of the draft on the past."""
         first = self.start(prefix)
@@ -379,7 +399,8 @@ class OnnxRuntimeBackend(Backend):
                                 logprobs=True, logits_hook=True)
     last_logits: np.ndarray | None = None  # set at each generated token (for logprobs)
 
-    def __init__(self, ref: ModelRef, options: RuntimeOptions) -> None:
+    def __init__(self, ref: ModelRef, options: RuntimeOptions, *, controller: Controller | None = None) -> None:
+        """`controller`: speculation's cost model (default `Controller()`; tests pass an eager one)."""
         from tokenizers import Tokenizer
 
         manifest = ref.manifest
@@ -403,6 +424,7 @@ class OnnxRuntimeBackend(Backend):
             file_bytes=sum((ref.path / f).stat().st_size for f in manifest.files),
             execution_providers=tuple(self.providers),
         )
+        self._spec = _speculation(self, options, controller)
 
     @property
     def providers(self) -> list[str]:
@@ -428,6 +450,30 @@ class OnnxRuntimeBackend(Backend):
 
     def generate(self, prompt_ids: list[int], params: SamplingParams,
                  hook: LogitsHook | None = None) -> Iterator[int]:
+        if self._spec is not None:
+            self._spec.reset()
+            # a hook edits each step's logits, which drafts cannot anticipate; a seeded draw keeps the
+            # plain loop's tokens (speculative sampling draws other numbers from the same seed)
+            if hook is None and (params.greedy or params.seed is None) and self._fits_matcher(params):
+                return self._speculative(prompt_ids, params)
+        return self._plain(prompt_ids, params, hook)
+
+    def _fits_matcher(self, params: SamplingParams) -> bool:
+        """A grammar's token masks cover the tokenizer's vocabulary: speculation needs it to be the logits'."""
+        return (params.json_schema is None and params.grammar is None) or len(self._bytes) == self.info.n_vocab
+
+    def _speculative(self, prompt_ids: list[int], params: SamplingParams) -> Iterator[int]:
+        spec = self._spec
+        for token in spec.generate(prompt_ids, params):
+            self.last_logits = spec.row
+            yield token
+
+    @property
+    def speculation(self):
+        """What speculative decoding did in the last `generate` (None when it did not run)."""
+        return None if self._spec is None else self._spec.stats
+
+    def _plain(self, prompt_ids: list[int], params: SamplingParams, hook: LogitsHook | None) -> Iterator[int]:
         sampler = Sampler(params)
         matcher = self._matchers.matcher(params.json_schema, params.grammar)
         logits = self.model.start(list(prompt_ids))
@@ -452,6 +498,17 @@ class OnnxRuntimeBackend(Backend):
 
     def close(self) -> None:
         self.model = None  # type: ignore[assignment]  # sessions free their memory when dropped
+
+
+def _speculation(backend: OnnxRuntimeBackend, options: RuntimeOptions, controller: Controller | None):
+    """Draft-free speculation over a decoder-only model (None: off, or an encoder-decoder model)."""
+    from .onnx_spec import OnnxSpeculation
+
+    model = backend.model
+    if options.speculative == "off" or not isinstance(model, CausalLM):
+        return None
+    n_vocab = max(backend.info.n_vocab, len(backend._bytes))  # the recycling table is indexed by token ids
+    return OnnxSpeculation(model, n_vocab, backend.info.n_ctx, backend._matchers, options.speculative, controller)
 
 
 class _Fitted:

@@ -1,0 +1,51 @@
+"""Speculative decoding on ONNX Runtime: the `edge.speculate.Verifier` over the decoder-only loop.
+
+One session run of [last token + draft] on the cached past (every row of logits back), then the
+rejected tail cut from the live K/V state. A one-token verifier pass is the loop's plain step, so
+nothing is handed off: where drafting does not pay the controller simply drafts nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..speculate import Controller
+from ..speculate.session import Speculation
+
+if TYPE_CHECKING:
+    from .onnxruntime import CausalLM
+
+
+class OnnxVerifier:
+    """Feeds tokens at the end of the model's live state and rolls rejected ones back."""
+
+    def __init__(self, model: CausalLM, n_ctx: int) -> None:
+        self._model, self._n_ctx = model, n_ctx
+
+    def room(self) -> int:
+        return self._n_ctx - self._model.n_past
+
+    def verify(self, tokens: Sequence[int]) -> np.ndarray:
+        return self._model.feed(list(tokens))
+
+    def rollback(self, n: int) -> None:
+        if n > 0:
+            self._model.rollback(n)
+
+
+class OnnxSpeculation(Speculation):
+    """Speculation over a decoder-only ONNX model (prefix reuse from its prefix cache)."""
+
+    def __init__(self, model: CausalLM, n_vocab: int, n_ctx: int, matchers, mode: str,
+                 controller: Controller | None = None) -> None:
+        super().__init__(n_vocab, matchers, mode, controller)
+        self._model, self._n_ctx = model, n_ctx
+
+    def first_row(self, prompt_ids: list[int]) -> np.ndarray:
+        return self._model.start(list(prompt_ids))
+
+    def verifier(self) -> OnnxVerifier:
+        return OnnxVerifier(self._model, self._n_ctx)
