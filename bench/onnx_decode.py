@@ -63,7 +63,8 @@ def _edge_runner(model: str, threads: int, n: int, spinning: bool = False):
     from edge import Engine, RuntimeOptions
     from edge.sampling import SamplingParams
 
-    engine = Engine.load(model, options=RuntimeOptions(n_threads=threads, ort_spinning=spinning))
+    # the decode loops themselves, as optimum's and onnxruntime-genai's: speculation is `bench --speculative`'s
+    engine = Engine.load(model, options=RuntimeOptions(n_threads=threads, ort_spinning=spinning, speculative="off"))
     ids, params = engine.tokenize(PROMPT), SamplingParams(temperature=0.0, max_tokens=n, ignore_eos=True)
 
     def run() -> list[float]:
