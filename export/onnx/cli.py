@@ -19,7 +19,8 @@ from .quantize import QUANTS
               help="Quantization block size (power of 2, >= 16); default 32 (int8: 16).")
 @click.option("--keep-8bit", "keep_8bit", multiple=True, metavar="NAME",
               help="int4: also keep projections whose node name has /NAME/ at 8 bits (e.g. q_proj, up_proj); "
-                   "adds to the architecture's own list (lm_head, v_proj, o_proj, down_proj).")
+                   "adds to the architecture's own list (lm_head, v_proj, o_proj, down_proj). Fused llama "
+                   "graphs pack q+k and gate+up into one MatMul each: naming either keeps the pair.")
 @click.option("--attention", type=click.Choice(("fused", "traced")), default=None,
               help="fused: one GroupQueryAttention node per layer (llama family; ~10x fewer nodes, faster decode); "
                    "traced: optimum's graph. Default: fused where the architecture and its features allow, "

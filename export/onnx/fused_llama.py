@@ -2,10 +2,11 @@
 
 One GroupQueryAttention per layer (rotary inside, positions from the attention mask), RMS norms as
 SimplifiedLayerNormalization / SkipSimplifiedLayerNormalization, SwiGLU, plain fp32 MatMuls (so
-`quantize.py` turns them into MatMulNBits as it does traced graphs). The I/O names are the traced
-bundle's: input_ids, attention_mask, past_key_values.{i}.key|value -> logits, present.{i}.key|value;
-there is no position_ids input. GQA reads each row's length from the mask as right padding;
-`edge.backends.onnxruntime.CausalLM.forward` shifts a left-padded prompt before it runs.
+`quantize.py` turns them into MatMulNBits as it does traced graphs): five per layer, q+k and gate+up
+each one MatMul and a Split. The I/O names are the traced bundle's: input_ids, attention_mask,
+past_key_values.{i}.key|value -> logits, present.{i}.key|value; there is no position_ids input. GQA
+reads each row's length from the mask as right padding; `edge.backends.onnxruntime.CausalLM.forward`
+shifts a left-padded prompt before it runs.
 """
 
 from __future__ import annotations
@@ -69,6 +70,18 @@ def _linear(g: _Graph, x: str, module: Any, name: str) -> str:
     return g.op("MatMul", [x, w], f"{name}/MatMul")[0]
 
 
+def _packed_linear(g: _Graph, x: str, modules: dict[str, Any], pre: str) -> list[str]:
+    """x @ W.T for modules reading the same x, as one MatMul on their weights side by side then a
+    Split: decoding one token is per-op overhead, so one larger MatMul(NBits) beats two. The node
+    is named after every module (`{pre}/q_proj/k_proj/MatMul`) so `/q_proj/`-style rules match it."""
+    name = f"{pre}/{'/'.join(modules)}"
+    key, ws = name.strip("/").replace("/", "."), [_weight(m).T for m in modules.values()]
+    y = g.op("MatMul", [x, g.const(f"{key}.weight", np.concatenate(ws, axis=1))], f"{name}/MatMul")[0]
+    sizes = g.const(f"{key}.split", np.array([w.shape[1] for w in ws], np.int64))
+    outputs = [f"{name}/Split/output_{j}" for j in range(len(ws))]
+    return g.op("Split", [y, sizes], f"{name}/Split", outputs=outputs, axis=-1)
+
+
 def rotary_caches(model: Any) -> tuple[np.ndarray, np.ndarray]:
     """cos/sin [max_positions, head_dim / 2] from the model's own rotary embedding (its scaling and
     attention factor included), so the graph rotates exactly as transformers does."""
@@ -98,7 +111,9 @@ def _mask_lengths(g: _Graph) -> tuple[str, str]:
 
 def _attention(g: _Graph, x: str, attn: Any, i: int, cfg: Any, lengths: tuple[str, str]) -> str:
     pre = f"/model/layers.{i}/self_attn"
-    q, k, v = (_linear(g, x, getattr(attn, p), f"{pre}/{p}") for p in ("q_proj", "k_proj", "v_proj"))
+    # v stays its own MatMul: the int4 plan keeps v_proj at 8 bits and q/k at 4 (nbits.SENSITIVE)
+    q, k = _packed_linear(g, x, {"q_proj": attn.q_proj, "k_proj": attn.k_proj}, pre)
+    v = _linear(g, x, attn.v_proj, f"{pre}/v_proj")
     out = g.op("GroupQueryAttention",
                [q, k, v, f"past_key_values.{i}.key", f"past_key_values.{i}.value", *lengths, "cos_cache", "sin_cache"],
                f"{pre}/GroupQueryAttention", outputs=[f"{pre}/attn", f"present.{i}.key", f"present.{i}.value"],
@@ -109,7 +124,7 @@ def _attention(g: _Graph, x: str, attn: Any, i: int, cfg: Any, lengths: tuple[st
 
 def _mlp(g: _Graph, x: str, mlp: Any, i: int) -> str:
     pre = f"/model/layers.{i}/mlp"
-    gate, up = _linear(g, x, mlp.gate_proj, f"{pre}/gate_proj"), _linear(g, x, mlp.up_proj, f"{pre}/up_proj")
+    gate, up = _packed_linear(g, x, {"gate_proj": mlp.gate_proj, "up_proj": mlp.up_proj}, pre)
     sig = g.op("Sigmoid", [gate], f"{pre}/act/Sigmoid")[0]
     act = g.op("Mul", [gate, sig], f"{pre}/act/Mul")[0]
     return _linear(g, g.op("Mul", [act, up], f"{pre}/Mul")[0], mlp.down_proj, f"{pre}/down_proj")

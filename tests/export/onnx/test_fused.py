@@ -35,6 +35,7 @@ def test_llama_exports_fused_by_default_with_the_traced_io_names(name, tiny_bund
     assert read_manifest(fused).attention == "fused" and read_manifest(traced).attention == "traced"
     ops = _ops(fused)
     assert ops.count("GroupQueryAttention") == 2 and ops.count("SkipSimplifiedLayerNormalization") == 4
+    assert ops.count("MatMul") == 2 * 5 + 1 and ops.count("Split") == 2 * 2  # q+k and gate+up packed
     assert len(ops) * 3 < len(_ops(traced))
     inputs = [i.name for i in _graph(fused).input]
     assert inputs == [i.name for i in _graph(traced).input if i.name != "position_ids"]
@@ -55,10 +56,23 @@ def test_fused_bundles_pass_parity_and_verify(name, quant, tiny_bundle):
         weights = {t.name for t in graph.initializer if len(t.dims) == 2 and t.data_type == 1}
         float_projections = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights
                              and "blocksum" not in n.input[1] and "offsets" not in n.input[1]]
-        assert len(nbits) == 2 * 7 + 1 and not float_projections  # (int4 offsets: small extra MatMuls)
+        assert len(nbits) == 2 * 5 + 1 and not float_projections  # (int4 offsets: small extra MatMuls)
         if quant == "int4":  # the llama plan's sensitive projections and the lm_head stay at 8 bits
             assert {b for n, b in nbits.items() if "/v_proj/" in n or "/lm_head/" in n} == {8}
             assert {b for n, b in nbits.items() if "/q_proj/" in n} == {4}
+
+
+def test_packed_projections_split_back_into_the_modules_outputs(tiny_bundle):
+    """q+k and gate+up read one [in, out_a + out_b] weight; the Split gives each module's width."""
+    from onnx import numpy_helper
+
+    graph = _graph(tiny_bundle("llama-untied"))
+    inits = {t.name: t for t in graph.initializer}
+    for pair, widths in (("self_attn/q_proj/k_proj", [64, 2 * 16]), ("mlp/gate_proj/up_proj", [128, 128])):
+        matmul = next(n for n in graph.node if n.name == f"/model/layers.0/{pair}/MatMul")
+        assert list(inits[matmul.input[1]].dims) == [64, sum(widths)]
+        split = next(n for n in graph.node if n.op_type == "Split" and n.input[0] == matmul.output[0])
+        assert numpy_helper.to_array(inits[split.input[1]]).tolist() == widths and len(split.output) == 2
 
 
 def _greedy(model, prompt: list[int], n: int) -> list[int]:

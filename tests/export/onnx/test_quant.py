@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -49,7 +51,7 @@ def test_weight_only_quant_covers_every_linear_and_the_untied_lm_head(quant, bit
     bundle = tiny_bundle("llama", quant)  # the tiny llama has tied embeddings
     nodes, model = _nbits_nodes(bundle)
     inits = _initializers(model)
-    per_layer = 7  # q k v o gate up down
+    per_layer = 5  # q+k v o gate+up down (the fused llama graph packs q+k and gate+up)
     assert len(nodes) == 2 * per_layer + 1  # + lm_head
     plan = plan_for("llama", bits, block_size=16)
     eight = [n for n in nodes if _attr(n, "N") == 512 or plan.keeps(n.name)]  # lm_head (+ int4's sensitive ones)
@@ -68,13 +70,36 @@ def test_weight_only_quant_covers_every_linear_and_the_untied_lm_head(quant, bit
     assert report["decode_parity"]["agreement"] >= 0.9
 
 
+def _bits_by_projection(nodes) -> dict[str, set[int]]:
+    """Bits per projection across layers, keyed by the node's projection path (packed pairs as one)."""
+    out: dict[str, set[int]] = {}
+    for n in nodes:
+        path = re.sub(r"^/(model/layers\.\d+/)?", "", n.name).rsplit("/MatMul", 1)[0]  # mlp/down_proj
+        out.setdefault(path, set()).add(_attr(n, "bits"))
+    return out
+
+
 def test_int4_keeps_the_plans_sensitive_projections_at_8_bits(tiny_bundle):
     nodes, _ = _nbits_nodes(tiny_bundle("llama", "int4"))
-    bits = {n.name: _attr(n, "bits") for n in nodes}
-    for frag in ("v_proj", "o_proj", "down_proj"):
-        assert {b for name, b in bits.items() if f"/{frag}/" in name} == {8}, frag
-    for frag in ("q_proj", "k_proj", "gate_proj", "up_proj"):
-        assert {b for name, b in bits.items() if f"/{frag}/" in name} == {4}, frag
+    bits = _bits_by_projection(nodes)
+    assert bits == {"self_attn/q_proj/k_proj": {4}, "self_attn/v_proj": {8}, "self_attn/o_proj": {8},
+                    "mlp/gate_proj/up_proj": {4}, "mlp/down_proj": {8}, "lm_head": {8}}, bits
+
+
+def test_keep_8bit_of_one_packed_projection_keeps_the_pair(tiny_checkpoint, tmp_path):
+    """--keep-8bit q_proj matches the packed q+k MatMul (its name has /q_proj/): both go 8-bit."""
+    import json
+
+    from edge.bundle import read_manifest
+    from tests.conftest import run_cli
+
+    r = run_cli("export", "onnx", str(tiny_checkpoint("llama")), str(tmp_path / "b"), "--quant", "int4",
+                "--block-size", "16", "--keep-8bit", "q_proj", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["attention"] == "fused"
+    bits = _bits_by_projection(_nbits_nodes(tmp_path / "b")[0])
+    assert bits["self_attn/q_proj/k_proj"] == {8} and bits["mlp/gate_proj/up_proj"] == {4}
+    assert "q_proj" in read_manifest(tmp_path / "b").quant.keep_8bit
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
