@@ -18,6 +18,18 @@ from ..speculate.session import Speculation
 if TYPE_CHECKING:
     from .onnxruntime import CausalLM
 
+# bundles whose MatMuls take float activations: a batched run's rows equal one-token runs' (measured on
+# SmolLM2 fp32: every workload identical). MatMulNBits (int8/int4/ternary) quantizes activations to int8
+# with other kernels for one row and for several: greedy output parted at near-ties (logit gaps 0.03-0.11)
+# on 3 of 4 `bench --speculative` workloads within 96 tokens, so `auto` decodes those plainly
+LOSSLESS_QUANTS = frozenset({"fp32", "fp16"})
+
+
+def speculates(mode: str, quantization: str) -> bool:
+    """Whether `speculative = mode` drafts on an ONNX bundle of this quantization: `auto` only where
+    it is lossless, `ngram`/`recycle` (asked for by name) everywhere."""
+    return mode != "off" and (mode != "auto" or quantization in LOSSLESS_QUANTS)
+
 
 class OnnxVerifier:
     """Feeds tokens at the end of the model's live state and rolls rejected ones back."""

@@ -407,7 +407,7 @@ class OnnxRuntimeBackend(Backend):
         if not isinstance(manifest, OnnxManifest):
             raise ModelFormatError(f"{ref.path} is not an ONNX bundle: export one with `edgesplit export onnx`")
         rt = manifest.runtime
-        self._rt = rt
+        self._rt, self.quantization = rt, manifest.quantization
         self.model = load_model(ref.path, encoder_decoder=manifest.encoder_decoder, options=options,
                                 decoder_start_token_id=rt.decoder_start_token_id or 0)
         self._tok = Tokenizer.from_file(str(ref.path / (manifest.tokenizer or "tokenizer.json")))
@@ -502,10 +502,10 @@ class OnnxRuntimeBackend(Backend):
 
 def _speculation(backend: OnnxRuntimeBackend, options: RuntimeOptions, controller: Controller | None):
     """Draft-free speculation over a decoder-only model (None: off, or an encoder-decoder model)."""
-    from .onnx_spec import OnnxSpeculation
+    from .onnx_spec import OnnxSpeculation, speculates
 
     model = backend.model
-    if options.speculative == "off" or not isinstance(model, CausalLM):
+    if not isinstance(model, CausalLM) or not speculates(options.speculative, backend.quantization):
         return None
     n_vocab = max(backend.info.n_vocab, len(backend._bytes))  # the recycling table is indexed by token ids
     return OnnxSpeculation(model, n_vocab, backend.info.n_ctx, backend._matchers, options.speculative, controller)

@@ -24,13 +24,13 @@ SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"
           "required": ["name", "age"], "additionalProperties": False}
 
 
-def _pair(bundle, *, eager: bool = False) -> tuple[Engine, Engine]:
+def _pair(bundle, *, eager: bool = False, mode: str = "auto") -> tuple[Engine, Engine]:
     opts = RuntimeOptions(n_threads=1)
     plain = Engine.load(str(bundle), options=opts.with_(speculative="off"))
     if not eager:
-        return plain, Engine.load(str(bundle), options=opts.with_(speculative="auto"))
+        return plain, Engine.load(str(bundle), options=opts.with_(speculative=mode))
     # a tiny model's timings say nothing: draft whatever the drafters offer
-    ref, spec_opts = resolve(str(bundle)), opts.with_(speculative="auto")
+    ref, spec_opts = resolve(str(bundle)), opts.with_(speculative=mode)
     return plain, Engine(ref, OnnxRuntimeBackend(ref, spec_opts, controller=Controller(margin=-0.99)), spec_opts)
 
 
@@ -38,7 +38,8 @@ def _pair(bundle, *, eager: bool = False) -> tuple[Engine, Engine]:
                 ids=["fused-fp32", "fused-int4", "traced-fp32"])
 def tiny_pair(request, tiny_bundle):  # noqa: F811
     quant, attention = request.param
-    plain, spec = _pair(tiny_bundle("llama", quant, attention), eager=True)
+    # int4: `auto` decodes plainly (MatMulNBits' batched kernels are not the one-token kernel); asked by name
+    plain, spec = _pair(tiny_bundle("llama", quant, attention), eager=True, mode="auto" if quant == "fp32" else "ngram")
     yield plain, spec
     plain.close()
     spec.close()
@@ -92,27 +93,39 @@ def test_sampling_and_a_logits_hook(tiny_pair) -> None:
     assert hooked.speculation is None
 
 
+def test_auto_speculates_only_where_batched_rows_equal_one_token_rows(tiny_bundle) -> None:  # noqa: F811
+    opts = RuntimeOptions(n_threads=1)
+    for quant, mode, drafts in (("fp32", "auto", True), ("int4", "auto", False), ("int4", "recycle", True)):
+        with Engine.load(str(tiny_bundle("llama", quant)), options=opts.with_(speculative=mode)) as engine:
+            result = engine.generate(REPEAT, max_tokens=4, temperature=0.0)
+            assert (result.speculation is not None) == drafts, (quant, mode)
+
+
 def test_an_encoder_decoder_bundle_decodes_plainly(tiny_bundle) -> None:  # noqa: F811
     with Engine.load(str(tiny_bundle("t5")), options=RuntimeOptions(n_threads=1)) as engine:
         assert engine.generate([5, 6, 7], max_tokens=4, temperature=0.0).speculation is None
 
 
 @pytest.mark.slow
-def test_smollm2_int4_greedy_and_json_with_speculation(smollm2_bundles) -> None:  # noqa: F811
-    plain, spec = _pair(smollm2_bundles("int4"))
+def test_smollm2_greedy_and_json_with_speculation(smollm2_bundles) -> None:  # noqa: F811
+    text = ("Edge devices run small language models locally. This keeps private data on the phone, "
+            "answers without a network, and costs nothing per request.")
+    prompts = ([{"role": "user", "content": f"Repeat the following text word for word:\n{text}"}],
+               "red, green, blue, yellow, " * 8 + "red,")
+    plain, spec = _pair(smollm2_bundles("fp32"))
     try:
-        text = ("Edge devices run small language models locally. This keeps private data on the phone, "
-                "answers without a network, and costs nothing per request.")
-        for prompt in ([{"role": "user", "content": f"Repeat the following text word for word:\n{text}"}],
-                       "red, green, blue, yellow, " * 8 + "red,"):
+        for prompt in prompts:
             ids = plain.tokenize(prompt)
             a = plain.generate(ids, max_tokens=40, temperature=0.0)
             b = spec.generate(ids, max_tokens=40, temperature=0.0)
             assert b.speculation is not None
-            _assert_same_or_near_tie(plain, ids, a.token_ids, b.token_ids)  # ORT's batched kernels may differ
-        out = spec.generate([{"role": "user", "content": "Give a JSON object for a person named Ada, aged 36."}],
-                            max_tokens=48, temperature=0.0, json_schema=SCHEMA)
-        jsonschema.validate(json.loads(out.text), SCHEMA)
+            _assert_same_or_near_tie(plain, ids, a.token_ids, b.token_ids)
     finally:
         plain.close()
         spec.close()
+    # int4 speculates only when asked by name; its output stays schema-valid
+    with Engine.load(str(smollm2_bundles("int4")), options=RuntimeOptions(speculative="ngram")) as engine:
+        out = engine.generate([{"role": "user", "content": "Give a JSON object for a person named Ada, aged 36."}],
+                              max_tokens=48, temperature=0.0, json_schema=SCHEMA)
+        assert out.speculation is not None
+        jsonschema.validate(json.loads(out.text), SCHEMA)
