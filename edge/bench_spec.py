@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .engine import Engine, GenerationResult
+from .errors import InvalidRequestError
 
 _DOC = ("The Pixel Weather app shows the temperature, the chance of rain and the wind speed for the "
         "next seven days. Tap a day to see hourly values; swipe left to compare two cities. Alerts for "
@@ -70,7 +71,11 @@ def _run(engine: Engine, w: Workload, n: int) -> GenerationResult:
 
 def _pair_rows(plain: Engine, spec: Engine, w: Workload, gen_tokens: int, repeat: int,
                progress: Callable[[str], None]) -> dict:
-    _run(plain, w, gen_tokens), _run(spec, w, gen_tokens)  # warm-up: prompt in the cache for both
+    _run(plain, w, gen_tokens)  # warm-up: prompt in the cache for both
+    if _run(spec, w, gen_tokens).speculation is None:
+        raise InvalidRequestError(f"{spec.name} decodes {w.name!r} plainly with speculative = {spec.options.speculative!r} "
+                                  "(an int8/int4/ternary ONNX bundle under auto, an encoder-decoder model): "
+                                  "nothing to compare; pass --speculative ngram or recycle to ask for it by name")
     p_rates, s_rates, stats, same = [], [], [], True
     for i in range(repeat):
         order = (plain, spec) if i % 2 == 0 else (spec, plain)

@@ -129,3 +129,13 @@ def test_smollm2_greedy_and_json_with_speculation(smollm2_bundles) -> None:  # n
                               max_tokens=48, temperature=0.0, json_schema=SCHEMA)
         assert out.speculation is not None
         jsonschema.validate(json.loads(out.text), SCHEMA)
+
+
+def test_the_speculation_bench_says_when_a_model_decodes_plainly(tiny_bundle) -> None:  # noqa: F811
+    from edge.bench_spec import Workload, _pair_rows
+    from edge.errors import InvalidRequestError
+
+    bundle = str(tiny_bundle("llama", "int4"))
+    plain, spec = (Engine.load(bundle, options=RuntimeOptions(n_threads=1, speculative=m)) for m in ("off", "auto"))
+    with plain, spec, pytest.raises(InvalidRequestError, match="decodes .* plainly .* ngram or recycle"):
+        _pair_rows(plain, spec, Workload("short", REPEAT), gen_tokens=4, repeat=1, progress=lambda _: None)
