@@ -96,9 +96,8 @@ class LlamaCppBackend(Backend):
             self._prompt_cache.prepare(prompt_ids)
         if self._spec is not None:
             self._spec.reset()
-            # a hook edits each step's logits, which drafts cannot anticipate; a seeded draw runs in
-            # llama.cpp's own loop, so it is the same with speculation on or off (and never slower)
-            if hook is None and (params.greedy or params.seed is None):
+            # a seeded draw runs in llama.cpp's own loop: the same with speculation on or off
+            if self._spec.serves(params, hook):
                 return self._spec.generate(prompt_ids, params)
         return self.plain_decode(prompt_ids, params, hook)
 

@@ -44,8 +44,7 @@ class OnnxVerifier:
         return self._model.feed(list(tokens))
 
     def rollback(self, n: int) -> None:
-        if n > 0:
-            self._model.rollback(n)
+        self._model.rollback(n)
 
 
 class OnnxSpeculation(Speculation):

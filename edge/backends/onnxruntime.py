@@ -237,10 +237,10 @@ class CausalLM:
     def rollback(self, n: int) -> None:
         """Forget the live state's last n tokens (a rejected draft): the shared buffer only moves its
         length back; a growing past is sliced (a copy)."""
-        live = self._live
-        keep = len(live.ids) - n
         if n <= 0:
             return
+        live = self._live
+        keep = len(live.ids) - n
         if self.kv is not None:
             self.kv.truncate(keep)
             self._live = PastState(live.ids[:keep], {}, None, live.key, in_buffer=True)
@@ -254,7 +254,7 @@ class CausalLM:
         first = self.start(prefix)
         if not draft:
             return first[None].copy()
-        return np.concatenate([first[None], self._advance(list(draft), every_row=True)])
+        return np.concatenate([first[None], self.feed(draft)])
 
     def _advance(self, new: list[int], every_row: bool = False) -> np.ndarray:
         if self.kv is not None:
@@ -452,9 +452,7 @@ class OnnxRuntimeBackend(Backend):
                  hook: LogitsHook | None = None) -> Iterator[int]:
         if self._spec is not None:
             self._spec.reset()
-            # a hook edits each step's logits, which drafts cannot anticipate; a seeded draw keeps the
-            # plain loop's tokens (speculative sampling draws other numbers from the same seed)
-            if hook is None and (params.greedy or params.seed is None) and self._fits_matcher(params):
+            if self._spec.serves(params, hook) and self._fits_matcher(params):
                 return self._speculative(prompt_ids, params)
         return self._plain(prompt_ids, params, hook)
 

@@ -46,6 +46,13 @@ class Speculation:
         raise NotImplementedError
 
     # -- generation --------------------------------------------------------------------------------
+    @staticmethod
+    def serves(params: SamplingParams, hook: object | None) -> bool:
+        """Whether a generation may speculate: not with a logits hook (it edits each step's logits,
+        which drafts cannot anticipate), nor with a seeded draw (speculative sampling would draw other
+        numbers from the seed than the plain loop)."""
+        return hook is None and (params.greedy or params.seed is None)
+
     def reset(self) -> None:
         self.row = self.stats = None
 
