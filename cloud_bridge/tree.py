@@ -50,19 +50,19 @@ def tree_run(s: LogitSession, out: list[int], budget: int) -> Tree | None:
     room = s.opts.max_tokens - len(out)
     if client is None or client.prompt_lists is False or s.res.cloud_error is not None or room <= 0:
         return None
-    # a fork per node, holding what the per-token path would have mapped before that node's call
-    before: dict[Path, Pseudonymizer] = {(): s.cg.pseud.fork()}
     prompts: dict[Path, str | None] = {}
     nodes: set[Path] = set()
-    frontier: list[tuple[float, Path]] = [(0.0, ())]
+    # each entry carries the mapping after its parent's call; a node forks it when it is grown, so
+    # it holds exactly what the per-token path would have mapped before that node's own call
+    frontier: list[tuple[float, Path, Pseudonymizer]] = [(0.0, (), s.cg.pseud)]
     evaluated, root = 0, None
     while frontier and len(prompts) < budget and evaluated < budget * MAX_NODES_PER_LISTED:
-        score, path = heapq.heappop(frontier)
+        score, path, parent = heapq.heappop(frontier)
         lp = log_softmax(s.engine.next_token_logits(s.local_prompt + out + list(path)))
         evaluated += 1
         root = lp if root is None else root
         nodes.add(path)
-        state = before[path]
+        state = parent.fork()
         if s.consult(len(out) + len(path), lp):
             prompts[path] = s.outbound(out + list(path), state)  # teaches `state`: it is this node's own fork
             children, certain = np.argsort(-lp, kind="stable")[: s.opts.top_k], False
@@ -73,9 +73,7 @@ def tree_run(s: LogitSession, out: list[int], budget: int) -> Tree | None:
         for tok in map(int, children):
             if s.engine.is_end_of_generation(tok):
                 continue
-            child = (*path, tok)
-            before[child] = state.fork()
-            heapq.heappush(frontier, (score if certain else score - float(lp[tok]), child))
+            heapq.heappush(frontier, (score if certain else score - float(lp[tok]), (*path, tok), state))
     sendable = [(p, text) for p, text in prompts.items() if text is not None]
     clouds: dict[Path, dict[int, float] | None] = {p: None for p, text in prompts.items() if text is None}
     if sendable:
