@@ -3,7 +3,8 @@
 With `logprobs: k` every prompt token gets its logprob given the tokens before it and the top-k
 there (the first token: null), in the legacy completions layout vLLM and OpenAI use; `max_tokens: 0`
 only scores. Collaboration verifies a whole locally drafted run with one such call. The work runs on
-the model's worker (queue, --timeout, cancellation between positions) like every generation.
+the model's worker (queue, --timeout, cancellation between positions) like every generation. A list of
+prompts is answered one choice per prompt, in order (a drafted tree's paths in one call).
 """
 
 from __future__ import annotations
@@ -53,13 +54,27 @@ def _score(engine: Engine, prompt: str, k: int, generate: bool,
 
 
 async def echo_completion(request: Request, body: CompletionRequest, params: SamplingParams) -> JSONResponse:
-    prompt, k = body.prompt_text(), body.n_logprobs()
-    generate = body.max_tokens != 0
-    scored, first, result = await run_on_model(request, lambda e: _score(e, prompt, k, generate, params),
-                                        model=body.model)
+    k, generate = body.n_logprobs(), body.max_tokens != 0
+    choices, n_prompt, n_completion, name = [], 0, 0, state_of(request).pool.worker(body.model).name
+    for index, prompt in enumerate(body.prompts()):  # one after another on the worker, as separate requests
+        scored, first, result = await run_on_model(
+            request, lambda e, p=prompt: _score(e, p, k, generate, params), model=body.model)
+        choice, completion = _choice(index, prompt, scored, first, result, body.logprobs is not None)
+        choices.append(choice)
+        n_prompt, n_completion = n_prompt + len(scored), n_completion + completion
+    return JSONResponse({
+        "id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
+        "model": name, "choices": choices,
+        "usage": {"prompt_tokens": n_prompt, "completion_tokens": n_completion, "total_tokens": n_prompt + n_completion},
+    })
+
+
+def _choice(index: int, prompt: str, scored: list[TokenLogprob | None], first: str, result: GenerationResult | None,
+            with_logprobs: bool) -> tuple[dict, int]:
+    """One echoed prompt's choice (the prompt, then what was generated after it) and its completion tokens."""
     text, finish, completion = prompt, "length", 0
     logprobs = None
-    if body.logprobs is not None:
+    if with_logprobs:
         logprobs, end = _columns(scored, first=first)
     if result is not None:
         text, finish, completion = prompt + result.text, result.finish_reason, result.completion_tokens
@@ -67,9 +82,4 @@ async def echo_completion(request: Request, body: CompletionRequest, params: Sam
             more, _ = _columns(list(result.logprobs or []), end)
             for key in logprobs:
                 logprobs[key] += more[key]
-    n_prompt = len(scored)
-    return JSONResponse({
-        "id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
-        "model": state_of(request).pool.worker(body.model).name, "choices": [{"index": 0, "text": text, "logprobs": logprobs, "finish_reason": finish}],
-        "usage": {"prompt_tokens": n_prompt, "completion_tokens": completion, "total_tokens": n_prompt + completion},
-    })
+    return {"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish}, completion

@@ -154,7 +154,8 @@ MAX_PROMPTS = 16  # prompts one /v1/completions call may list: bounds the model 
 
 
 class CompletionRequest(_Common):
-    # a list is answered one choice per prompt, in order (logit collaboration scores a drafted run so)
+    # a list is answered one choice per prompt, in order, echoed or not (logit collaboration scores
+    # the steps or the paths of a drafted tree so)
     prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=MAX_PROMPTS)]
     # echo: the answer starts with the prompt, and with `logprobs` every prompt token is scored
     echo: bool = False
@@ -176,8 +177,8 @@ class CompletionRequest(_Common):
             raise InvalidRequestError("echo cannot be streamed: send stream: false")
         if self.max_tokens == 0 and not self.echo:
             raise InvalidRequestError("max_tokens must be >= 1 (0 only with echo, to score the prompt)")
-        if len(self.prompts()) > 1 and (self.stream or self.echo):
-            raise InvalidRequestError("a list of prompts cannot be streamed or echoed: send one prompt")
+        if len(self.prompts()) > 1 and self.stream:
+            raise InvalidRequestError("a list of prompts cannot be streamed: send one prompt")
 
     def prompts(self) -> list[str]:
         return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)

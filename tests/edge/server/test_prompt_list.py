@@ -22,12 +22,26 @@ def test_each_prompt_gets_the_choice_its_own_request_gets(server) -> None:
     assert data["usage"]["completion_tokens"] == sum(len(c["logprobs"]["tokens"]) for c in data["choices"])
 
 
-def test_a_list_is_bounded_and_cannot_be_streamed_or_echoed(server) -> None:
+def test_a_list_is_bounded_and_cannot_be_streamed(server) -> None:
     assert _post(server, prompt=["a"] * (MAX_PROMPTS + 1)).status_code in (400, 422)
-    for extra in ({"stream": True}, {"echo": True}):
-        resp = _post(server, prompt=PROMPTS[:2], **extra)
-        assert resp.status_code == 400 and "list of prompts" in resp.text
+    assert _post(server, prompt=["a"] * (MAX_PROMPTS + 1), echo=True).status_code in (400, 422)
+    resp = _post(server, prompt=PROMPTS[:2], stream=True)
+    assert resp.status_code == 400 and "list of prompts" in resp.text
     assert _post(server, prompt=["one"]).status_code == 200  # a list of one is a plain request
+
+
+def test_an_echoed_list_scores_each_prompt_as_its_own_echo(server) -> None:
+    data = _post(server, prompt=PROMPTS, echo=True, max_tokens=1, logprobs=2).json()
+    assert [c["index"] for c in data["choices"]] == [0, 1, 2]
+    for prompt, choice in zip(PROMPTS, data["choices"], strict=True):
+        alone = _post(server, prompt=prompt, echo=True, max_tokens=1, logprobs=2).json()["choices"][0]
+        assert choice["text"] == alone["text"] and choice["text"].startswith(prompt)
+        assert choice["logprobs"]["tokens"] == alone["logprobs"]["tokens"]
+        assert choice["logprobs"]["text_offset"] == alone["logprobs"]["text_offset"]
+        assert [None if t is None else t.keys() for t in choice["logprobs"]["top_logprobs"]] == \
+            [None if t is None else t.keys() for t in alone["logprobs"]["top_logprobs"]]
+    assert data["usage"]["prompt_tokens"] == sum(c["logprobs"]["text_offset"].index(len(p)) for p, c in
+                                                 zip(PROMPTS, data["choices"], strict=True))
 
 
 def test_the_openai_client_sends_a_list_and_reads_one_choice_per_prompt(openai_client) -> None:
