@@ -115,6 +115,7 @@ class CloudClient:
         self.tokenizer_fingerprint: str | None = None  # the endpoint's, once probed (fusion.tokenizers_match)
         self.echo_scoring: bool | None = None  # does /v1/completions score an echoed prompt? (None: not tried)
         self.prompt_lists: bool | None = None  # does /v1/completions answer a list of prompts? (None: not tried)
+        self.echo_lists: bool | None = None  # ... and score each of a list of echoed prompts? (None: not tried)
         self._http = httpx.Client(verify=True, transport=transport, follow_redirects=False)
 
     def close(self) -> None:
@@ -269,6 +270,33 @@ class CloudClient:
             raise CloudError("cloud /v1/completions answered a list of prompts without one scored choice each") from None
         self.prompt_lists = True
         return tops
+
+    def score_many(self, prompts: list[str], k: int,
+                   purpose: str) -> list[list[tuple[int, dict[str, float]]] | None] | None:
+        """`score` of each prompt from one `/v1/completions` call listing them with `echo` (vLLM, OpenAI
+        legacy, edgesplit); a prompt's entry is None where its answer is not a scored echo, the whole
+        answer None when the endpoint cannot echo a list (learned once per client)."""
+        if False in (self.echo_lists, self.echo_scoring, self.prompt_lists):
+            return None
+        payload = {"model": self.config.model, "prompt": prompts, "max_tokens": 1, "temperature": 0.0,
+                   "logprobs": k, "echo": True}
+        try:
+            data = self.post_json("/completions", payload, purpose)
+        except CloudError as exc:
+            if "HTTP 4" not in str(exc):  # down or broken: a real failure, not a missing feature
+                raise
+            self.echo_lists = False
+            return None
+        try:
+            choices = sorted(data["choices"], key=lambda c: int(c["index"]))
+            ok = [int(c["index"]) for c in choices] == list(range(len(prompts)))
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            ok = False
+        rows = [parse_echo({"choices": [c]}, p) for c, p in zip(choices, prompts, strict=True)] if ok else []
+        self.echo_lists = any(r is not None for r in rows)  # a server that ignored the list or the echo
+        if self.echo_lists:
+            self.prompt_lists = self.echo_scoring = True
+        return rows if self.echo_lists else None
 
     def continuation(self, prompt: str, n: int, k: int, purpose: str) -> list[tuple[str, dict[str, float]]]:
         """The cloud's own greedy continuation of `prompt`, up to n tokens, each as (token text, the

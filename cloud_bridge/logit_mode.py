@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from edge.sampling import log_softmax, top_logprobs
 
 from .errors import LedgerDamagedError
 from .fusion import TokenMap, fuse
+from .listed import MAX_LISTED, Prompt, serves
 from .runs import DraftChooser, Run, cloud_run, local_run
 from .tree import Tree, tree_run
 from .w2s import w2s_fuse
@@ -43,7 +44,6 @@ UNKNOWN = object()  # a step's cloud top-k that no batched call brought: ask per
 PURPOSE_STEP = "cogenesis logits: next-token logprobs for a context-free prompt"
 PURPOSE_RUN = "cogenesis logits: score a drafted run of a context-free prompt"
 PURPOSE_LISTED = "cogenesis logits: next-token logprobs for each step of a drafted run of a context-free prompt"
-MAX_LISTED = 16  # prompts per listed call (edgesplit's server takes up to 16; OpenAI's legacy API more)
 
 
 class LogitSession:
@@ -216,11 +216,11 @@ class LogitSession:
         trial = self.cg.pseud.fork()
         prompts = {i: self.outbound(out + chosen[:i], trial) for i in steps}  # in step order, as per token
         found: dict[int, dict[int, float] | None] = {i: None for i in steps if prompts[i] is None}
-        sendable = [_Prompt(p, self.engine.tokenize(p), i) for i, p in prompts.items() if p is not None]
+        sendable = [Prompt(p, self.engine.tokenize(p), i) for i, p in prompts.items() if p is not None]
         if not sendable:
             return found
-        last = next(s for s in reversed(sendable) if _serves(s, sendable[0]))
-        echo_serves = all(_serves(last, s) for s in sendable) and self.cg.client.echo_scoring is not False  # type: ignore[union-attr]
+        last = next(s for s in reversed(sendable) if serves(s, sendable[0]))
+        echo_serves = all(serves(last, s) for s in sendable) and self.cg.client.echo_scoring is not False  # type: ignore[union-attr]
         if not echo_serves and (listed := self._score_listed(sendable)) is not None:
             return {**found, **listed}
         rows = self.ask(last.text, lambda c, p: c.score(p, self.opts.top_k, PURPOSE_RUN))
@@ -230,11 +230,11 @@ class LogitSession:
             return {}
         at = {offset: top for offset, top in rows}  # type: ignore[union-attr]
         for step in sendable:
-            if _serves(last, step) and len(step.text) in at:
+            if serves(last, step) and len(step.text) in at:
                 found[step.step] = self.tokens.to_ids(at[len(step.text)])
         return found
 
-    def _score_listed(self, sendable: list[_Prompt]) -> dict[int, dict[int, float] | None] | None:
+    def _score_listed(self, sendable: list[Prompt]) -> dict[int, dict[int, float] | None] | None:
         """Every step's own per-token prompt in one call with a list of prompts, for runs one echo
         cannot serve (merged whitespace, merged punctuation); None where the endpoint takes no lists."""
         if self.cg.client is None or self.cg.client.prompt_lists is False:
@@ -253,17 +253,6 @@ class LogitSession:
         whole outbound text, so steps the walk never reaches would cost bytes for nothing."""
         kept, runs = self._kept
         return MAX_LISTED if not runs else max(2, min(MAX_LISTED, math.ceil(2 * kept / runs) + 1))
-
-
-class _Prompt(NamedTuple):
-    text: str  # what a per-token call at `step` would send
-    ids: list[int]  # how the cloud tokenizes it (the shared tokenizer)
-    step: int
-
-
-def _serves(last: _Prompt, step: _Prompt) -> bool:
-    """Whether the echo of `last` holds `step`'s row as a per-token call would see it."""
-    return last.text.startswith(step.text) and last.ids[:len(step.ids)] == step.ids
 
 
 def _as_logits(dist: dict[int, float], n: int) -> np.ndarray:

@@ -3,8 +3,9 @@
 It answers with its own Engine (a second instance of the default model): streaming or plain
 `/v1/chat/completions`, `/v1/completions` with `logprobs`, and llama.cpp-style `/tokenize`.
 `mode` switches on a fault: "stall" (no answer for 60 s, or until `reset`), "http500", "badjson", "truncated"
-(a stream cut before [DONE]), "tokmismatch" (a different tokenizer), or "echo" (the outline is
-the user's message itself, without running the model: for fast corpus-wide checks).
+(a stream cut before [DONE]), "tokmismatch" (a different tokenizer), "echo" (the outline is
+the user's message itself, without running the model: for fast corpus-wide checks), or "lists" (a
+list of prompts is answered, one choice each, but never echoed; by default a list is refused).
 """
 
 from __future__ import annotations
@@ -65,13 +66,17 @@ class FakeCloud:
 
     def completion(self, req: dict) -> dict:
         k = int(req.get("logprobs") or 1)
+        prompts = [req["prompt"]] if isinstance(req["prompt"], str) else req["prompt"]
+        return {"object": "text_completion", "model": "fake",
+                "choices": [self._choice(i, p, k) for i, p in enumerate(prompts)]}
+
+    def _choice(self, index: int, prompt: str, k: int) -> dict:
         with self._lock:
-            top = self.engine.next_token_logprobs(req["prompt"], top_k=k)
+            top = self.engine.next_token_logprobs(prompt, top_k=k)
         texts = {self.engine.token_text(t): lp for t, lp in top}
         first = self.engine.token_text(top[0][0])
-        return {"object": "text_completion", "model": "fake", "choices": [{
-            "index": 0, "text": first, "finish_reason": "length",
-            "logprobs": {"tokens": [first], "token_logprobs": [top[0][1]], "top_logprobs": [texts]}}]}
+        return {"index": index, "text": first, "finish_reason": "length",
+                "logprobs": {"tokens": [first], "token_logprobs": [top[0][1]], "top_logprobs": [texts]}}
 
     def tokenize(self, req: dict) -> dict:
         ids = self.engine.encode(req.get("content", ""))
@@ -111,7 +116,8 @@ def _handler(cloud: FakeCloud) -> type[BaseHTTPRequestHandler]:
             req = json.loads(body)
             if self.path == "/v1/chat/completions":
                 return self._chat(req)
-            if self.path == "/v1/completions" and not isinstance(req.get("prompt"), str):
+            listed = not isinstance(req.get("prompt"), str)
+            if self.path == "/v1/completions" and listed and (cloud.mode != "lists" or req.get("echo")):
                 return self._send(400, b'{"error": {"message": "prompt must be a string"}}')  # as a one-prompt server
             if self.path == "/v1/completions":
                 return self._send(200, json.dumps(cloud.completion(req)).encode())

@@ -102,8 +102,9 @@ def test_batched_verification_equals_per_token_fusion_with_fewer_calls(cloud, de
     if draft == "local":  # an echo scores a run; where merged tokens keep it from serving a step, a list of prompts
         assert any(c.get("echo") or isinstance(c["prompt"], list) for c in calls)
         assert True in (client.echo_scoring, client.prompt_lists)
-    elif draft == "tree":  # each call lists the candidate continuations' own per-token prompts
-        assert all(isinstance(c["prompt"], list) or c["max_tokens"] == 1 for c in calls) and client.prompt_lists
+    elif draft == "tree":  # each call echoes a list of candidate paths (edgesplit's server echoes lists)
+        assert all(isinstance(c["prompt"], list) and c["echo"] or c["max_tokens"] == 1 for c in calls)
+        assert client.prompt_lists and client.echo_lists
     else:  # the cloud continues the text itself: a plain completion of several tokens, no echo
         assert any(c["max_tokens"] > 1 and not c.get("echo") for c in calls)
     assert batched.text == per_token.text and batched.fused_steps == per_token.fused_steps
@@ -126,6 +127,17 @@ def test_a_tree_needs_an_endpoint_that_takes_lists(fake_cloud, default_engine, c
     per_token, _ = _write(default_engine, fake_cloud.url, sample, policy=Always())
     tree, client = _write(default_engine, fake_cloud.url, sample, policy=Always(), batch=6, draft="tree")
     assert client.prompt_lists is False and tree.text == per_token.text
+
+
+def test_a_tree_lists_nodes_where_the_endpoint_takes_lists_but_echoes_none(fake_cloud, default_engine, corpus):
+    sample = corpus[9].head(3)
+    fake_cloud.reset("lists")
+    per_token, _ = _write(default_engine, fake_cloud.url, sample, policy=Always())
+    fake_cloud.received.clear()
+    tree, client = _write(default_engine, fake_cloud.url, sample, policy=Always(), batch=6, draft="tree")
+    assert client.prompt_lists is True and client.echo_lists is False and tree.text == per_token.text
+    listed = [json.loads(b) for p, b in fake_cloud.received if p == "/v1/completions"]
+    assert any(isinstance(b["prompt"], list) and not b.get("echo") for b in listed)
 
 
 def test_a_dead_cloud_in_batched_mode_still_answers_locally(default_engine, corpus, dead_url):
@@ -308,22 +320,33 @@ def test_scoring_a_run_does_not_teach_the_conversation_its_future_text(cloud, de
     assert "anna.berg@example.org" in fork.state()["originals"].values()  # what scoring would have taught
 
 
-def test_a_tree_lists_each_candidate_as_its_own_per_token_prompt_and_teaches_nothing(cloud, default_engine):
+@pytest.mark.parametrize("echo_lists", [True, False], ids=["echoed-paths", "listed-nodes"])
+def test_a_tree_scores_each_candidate_as_its_own_per_token_prompt_and_teaches_nothing(cloud, default_engine, echo_lists):
+    """Echoed paths: a few listed prompts, each echo scoring every node along its path; listed nodes
+    (an endpoint without echoed lists): one prompt per node. Either way a node's row is what its own
+    per-token call returns, and every listed prompt is exactly some node's per-token prompt."""
     from cloud_bridge.tree import tree_run
 
     recorder, url = cloud
     s, cg = _logit_session(default_engine, url)  # the e-mail address is found by its pattern
     s.opts = CollabOptions(policy=Always(), top_k=5, temperature=0.0, batch=6)
+    cg.client.echo_lists = None if echo_lists else False
     out = default_engine.encode(" Write to anna.berg@example.org today, and")
     before = cg.pseud.state()
     recorder.received.clear()
-    tree = tree_run(s, out, 6)
+    tree = tree_run(s, out, 4 if echo_lists else 6)
     assert tree is not None and cg.pseud.state() == before
     (call,) = _completions(recorder)
-    assert len(call["prompt"]) == len(tree.clouds) == 6 and () in tree.clouds
+    assert bool(call.get("echo")) == echo_lists and cg.client.echo_lists is (True if echo_lists else False)
+    if echo_lists:  # 4 paths hold more consulted nodes than 4 prompts would
+        assert len(call["prompt"]) <= 4 < len(tree.clouds) and () in tree.clouds
+    else:
+        assert len(call["prompt"]) == len(tree.clouds) == 6 and () in tree.clouds
+    own = {path: s.outbound(out + list(path), cg.pseud.fork()) for path in tree.clouds}
+    assert set(call["prompt"]) <= set(own.values())
     for path, top in tree.clouds.items():  # a node's row is what a per-token call on its text returns
         assert path in tree and path[:-1] in tree
-        want = s.tokens.to_ids(cg.client.top_logprobs(s.outbound(out + list(path), cg.pseud.fork()), 5, "test"))
+        want = s.tokens.to_ids(cg.client.top_logprobs(own[path], 5, "test"))
         assert top.keys() == want.keys() and all(abs(top[t] - want[t]) < 1e-3 for t in want)
     assert leaks([b for _, b in recorder.received], ["anna.berg@example.org"]) == []
 
