@@ -27,7 +27,7 @@ import numpy as np
 
 from edge.sampling import log_softmax
 
-from .listed import MAX_LISTED, Prompt, serves
+from .listed import Prompt, serves
 
 if TYPE_CHECKING:
     from .logit_mode import LogitSession
@@ -67,8 +67,14 @@ def tree_run(s: LogitSession, out: list[int], budget: int) -> Tree | None:
     sendable = [(p, text) for p, text in prompts.items() if text is not None]
     clouds: dict[Path, dict[int, float] | None] = {p: None for p, text in prompts.items() if text is None}
     if sendable:
-        got = _score_paths(s, sendable) if by_paths else None
-        clouds.update(got if got is not None else _score_nodes(s, sendable[:budget]))
+        got = _score_paths(s, sendable, budget) if by_paths else None
+        if got is None and s.res.cloud_error is None:
+            got = _score_nodes(s, sendable[:budget])
+        clouds.update(got or {})
+        if got is not None and s.res.cloud_error is None:
+            # a node the call brought no row for ends the tree (the next call starts there), where
+            # walking on would cost a per-token call
+            nodes = {n for n in nodes if all(n[:i] in clouds or n[:i] not in prompts for i in range(len(n) + 1))}
     # a tree is walked even without a call (none consulted, lists refused, the cloud down): its
     # steps then ask per token, and its root row stays the one evaluated with the prompt
     return Tree(root, nodes, clouds)
@@ -110,35 +116,41 @@ def _grow(s: LogitSession, out: list[int], budget: int, room: int,
     return root, nodes, prompts  # type: ignore[return-value]
 
 
-def _score_nodes(s: LogitSession, sendable: list[tuple[Path, str]]) -> dict[Path, dict[int, float]]:
-    """Each node's own per-token prompt, listed in one call (no keys: the call failed or was refused)."""
+def _score_nodes(s: LogitSession, sendable: list[tuple[Path, str]]) -> dict[Path, dict[int, float]] | None:
+    """Each node's own per-token prompt, listed in one call; None where the call failed or was refused."""
     from .logit_mode import FAILED
 
     tops = s.ask([text for _, text in sendable], lambda c, ps: c.top_logprobs_many(ps, s.opts.top_k, PURPOSE_TREE))
     if tops is FAILED or tops is None:
-        return {}
+        return None
     return {p: s.tokens.to_ids(top) for (p, _), top in zip(sendable, tops, strict=True)}  # type: ignore[arg-type]
 
 
-def _score_paths(s: LogitSession, sendable: list[tuple[Path, str]]) -> dict[Path, dict[int, float]] | None:
-    """The consulted nodes' rows from one call echoing a few of their prompts, deepest first: a node's
-    row is read off an echo that holds it as its own per-token call would be seen (the same text, the
-    same tokens); nodes no echo holds are left out (the walk asks for them per token). None where the
-    endpoint cannot echo a list."""
+def _score_paths(s: LogitSession, sendable: list[tuple[Path, str]], budget: int) -> dict[Path, dict[int, float]] | None:
+    """The consulted nodes' rows from one call echoing up to `budget` of their prompts; None where the call
+    failed or the endpoint cannot echo a list.
+
+    A node's row is read off an echo that holds it as its own per-token call would be seen (the same
+    text, the same tokens; "\n\n" at a text's end is not the "\n\n" before a word). Nodes are taken
+    best first (the walk always reaches the root), each not yet held by the echo that holds the most
+    nodes not yet held; nodes left when the list is full get no row."""
     from .logit_mode import FAILED
 
     steps = [Prompt(text, s.engine.tokenize(text), i) for i, (_, text) in enumerate(sendable)]
+    holds = {a.step: [b.step for b in steps if serves(a, b)] for a in steps}
     listed: list[Prompt] = []
     held: dict[int, Prompt] = {}  # step -> the listed prompt whose echo holds its row
-    for step in sorted(steps, key=lambda p: -len(p.text)):
-        if step.step in held or len(listed) == MAX_LISTED:
+    for step in steps:  # best first: the order they were grown in
+        if step.step in held:
             continue
-        listed.append(step)
-        held.update((other.step, step) for other in steps if other.step not in held and serves(step, other))
+        if len(listed) == budget:
+            break
+        best = max((a for a in steps if step.step in holds[a.step]),
+                   key=lambda a: sum(b not in held for b in holds[a.step]))
+        listed.append(best)
+        held.update((b, best) for b in holds[best.step] if b not in held)
     rows = s.ask([p.text for p in listed], lambda c, ps: c.score_many(ps, s.opts.top_k, PURPOSE_TREE_PATHS))
-    if rows is FAILED:
-        return {}
-    if rows is None:
+    if rows is FAILED or rows is None:
         return None
     at = {p.step: dict(r or []) for p, r in zip(listed, rows, strict=True)}  # type: ignore[arg-type]
     found: dict[Path, dict[int, float]] = {}

@@ -320,18 +320,22 @@ def test_scoring_a_run_does_not_teach_the_conversation_its_future_text(cloud, de
     assert "anna.berg@example.org" in fork.state()["originals"].values()  # what scoring would have taught
 
 
-@pytest.mark.parametrize("echo_lists", [True, False], ids=["echoed-paths", "listed-nodes"])
-def test_a_tree_scores_each_candidate_as_its_own_per_token_prompt_and_teaches_nothing(cloud, default_engine, echo_lists):
+@pytest.mark.parametrize(("echo_lists", "tail"), [(True, ", and"), (True, ".\n\n\n"), (False, ", and")],
+                         ids=["echoed-paths", "echoed-paths-newlines", "listed-nodes"])
+def test_a_tree_scores_each_candidate_as_its_own_per_token_prompt_and_teaches_nothing(cloud, default_engine,
+                                                                                     echo_lists, tail):
     """Echoed paths: a few listed prompts, each echo scoring every node along its path; listed nodes
     (an endpoint without echoed lists): one prompt per node. Either way a node's row is what its own
-    per-token call returns, and every listed prompt is exactly some node's per-token prompt."""
+    per-token call returns, and every listed prompt is exactly some node's per-token prompt. Newlines
+    at the end of the answer so far are one token there and two before a word: the root is listed
+    with its own prompt, and every node the walk may reach has its row."""
     from cloud_bridge.tree import tree_run
 
     recorder, url = cloud
     s, cg = _logit_session(default_engine, url)  # the e-mail address is found by its pattern
     s.opts = CollabOptions(policy=Always(), top_k=5, temperature=0.0, batch=6)
     cg.client.echo_lists = None if echo_lists else False
-    out = default_engine.encode(" Write to anna.berg@example.org today, and")
+    out = default_engine.encode(" Write to anna.berg@example.org today" + tail)
     before = cg.pseud.state()
     recorder.received.clear()
     tree = tree_run(s, out, 4 if echo_lists else 6)
@@ -343,7 +347,7 @@ def test_a_tree_scores_each_candidate_as_its_own_per_token_prompt_and_teaches_no
     else:
         assert len(call["prompt"]) == len(tree.clouds) == 6 and () in tree.clouds
     own = {path: s.outbound(out + list(path), cg.pseud.fork()) for path in tree.clouds}
-    assert set(call["prompt"]) <= set(own.values())
+    assert set(call["prompt"]) <= set(own.values()) and all(path in tree.clouds for path in tree.nodes)
     for path, top in tree.clouds.items():  # a node's row is what a per-token call on its text returns
         assert path in tree and path[:-1] in tree
         want = s.tokens.to_ids(cg.client.top_logprobs(own[path], 5, "test"))
