@@ -33,7 +33,7 @@ class WriteRequest:
     schedule: Schedule | None = None
     gate: Gate | None = None  # logits mode: consult the cloud only where the local model is unsure
     batch: int = 0  # logits mode at temperature 0: verify runs of this many tokens per cloud call
-    draft: str = "auto"  # who drafts a batched run: local, cloud or auto (cloud_bridge.runs)
+    draft: str = "auto"  # who drafts a batched run: local, cloud, tree or auto (cloud_bridge.runs)
 
 
 def _client(req: WriteRequest) -> tuple[CloudClient | None, str | None]:
