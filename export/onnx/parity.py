@@ -31,6 +31,9 @@ TOLERANCES: dict[str, tuple[float | None, float | None]] = {
     # against the ternarized PyTorch model: only the 8-bit lm_head and int8 activations differ
     "ternary": (None, 0.85),
 }
+# fp32 rounding grows with the logits' scale (SmolLM2's reach 37: one fused export of it measured 6.2e-3 on an
+# AVX-512 CPU, others 9e-5): the bound is max(absolute above, relative x the reference's max |logit|)
+RELATIVE: dict[str, float] = {"fp32": 5e-4}
 # fp32 greedy decode must equal the source's (ties within decode.MARGIN aside); others as teacher-forced
 DECODE_MIN_AGREEMENT = {"fp32": 1.0}
 # what to try, per type, when an export misses its bound (smaller blocks are more precise, not larger)
@@ -83,9 +86,15 @@ def compare_stored(bundle: Path, logits_fn: Any) -> LogitParity:
     return LogitParity(diff, top1, len(got), float(np.abs(data["top_logits"]).max()))
 
 
+def bound(quant: str, scale: float = 1.0) -> float | None:
+    """The max |Δlogit| an export of type `quant` may show, for reference logits reaching `scale`."""
+    tol = TOLERANCES[quant][0]
+    return None if tol is None else max(tol, RELATIVE.get(quant, 0.0) * scale)
+
+
 def check(report: LogitParity, quant: str, reference: str) -> Parity:
-    """The manifest's parity entry; ParityError when the export misses its (absolute) tolerance."""
-    tol, min_top1 = TOLERANCES[quant]
+    """The manifest's parity entry (with the bound it met); ParityError when the export misses it."""
+    tol, min_top1 = bound(quant, report.max_abs_reference_logit), TOLERANCES[quant][1]
     if not report.within(tol, min_top1):
         raise ParityError(
             f"{quant} ONNX logits differ from {reference}: max |Δlogit| {report.max_abs_logit_diff:.3g} "
@@ -95,15 +104,14 @@ def check(report: LogitParity, quant: str, reference: str) -> Parity:
     return report.to_manifest(reference, tol, min_top1)
 
 
-def decode_bounds(quant: str) -> tuple[float | None, float | None]:
+def decode_bounds(quant: str, scale: float = 1.0) -> tuple[float | None, float | None]:
     """(min greedy agreement, max |Δlogit|) on the KV-cache decode path."""
-    tol, min_top1 = TOLERANCES[quant]
-    return DECODE_MIN_AGREEMENT.get(quant, min_top1), tol
+    return DECODE_MIN_AGREEMENT.get(quant, TOLERANCES[quant][1]), bound(quant, scale)
 
 
-def check_decode(report: Any, quant: str, reference: str) -> DecodeParityFacts:
+def check_decode(report: Any, quant: str, reference: str, scale: float = 1.0) -> DecodeParityFacts:
     """The manifest's decode-path entry; ParityError when the cached decode misses its bound."""
-    facts = report.to_manifest(reference, *decode_bounds(quant))
+    facts = report.to_manifest(reference, *decode_bounds(quant, scale))
     if not facts.passed:
         raise ParityError(f"{quant} ONNX greedy decode through the KV cache differs from {reference}: {facts} "
                           f"(minimum agreement {facts.min_agreement}, tolerance {facts.tolerance}); nothing was "

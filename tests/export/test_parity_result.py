@@ -33,11 +33,15 @@ def test_both_formats_use_the_one_type_and_write_the_same_manifest_record():
     assert not hasattr(gguf_parity, "ParityResult") and not hasattr(onnx_parity, "Report")
 
 
-def test_gguf_tolerance_is_relative_to_the_reference_scale_onnx_is_absolute():
+def test_gguf_tolerance_is_relative_to_the_reference_scale_onnx_fp32_has_a_floor():
     result = LogitParity(0.5, 1.0, 30, max_abs_reference_logit=20.0)  # 0.5 <= 5e-2 * 20
     assert gguf_parity.passed(result, "f16")
     assert not gguf_parity.passed(LogitParity(0.5, 1.0, 30, max_abs_reference_logit=1.0), "f16")
     assert onnx_parity.passes(result, Parity(reference="r", max_abs_logit_diff=0, top1_agreement=1, n_tokens=1,
                                              tolerance=1.0, min_top1=0.9))
-    with pytest.raises(ParityError, match="fp32 ONNX logits differ"):
-        onnx_parity.check(LogitParity(0.01, 1.0, 72, max_abs_reference_logit=100.0), "fp32", "pytorch")
+    # fp32: max(2e-3, 5e-4 x the reference's max |logit|), and the manifest records the bound met
+    assert onnx_parity.check(LogitParity(0.01, 1.0, 72, max_abs_reference_logit=100.0), "fp32", "p").tolerance == 0.05
+    assert onnx_parity.check(LogitParity(1e-3, 1.0, 72, max_abs_reference_logit=0.5), "fp32", "p").tolerance == 2e-3
+    for diff, scale in ((0.06, 100.0), (3e-3, 1.0)):
+        with pytest.raises(ParityError, match="fp32 ONNX logits differ"):
+            onnx_parity.check(LogitParity(diff, 1.0, 72, max_abs_reference_logit=scale), "fp32", "pytorch")
