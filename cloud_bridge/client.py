@@ -252,19 +252,11 @@ class CloudClient:
         legacy, vLLM, edgesplit); None when the endpoint refuses lists (learned once per client)."""
         if self.prompt_lists is False:
             return None
-        payload = {"model": self.config.model, "prompt": prompts, "max_tokens": 1, "temperature": 0.0, "logprobs": k}
-        try:
-            data = self.post_json("/completions", payload, purpose)
-        except CloudError as exc:
-            if "HTTP 4" not in str(exc):  # down or broken: a real failure, not a missing feature
-                raise
+        choices = self._listed(prompts, k, purpose, echo=False)
+        if choices is None:
             self.prompt_lists = False
             return None
         try:
-            choices = sorted(data["choices"], key=lambda c: int(c["index"]))
-            if [int(c["index"]) for c in choices] != list(range(len(prompts))):
-                self.prompt_lists = False  # a server that answered only the first prompt: no lists here
-                return None
             tops = [parse_top_logprobs(c["logprobs"]) for c in choices]
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
             raise CloudError("cloud /v1/completions answered a list of prompts without one scored choice each") from None
@@ -278,25 +270,30 @@ class CloudClient:
         answer None when the endpoint cannot echo a list (learned once per client)."""
         if False in (self.echo_lists, self.echo_scoring, self.prompt_lists):
             return None
+        choices = self._listed(prompts, k, purpose, echo=True)
+        rows = [parse_echo({"choices": [c]}, p) for c, p in zip(choices, prompts, strict=True)] if choices else []
+        self.echo_lists = any(r is not None for r in rows)  # a server that ignored the list or the echo
+        if self.echo_lists:
+            self.prompt_lists = self.echo_scoring = True
+        return rows if self.echo_lists else None
+
+    def _listed(self, prompts: list[str], k: int, purpose: str, echo: bool) -> list[dict] | None:
+        """The choices of one `/v1/completions` call listing `prompts`, in prompt order; None where the
+        endpoint refused the list (HTTP 4xx) or answered other than one choice per prompt."""
         payload = {"model": self.config.model, "prompt": prompts, "max_tokens": 1, "temperature": 0.0,
-                   "logprobs": k, "echo": True}
+                   "logprobs": k, **({"echo": True} if echo else {})}
         try:
             data = self.post_json("/completions", payload, purpose)
         except CloudError as exc:
             if "HTTP 4" not in str(exc):  # down or broken: a real failure, not a missing feature
                 raise
-            self.echo_lists = False
             return None
         try:
             choices = sorted(data["choices"], key=lambda c: int(c["index"]))
-            ok = [int(c["index"]) for c in choices] == list(range(len(prompts)))
+            # a server that answered only the first prompt: no lists here
+            return choices if [int(c["index"]) for c in choices] == list(range(len(prompts))) else None
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-            ok = False
-        rows = [parse_echo({"choices": [c]}, p) for c, p in zip(choices, prompts, strict=True)] if ok else []
-        self.echo_lists = any(r is not None for r in rows)  # a server that ignored the list or the echo
-        if self.echo_lists:
-            self.prompt_lists = self.echo_scoring = True
-        return rows if self.echo_lists else None
+            raise CloudError("cloud /v1/completions answered a list of prompts without one scored choice each") from None
 
     def continuation(self, prompt: str, n: int, k: int, purpose: str) -> list[tuple[str, dict[str, float]]]:
         """The cloud's own greedy continuation of `prompt`, up to n tokens, each as (token text, the
