@@ -8,7 +8,7 @@ import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from edge.bundle import DecodeParityFacts, Manifest, OnnxQuantFacts, OnnxRuntimeFacts
 from edge.errors import ExportError, UnsupportedFeatureError
@@ -69,7 +69,7 @@ def export_onnx(src: Path, out: Path, *, quant: str = "fp32", block_size: int | 
             save_tokenizer(source.tokenizer, tmp)
             checked = measure_parity(source, tmp, quant, ids, reference, against)
             bar.advance()
-            decoded = measure_decode(source, tmp, quant, paths, against, checked.scale)
+            decoded = measure_decode(source, tmp, quant, paths, against, checked.tolerance)
         with progress.stage("write"):
             if ort_mobile:
                 write_ort_mobile(tmp)
@@ -78,7 +78,7 @@ def export_onnx(src: Path, out: Path, *, quant: str = "fp32", block_size: int | 
             return finish_manifest(
                 tmp, format="onnx", architecture=source.arch.name, encoder_decoder=source.arch.encoder_decoder,
                 quantization=quant, tokenizer="tokenizer.json", chat_template=source.chat_template,
-                source=source.describe(), parity=checked.parity, quant=quant_facts, ort_mobile=ort_mobile,
+                source=source.describe(), parity=checked, quant=quant_facts, ort_mobile=ort_mobile,
                 decode_parity=decoded, runtime=runtime_facts(source), tokenizer_parity=tokens.to_manifest(),
                 attention=attention,
             )
@@ -180,20 +180,16 @@ def measure_parity(source: Source, bundle: Path, quant: str, ids: list[int], ref
     report = compare(reference, _load_staged(source, bundle).teacher_forced(ids))
     parity.save_reference(bundle, ids, reference)
     log.info("parity %s: %s", quant, report)
-    return _Checked(parity.check(report, quant, against), report.max_abs_reference_logit)
-
-
-class _Checked(NamedTuple):
-    parity: Any  # the manifest's parity entry
-    scale: float  # the reference logits' max |logit|: the decode check's bound scales with it too
+    return parity.check(report, quant, against)
 
 
 def measure_decode(source: Source, bundle: Path, quant: str, paths: list, against: str,
-                   scale: float) -> DecodeParityFacts:
-    """Greedy decode through the runtime's own start/step (its KV cache) along the torch paths."""
+                   tolerance: float | None) -> DecodeParityFacts:
+    """Greedy decode through the runtime's own start/step (its KV cache) along the torch paths, within
+    `tolerance`, the bound the teacher-forced check met."""
     report = decode.compare(paths, _load_staged(source, bundle))
     decode.save_paths(bundle, paths)
-    return parity.check_decode(report, quant, f"{against}, transformers generate", scale)
+    return parity.check_decode(report, quant, f"{against}, transformers generate", tolerance)
 
 
 def runtime_facts(source: Source) -> OnnxRuntimeFacts:

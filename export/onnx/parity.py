@@ -104,14 +104,15 @@ def check(report: LogitParity, quant: str, reference: str) -> Parity:
     return report.to_manifest(reference, tol, min_top1)
 
 
-def decode_bounds(quant: str, scale: float = 1.0) -> tuple[float | None, float | None]:
-    """(min greedy agreement, max |Δlogit|) on the KV-cache decode path."""
-    return DECODE_MIN_AGREEMENT.get(quant, TOLERANCES[quant][1]), bound(quant, scale)
+def decode_bounds(quant: str, tolerance: float | None) -> tuple[float | None, float | None]:
+    """(min greedy agreement, max |Δlogit|) on the KV-cache decode path; `tolerance`: the bound the
+    teacher-forced check met (`check`), which the decode path shares."""
+    return DECODE_MIN_AGREEMENT.get(quant, TOLERANCES[quant][1]), tolerance
 
 
-def check_decode(report: Any, quant: str, reference: str, scale: float = 1.0) -> DecodeParityFacts:
+def check_decode(report: Any, quant: str, reference: str, tolerance: float | None) -> DecodeParityFacts:
     """The manifest's decode-path entry; ParityError when the cached decode misses its bound."""
-    facts = report.to_manifest(reference, *decode_bounds(quant, scale))
+    facts = report.to_manifest(reference, *decode_bounds(quant, tolerance))
     if not facts.passed:
         raise ParityError(f"{quant} ONNX greedy decode through the KV cache differs from {reference}: {facts} "
                           f"(minimum agreement {facts.min_agreement}, tolerance {facts.tolerance}); nothing was "

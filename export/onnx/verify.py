@@ -34,7 +34,7 @@ def verify_bundle(path: Path, manifest: OnnxManifest, reference: str | None = No
         report = compare(ref, model.teacher_forced(ids))
         against = f"pytorch {reference}"
         paths = decode.torch_paths(source.model, decode.encode_prompts(lambda t: source.tokenizer(t)["input_ids"]))
-    decoded = _decode_check(paths, model, manifest, report.max_abs_reference_logit)
+    decoded = _decode_check(paths, model, manifest)
     passed = parity.passes(report, manifest.parity) and (decoded is None or decoded.passed)
     return {**report.as_dict(), "reference": against, "passed": passed,
             "decode_parity": None if decoded is None else decode.as_report(decoded)}
@@ -51,10 +51,11 @@ def _reference_source(reference: Path, manifest: OnnxManifest):
     return source
 
 
-def _decode_check(paths, model, manifest: OnnxManifest, scale: float) -> DecodeParityFacts | None:
-    """Greedy decode through the bundle's KV cache along the reference paths (none stored: not checked);
-    `scale`: the reference logits' max |logit|, which the fp32 bound grows with."""
+def _decode_check(paths, model, manifest: OnnxManifest) -> DecodeParityFacts | None:
+    """Greedy decode through the bundle's KV cache along the reference paths (none stored: not checked),
+    within the bound the export met (as the teacher-forced re-check, `parity.passes`)."""
     if paths is None:
         return None
-    bounds = parity.decode_bounds(manifest.quantization, scale)
+    met = manifest.parity.tolerance if manifest.parity else parity.bound(manifest.quantization)
+    bounds = parity.decode_bounds(manifest.quantization, met)
     return decode.compare(paths, model).to_manifest("reference greedy paths", *bounds)
