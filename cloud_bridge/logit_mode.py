@@ -70,6 +70,18 @@ class LogitSession:
         prefix, _ = pseud.pseudonymize(text)
         return self.cloud_prompt + prefix
 
+    def refused(self, text: str) -> bool:
+        """Whether the leak guard refuses `text` (a private value the mapping missed, as in "Bauerton").
+        A batched call leaves such a step out: if the walk gets there, its per-token call fails as
+        per-token fusion's would; refusing the whole list would end the cloud's part steps too early."""
+        from .cogenesis import LeakGuardError
+
+        try:
+            self.cg.guard(text)
+        except LeakGuardError:
+            return True
+        return False
+
     def _failed(self, exc: Exception) -> None:
         if isinstance(exc, LedgerDamagedError):
             raise exc
@@ -216,9 +228,11 @@ class LogitSession:
         trial = self.cg.pseud.fork()
         prompts = {i: self.outbound(out + chosen[:i], trial) for i in steps}  # in step order, as per token
         found: dict[int, dict[int, float] | None] = {i: None for i in steps if prompts[i] is None}
-        sendable = [Prompt(p, self.engine.tokenize(p), i) for i, p in prompts.items() if p is not None]
-        if not sendable:
-            return found
+        sendable = [Prompt(p, self.engine.tokenize(p), i) for i, p in prompts.items()
+                    if p is not None and not self.refused(p)]  # a refused step: no key, asked per token
+        first = prompts[steps[0]]
+        if not sendable or (first is not None and self.refused(first)):
+            return found  # nothing to send, or the first step (the walk reaches it) fails before any call
         last = next(s for s in reversed(sendable) if serves(s, sendable[0]))
         echo_serves = all(serves(last, s) for s in sendable) and self.cg.client.echo_scoring is not False  # type: ignore[union-attr]
         if not echo_serves and (listed := self._score_listed(sendable)) is not None:

@@ -107,8 +107,9 @@ def _aligned(s: LogitSession, out: list[int], base: str, got: list[tuple[str, di
     text = ""
     for i, (piece, top) in enumerate(got):
         sent = s.outbound(out + ids, trial) if i else base  # None: a step per-token fusion would not send
-        if (sent is not None and sent != base + text) or (i and s.engine.tokenize(base + text) != head + ids):
-            break
+        if (sent is not None and (sent != base + text or s.refused(sent))) or \
+                (i and s.engine.tokenize(base + text) != head + ids):
+            break  # a refused text: per-token fusion's call there fails, so the run may not judge it
         clouds[i] = None if sent is None else s.tokens.to_ids(top)
         tok = s.tokens.to_ids({piece: 0.0})
         if not tok:

@@ -225,10 +225,13 @@ def test_echo_rows_are_trusted_only_where_the_tokens_spell_the_prompt():
 class _Session:
     """What `runs._aligned` reads of a logit session: the engine, its token map, the outbound text."""
 
-    def __init__(self, engine, unsafe_after: int | None = None) -> None:
+    def __init__(self, engine, unsafe_after: int | None = None, refuse: str | None = None) -> None:
         from cloud_bridge.fusion import TokenMap
 
-        self.engine, self.tokens, self.unsafe_after = engine, TokenMap(engine), unsafe_after
+        self.engine, self.tokens, self.unsafe_after, self.refuse = engine, TokenMap(engine), unsafe_after, refuse
+
+    def refused(self, text: str) -> bool:  # the leak guard's verdict
+        return self.refuse is not None and self.refuse in text
 
     def outbound(self, generated: list[int], pseud=None) -> str | None:
         if self.unsafe_after is not None and len(generated) == self.unsafe_after:
@@ -249,6 +252,9 @@ def test_a_cloud_run_is_cut_where_per_token_fusion_would_have_sent_other_tokens(
     # a step whose text per-token fusion would not send keeps no cloud distribution, the run goes on
     tokens, clouds = _aligned(_Session(default_engine, unsafe_after=1), [], "Q:", got[:2], None)
     assert len(tokens) == 2 and clouds[1] is None and clouds[0]
+    # a step whose text the leak guard refuses ends the run: per-token fusion's call there fails
+    tokens, clouds = _aligned(_Session(default_engine, refuse="world"), [], "Q:", got, None)
+    assert default_engine.decode(tokens) == " Hello world" and list(clouds) == [0, 1]
 
 
 def test_draft_chooser_measures_tokens_per_call():
@@ -380,3 +386,66 @@ def test_a_listed_call_lists_about_as_many_steps_as_runs_keep(cloud, default_eng
     assert s._listed_size() == 3
     s._kept = [90, 3]
     assert s._listed_size() == MAX_LISTED
+
+
+def _guarded_session(engine, url: str):
+    """A session whose conversation has mapped the private name "Bauer": "Bauerton" holds it but is
+    no name the mapping knows, so the leak guard refuses any prompt with it."""
+    s, cg = _logit_session(engine, url, known={"names": ["Bauer"]})
+    out = engine.encode(" Dear Bauer,")
+    assert s.outbound(out) is not None and "Bauer" in cg.pseud.private_values()
+    return s, cg, out
+
+
+def test_a_batched_call_leaves_out_the_steps_the_leak_guard_refuses(cloud, default_engine):
+    """A drafted run that reaches "Bauerton": its later steps are left out of the call (the walk asks them
+    per token and fails there, as per-token fusion would), where refusing the whole call ended the
+    cloud's part at steps per-token fusion still fused (bench/collab.py: 11 of 12 answers equal)."""
+    recorder, url = cloud
+    s, cg, out = _guarded_session(default_engine, url)
+    chosen = default_engine.encode(" the Bauerton office is open")
+    texts = [s.outbound(out + chosen[:i], cg.pseud.fork()) for i in range(len(chosen))]  # None: a name's start
+    refused = [i for i, text in enumerate(texts) if text is not None and s.refused(text)]
+    assert refused and refused[0] > 1 and refused == list(range(refused[0], len(chosen)))
+    recorder.received.clear()
+    found = s.score_run(out, chosen, list(range(len(chosen))))
+    assert s.res.cloud_error is None and found and set(found) <= set(range(refused[0]))
+    assert len(_completions(recorder)) == 1
+    # a run whose first consulted step is refused sends nothing: the walk fails there first
+    recorder.received.clear()
+    head = out + chosen[:refused[0]]
+    assert s.score_run(head, chosen[refused[0]:], [0, 1]) == {} and _completions(recorder) == []
+    assert s.res.cloud_error is None
+    assert leaks([b for _, b in recorder.received], ["Bauer"]) == []
+
+
+def test_a_tree_leaves_out_the_nodes_the_leak_guard_refuses(cloud, default_engine, monkeypatch):
+    """Nodes whose prompts the guard refuses get no row and are not sent; a tree whose root is refused
+    sends nothing (the root's per-token call fails in the walk, as per-token fusion's does)."""
+    from cloud_bridge.tree import tree_run
+
+    recorder, url = cloud
+    s, cg, out = _guarded_session(default_engine, url)
+    s.opts = CollabOptions(policy=Always(), top_k=5, temperature=0.0, batch=4)
+    recorder.received.clear()
+    root = default_engine.encode(" the Bauerton")
+    tree = tree_run(s, out + root, 4)
+    assert tree is not None and tree.clouds == {} and _completions(recorder) == [] and s.res.cloud_error is None
+    # below a root that may be sent: refuse every node two or more steps down (the guard's verdict, stubbed)
+    base = len(s.outbound(out, cg.pseud.fork()))
+    deep = {}
+
+    def refused(text: str) -> bool:
+        deep[text] = len(default_engine.encode(text[base:])) >= 2
+        return deep[text]
+
+    monkeypatch.setattr(s, "refused", refused)
+    tree = tree_run(s, out, 4)
+    assert tree is not None and s.res.cloud_error is None and () in tree.clouds
+    sent = {p for call in _completions(recorder) for p in call["prompt"]}
+    assert sent and not sent & {t for t, r in deep.items() if r}
+    rows = {path for path, top in tree.clouds.items() if top is not None}
+    assert () in rows and len(rows) > 1  # the root and its children were scored
+    for path in tree.nodes:  # the walk stops before a refused node: it is no node of the tree
+        text = s.outbound(out + list(path), cg.pseud.fork())
+        assert text is None or not deep.get(text, False)
