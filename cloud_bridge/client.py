@@ -20,10 +20,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .errors import CloudError
+from .errors import CloudError, ListedAnswerError
 from .ledger import Ledger
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+UNREADABLE_LIST = "cloud /v1/completions answered a list of prompts without one scored choice each"
 KEYRING_SERVICE, KEYRING_USER = "edgesplit", "cloud-api-key"
 
 
@@ -259,7 +260,7 @@ class CloudClient:
         try:
             tops = [parse_top_logprobs(c["logprobs"]) for c in choices]
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-            raise CloudError("cloud /v1/completions answered a list of prompts without one scored choice each") from None
+            raise ListedAnswerError(UNREADABLE_LIST) from None
         self.prompt_lists = True
         return tops
 
@@ -270,7 +271,10 @@ class CloudClient:
         answer None when the endpoint cannot echo a list (learned once per client)."""
         if False in (self.echo_lists, self.echo_scoring, self.prompt_lists):
             return None
-        choices = self._listed(prompts, k, purpose, echo=True)
+        try:
+            choices = self._listed(prompts, k, purpose, echo=True)
+        except ListedAnswerError:
+            choices = None  # an answer we cannot read: no echoed lists here (listed nodes may still work)
         rows = [parse_echo({"choices": [c]}, p) for c, p in zip(choices, prompts, strict=True)] if choices else []
         self.echo_lists = any(r is not None for r in rows)  # a server that ignored the list or the echo
         if self.echo_lists:
@@ -279,7 +283,8 @@ class CloudClient:
 
     def _listed(self, prompts: list[str], k: int, purpose: str, echo: bool) -> list[dict] | None:
         """The choices of one `/v1/completions` call listing `prompts`, in prompt order; None where the
-        endpoint refused the list (HTTP 4xx) or answered other than one choice per prompt."""
+        endpoint refused the list (HTTP 4xx) or answered other than one choice per prompt;
+        ListedAnswerError where the choices cannot be read."""
         payload = {"model": self.config.model, "prompt": prompts, "max_tokens": 1, "temperature": 0.0,
                    "logprobs": k, **({"echo": True} if echo else {})}
         try:
@@ -293,7 +298,7 @@ class CloudClient:
             # a server that answered only the first prompt: no lists here
             return choices if [int(c["index"]) for c in choices] == list(range(len(prompts))) else None
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-            raise CloudError("cloud /v1/completions answered a list of prompts without one scored choice each") from None
+            raise ListedAnswerError(UNREADABLE_LIST) from None
 
     def continuation(self, prompt: str, n: int, k: int, purpose: str) -> list[tuple[str, dict[str, float]]]:
         """The cloud's own greedy continuation of `prompt`, up to n tokens, each as (token text, the

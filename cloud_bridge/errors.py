@@ -12,6 +12,10 @@ class CloudError(EdgeError):
     kind = "cloud_error"
 
 
+class ListedAnswerError(CloudError):
+    """A `/v1/completions` answer to a list of prompts that is not one readable choice per prompt."""
+
+
 class VaultError(EdgeError):
     """The pseudonym vault cannot be opened: missing or wrong key, unsafe permissions, corrupt file."""
 

@@ -113,3 +113,15 @@ def test_nothing_is_sent_when_the_ledger_fails_verification(fake_cloud):
         with pytest.raises(LedgerDamagedError, match="nothing was sent.*edgesplit ledger verify"):
             c.top_logprobs("Hello again", 2, "test")
     assert len(fake_cloud.bodies()) == 1
+
+
+def test_an_unreadable_answer_to_a_list_ends_echoed_lists_but_fails_plain_ones(monkeypatch):
+    """Choices without an index: where a list was echoed the endpoint just cannot echo lists (the tree
+    falls back to listing nodes); a plain list answered so is a broken cloud."""
+    from cloud_bridge.errors import CloudError
+
+    client = _client("http://127.0.0.1:9/v1")
+    monkeypatch.setattr(client, "post_json", lambda path, payload, purpose: {"choices": [{"text": "x"}]})
+    assert client.score_many(["a", "b"], 3, "test") is None and client.echo_lists is False
+    with pytest.raises(CloudError, match="one scored choice each"):
+        client.top_logprobs_many(["a", "b"], 3, "test")
