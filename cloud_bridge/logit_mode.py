@@ -228,10 +228,10 @@ class LogitSession:
         trial = self.cg.pseud.fork()
         prompts = {i: self.outbound(out + chosen[:i], trial) for i in steps}  # in step order, as per token
         found: dict[int, dict[int, float] | None] = {i: None for i in steps if prompts[i] is None}
+        refused = {i for i, p in prompts.items() if p is not None and self.refused(p)}  # no key: asked per token
         sendable = [Prompt(p, self.engine.tokenize(p), i) for i, p in prompts.items()
-                    if p is not None and not self.refused(p)]  # a refused step: no key, asked per token
-        first = prompts[steps[0]]
-        if not sendable or (first is not None and self.refused(first)):
+                    if p is not None and i not in refused]
+        if not sendable or steps[0] in refused:
             return found  # nothing to send, or the first step (the walk reaches it) fails before any call
         last = next(s for s in reversed(sendable) if serves(s, sendable[0]))
         echo_serves = all(serves(last, s) for s in sendable) and self.cg.client.echo_scoring is not False  # type: ignore[union-attr]

@@ -66,9 +66,10 @@ def tree_run(s: LogitSession, out: list[int], budget: int) -> Tree | None:
     root, nodes, prompts = _grow(s, out, budget, room, by_paths)
     # a node the leak guard refuses gets no row: the walk ends there, and its per-token call fails
     # as per-token fusion's would
-    sendable = [(p, text) for p, text in prompts.items() if text is not None and not s.refused(text)]
-    if prompts.get(()) is not None and s.refused(prompts[()]):
-        sendable = []  # the walk starts at the root, whose per-token call fails: no list worth sending
+    refused = {p for p, text in prompts.items() if text is not None and s.refused(text)}
+    # the walk starts at the root: where its per-token call fails, no list is worth sending
+    sendable = [] if () in refused else [(p, text) for p, text in prompts.items()
+                                         if text is not None and p not in refused]
     clouds: dict[Path, dict[int, float] | None] = {p: None for p, text in prompts.items() if text is None}
     if sendable:
         got = _score_paths(s, sendable, budget) if by_paths else None
