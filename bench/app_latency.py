@@ -1,12 +1,13 @@
-"""App latency with prompt caching and speculation off, on in a cold process, and on with a warm disk cache.
+"""App latency with prompt caching and speculation off, the defaults in a cold process and with a warm disk cache.
 
 Each run is a fresh process (model load included), so "warm" means only the on-disk prompt cache
 ($EDGESPLIT_HOME/cache/prompts, filled once before the measured rounds) is warm:
   off     EDGESPLIT_PROMPT_CACHE=off and --speculative off, a fresh home (the reference)
-  cold    cache and speculation on (the defaults), a fresh home: reuse only within the process
-          (tasks on one app share rules + doc)
-  warm    cache and speculation on, a home whose disk cache an earlier process filled
-  nospec  like warm, speculation off (what speculation adds on top of the cache)
+  cold    the defaults (cache on, speculative auto: plain decoding on llama.cpp), a fresh home:
+          reuse only within the process (tasks on one app share rules + doc)
+  warm    the defaults, a home whose disk cache an earlier process filled
+  spec    like warm, with --speculative on (drafting although llama.cpp's batched passes part
+          from its one-token passes at near-ties)
 Modes are interleaved round by round, so load changes on a shared machine hit them alike.
   agent   per-task latency of the GUI agent (generation + execution, repairs included), median and p95
   health  wall time of `edgesplit health assess FILE --json` (load, import, analysis, model calls)
@@ -32,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 EXE = str(Path(sys.executable).with_name("edgesplit"))
 # mode -> (prompt cache, speculative, uses the pre-filled home)
 MODES = {"off": ("off", "off", False), "cold": ("on", "auto", False), "warm": ("on", "auto", True),
-         "nospec": ("on", "off", True)}
+         "spec": ("on", "on", True)}
 
 
 def agent_child(limit: int, speculative: str) -> None:

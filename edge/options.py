@@ -14,9 +14,10 @@ from .runtimes.llamacpp import KV_CACHE
 
 KV_TYPES = tuple(KV_CACHE)  # llama.cpp's KV-cache types; ONNX Runtime keeps its cache in the model's dtype
 PROMPT_CACHE_MODES = ("on", "memory", "off")  # memory + disk, memory only, none (edge/prompt_cache)
-# draft-free speculative decoding (edge.speculate): "auto" picks drafters and backs off by itself
-SPECULATIVE_MODES = ("auto", "off", "ngram", "recycle")
-SpeculativeMode = Literal["auto", "off", "ngram", "recycle"]
+# draft-free speculative decoding (edge.speculate): "auto" drafts only where the backend's batched
+# passes are bit-exact (same greedy output), "on" (auto's drafters), "ngram" and "recycle" everywhere
+SPECULATIVE_MODES = ("auto", "off", "on", "ngram", "recycle")
+SpeculativeMode = Literal["auto", "off", "on", "ngram", "recycle"]
 
 
 def physical_cores() -> int:
@@ -42,7 +43,7 @@ class RuntimeOptions:
     # ONNX Runtime's intra-op threads busy-wait between ops: faster only on cores nothing else uses
     ort_spinning: bool = False
     prompt_cache: str = "on"  # "on" (memory + disk), "memory", "off": see edge/prompt_cache/config.py
-    # lossless; "auto" pays on grounded text and hands open-ended text to the plain loop (README)
+    # "auto": speculate where it is lossless and pays, else decode plainly (README, Speculative decoding)
     speculative: SpeculativeMode = "auto"
 
     def __post_init__(self) -> None:

@@ -7,6 +7,13 @@ Sampling goes through edge.sampling.Sampler; JSON schemas and grammars through t
 of edge.constrain (llama.cpp's grammar sampler cannot judge a whole draft at once). When the
 controller stops drafting for good, the rest of the generation goes to the binding's own decode
 loop, which costs less per token than a one-token verifier pass through Python.
+
+`auto` decodes plainly here: with 2 threads llama.cpp splits the work of a one-token pass and of a
+k-token pass differently, and their rows part by up to ~1 logit (with flash attention from ~300
+cached tokens on, without it from the first; at 1 thread they agreed at every length tried;
+`bench/verify_cost.py`, default model, AMD EPYC AVX-512, the llama.cpp of llama-cpp-python
+0.3.36). That parted greedy output from plain decoding in 6 of 12 GUI-agent scripts. `on`, `ngram`
+and `recycle` draft here, each token still the verifier's argmax.
 """
 
 from __future__ import annotations
@@ -19,6 +26,14 @@ import numpy as np
 from ..sampling import Sampler, SamplingParams, constrain_logits
 from ..speculate import Controller
 from ..speculate.session import Speculation
+from ..speculate.session import speculates as _speculates
+
+LOSSLESS = False  # batched rows equal one-token rows bit for bit (tests/edge/backends/test_llamacpp_spec.py)
+
+
+def speculates(mode: str) -> bool:
+    """Whether `speculative = mode` drafts on llama.cpp (session.speculates)."""
+    return _speculates(mode, LOSSLESS)
 
 
 class LlamaCppVerifier:

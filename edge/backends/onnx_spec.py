@@ -14,6 +14,7 @@ import numpy as np
 
 from ..speculate import Controller
 from ..speculate.session import Speculation
+from ..speculate.session import speculates as _speculates
 
 if TYPE_CHECKING:
     from .onnxruntime import CausalLM
@@ -26,9 +27,8 @@ LOSSLESS_QUANTS = frozenset({"fp32", "fp16"})
 
 
 def speculates(mode: str, quantization: str) -> bool:
-    """Whether `speculative = mode` drafts on an ONNX bundle of this quantization: `auto` only where
-    it is lossless, `ngram`/`recycle` (asked for by name) everywhere."""
-    return mode != "off" and (mode != "auto" or quantization in LOSSLESS_QUANTS)
+    """Whether `speculative = mode` drafts on an ONNX bundle of this quantization (session.speculates)."""
+    return _speculates(mode, quantization in LOSSLESS_QUANTS)
 
 
 class OnnxVerifier:

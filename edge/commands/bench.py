@@ -36,8 +36,8 @@ from .options import echo_json
 @click.option("--compare", is_flag=True, help="Measure every TARGET (MODEL[,backend=B][,profile=P][,threads=N]) interleaved.")
 @click.option("--emulate-profile", default=None, help="Rehearse a smaller device here: its threads, CPU affinity and budget.")
 @click.option("--no-reference", is_flag=True, help="Skip the bare llama-cpp-python reference loop.")
-@click.option("--speculative", type=click.Choice(SPECULATIVE_MODES), is_flag=False, flag_value="auto", default=None,
-              help="Compare speculative decoding (MODE, default auto) with plain decoding on four workloads.")
+@click.option("--speculative", type=click.Choice(SPECULATIVE_MODES), is_flag=False, flag_value="on", default=None,
+              help="Compare speculative decoding (MODE, default on) with plain decoding on four workloads.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per target (JSON lines).")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -13,8 +13,9 @@ import click
 from ..engine import Engine
 from ..options import SPECULATIVE_MODES, RuntimeOptions
 
-SPECULATIVE_HELP = ("Draft-free speculative decoding, lossless (same greedy output): auto (prompt lookup + token "
-                    "recycling; where drafts stop paying the rest decodes plainly), ngram, recycle or off "
+SPECULATIVE_HELP = ("Draft-free speculative decoding: auto (only where it keeps greedy output the same: decoder-only "
+                    "fp32/fp16 ONNX bundles; llama.cpp and quantized ONNX decode plainly), on (prompt lookup + token "
+                    "recycling everywhere; may part from plain decoding at near-ties), ngram, recycle or off "
                     "(default: auto or the profile's).")
 
 

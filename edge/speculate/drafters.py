@@ -138,13 +138,14 @@ class AutoDrafter:
 
 _DRAFTERS: dict[str, Callable[[RecycleDrafter], Drafter]] = {
     "auto": AutoDrafter,
+    "on": AutoDrafter,  # auto's drafters, asked for by name
     "ngram": lambda recycle: NgramDrafter(),
     "recycle": lambda recycle: recycle,
 }
 
 
 def make_drafter(mode: str, recycle: RecycleDrafter) -> Drafter:
-    """A drafter for one generation ("auto", "ngram" or "recycle").
+    """A drafter for one generation ("auto"/"on", "ngram" or "recycle").
 
     The recycling table is the caller's (one per loaded model): it keeps learning across requests.
     """

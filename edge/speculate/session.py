@@ -20,6 +20,13 @@ from .loop import Step, Verifier, resume, speculate
 from .stats import SpecStats
 
 
+def speculates(mode: str, lossless: bool) -> bool:
+    """Whether `speculative = mode` drafts on a model whose batched passes are `lossless` (their rows
+    equal one-token passes' bit for bit): `auto` only there, `on`/`ngram`/`recycle` (asked for by
+    name) everywhere, accepting that greedy output may part from plain decoding at near-ties."""
+    return mode != "off" and (mode != "auto" or lossless)
+
+
 class Speculation:
     """Per-model speculation: the recycling table, the controller, the backend's grammar matchers."""
 

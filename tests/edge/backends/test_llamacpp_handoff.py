@@ -31,7 +31,7 @@ HANDOFF_AT = 4
 def engines():
     ref, opts = resolve("default"), RuntimeOptions(n_threads=1)
     plain = Engine.load("default", options=opts.with_(speculative="off"))
-    spec_opts = opts.with_(speculative="auto")
+    spec_opts = opts.with_(speculative="on")
     controller = Controller(prior_accept=0.0, handoff_after=HANDOFF_AT, plain_stretch=8)
     spec = Engine(ref, LlamaCppBackend(ref, spec_opts, controller=controller), spec_opts)
     yield plain, spec
