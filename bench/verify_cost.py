@@ -9,7 +9,8 @@ draft check), it reports:
          which is what `speculative = "auto"` needs (edge/backends/llamacpp_spec.py)
 Only the last row's logits are computed, so a verifier (logits for every row) costs a little more.
 
-    python bench/verify_cost.py [--threads 2] [--prefix 64,300,700] [--k 2,4,8] [--rounds 5]
+    python bench/verify_cost.py [--model default] [--threads 2] [--prefix 64,300,700] [--k 2,4,8]
+                                [--rounds 5] [--flash-attn on|off]
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def _row_diff(engine: Engine, ids: list[int], p: int, k: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="default", help="a model name, GGUF file or ONNX bundle")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--prefix", default="64,300,700")
     ap.add_argument("--k", default="2,4,8")
@@ -58,11 +60,12 @@ def main() -> None:
     prefixes, ks = [int(x) for x in args.prefix.split(",")], [int(x) for x in args.k.split(",")]
     options = RuntimeOptions(n_threads=args.threads, speculative="off", prompt_cache="off",
                              flash_attn=args.flash_attn == "on")
-    with Engine.load("default", options=options) as engine:
+    with Engine.load(args.model, options=options) as engine:
         ids = engine.encode(TEXT)
         if len(ids) < max(prefixes) + max(ks):
             raise SystemExit(f"the text has {len(ids)} tokens; use shorter --prefix")
-        print(f"threads {args.threads}, flash attention {args.flash_attn}, {args.rounds} rounds")
+        print(f"{args.model} on {engine.backend_name}, threads {args.threads}, flash attention {args.flash_attn} "
+              f"(llama.cpp), {args.rounds} rounds")
         print(f"{'prefix':>6} {'k':>3} {'cost':>6} {'diff':>8}")
         for p in prefixes:
             times: dict[int, list[float]] = {k: [] for k in [1, *ks]}

@@ -1,7 +1,7 @@
 """Auto-tuner: race threads × KV-cache type × flash attention (× quantization) within a time budget.
 
     result = tune("default", TuneConfig(budget_s=90))
-    write_profile(result, Path("hw_profiles/my-laptop.toml"))
+    write_profile(gguf_profile_parts(result), result.base, Path("hw_profiles/my-laptop.toml"))
 
 Quality first: every (quantization, KV type, flash attention) is scored once by top-1 agreement
 of next-token predictions with the source (f32 KV cache) on natural text (`tune_text`), the
@@ -428,9 +428,7 @@ def candidate_line(c: Candidate) -> str:
 def _comments(result: TuneResult) -> list[str]:
     cfg, best = result.config, result.best
     assert best is not None
-    lines = [f"Written by `edgesplit tune` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, host {platform.node()} "
-             f"({platform.machine()}, {physical_cores()} cores), base profile {result.base.name}.",
-             f"Model {result.model} ({result.source_quant}, {result.source}); budget {cfg.budget_s:.0f} s, "
+    lines = [f"Model {result.model} ({result.source_quant}, {result.source}); budget {cfg.budget_s:.0f} s, "
              f"used {result.elapsed_s:.0f} s; {result.rounds} interleaved rounds ({result.stopped}).",
              f"Weights: {result.plan.note}.",
              f"Quality: top-1 agreement of next-token predictions on {len(NATURAL_TEXT.split())} words of natural "
@@ -449,23 +447,41 @@ def _description(result: TuneResult) -> str:
     return f"Tuned for {result.model} on this host: {b.quant}, {b.threads} threads, kv {b.kv_type} ({how})"
 
 
-def profile_toml(result: TuneResult, name: str) -> str:
+def gguf_profile_parts(result: TuneResult) -> ProfileParts:
+    best = result.best
+    assert best is not None
+    quant = [best.quant, *[q for q in result.base.quantization if q != best.quant]]
+    return ProfileParts(_comments(result), _description(result), "llamacpp", quant,
+                        {"threads": best.threads, "kv_type": best.kv_type, "flash_attn": best.flash_attn})
+
+
+@dataclass(frozen=True)
+class ProfileParts:
+    """What a tuner writes into a profile; the rest comes from its base profile."""
+
+    comments: list[str]
+    description: str
+    backend: str
+    quantization: list[str]
+    runtime: dict  # the [runtime] keys the race chose
+
+
+def profile_toml(parts: ProfileParts, base: Profile, name: str) -> str:
     import psutil
 
-    base, best = result.base, result.best
-    assert best is not None
-
-    quant = [best.quant, *[q for q in base.quantization if q != best.quant]]
     match = {k: v for k, v in base.match.model_dump().items() if v not in (None, [])}
     match["priority"] = base.match.priority + 1  # a tuned profile wins over its base on the same host
-    runtime = {"threads": best.threads, "n_ctx": base.runtime.n_ctx, "n_batch": base.runtime.n_batch,
-               "kv_type": best.kv_type, "flash_attn": best.flash_attn, "use_mmap": base.runtime.use_mmap,
-               "use_mlock": base.runtime.use_mlock, "ort_spinning": base.runtime.ort_spinning}
+    r = base.runtime
+    runtime = {"threads": r.threads, "n_ctx": r.n_ctx, "n_batch": r.n_batch, "kv_type": r.kv_type,
+               "flash_attn": r.flash_attn, "use_mmap": r.use_mmap, "use_mlock": r.use_mlock,
+               "ort_spinning": r.ort_spinning, **parts.runtime}
     device = {"cores": physical_cores(), "ram_mb": psutil.virtual_memory().total // 2**20}
-    out = [f"# {line}" for line in _comments(result)]
+    head = [f"Written by `edgesplit tune` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, host {platform.node()} "
+            f"({platform.machine()}, {physical_cores()} cores), base profile {base.name}."]
+    out = [f"# {line}" for line in head + parts.comments]
     out += [f"name = {_toml(name)}",
-            f"description = {_toml(_description(result))}",
-            f"backend = {_toml('llamacpp')}", f"quantization = {_toml(quant)}",
+            f"description = {_toml(parts.description)}",
+            f"backend = {_toml(parts.backend)}", f"quantization = {_toml(parts.quantization)}",
             f"execution_providers = {_toml(base.execution_providers)}",
             f"memory_budget_mb = {base.memory_budget_mb}"]
     for section, table in (("match", match), ("device", device), ("runtime", runtime)):
@@ -473,14 +489,14 @@ def profile_toml(result: TuneResult, name: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_profile(result: TuneResult, path: Path) -> Profile:
-    """Write the tuned profile atomically and return it, validated like any shipped one."""
+def write_profile(parts: ProfileParts, base: Profile, path: Path) -> Profile:
+    """Write a tuned profile atomically and return it, validated like any shipped one."""
     path = Path(path)
     if path.suffix != ".toml":
         raise ProfileError(f"{path}: a profile file must end in .toml")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.part")
-    tmp.write_text(profile_toml(result, path.stem))
+    tmp.write_text(profile_toml(parts, base, path.stem))
     tmp.rename(path)
     try:
         return parse_profile(path)

@@ -23,25 +23,16 @@ MIN_GAIN = 0.03  # medians closer than this are a tie whatever the ranges say
 GROSS_GAP = 1.5  # two rounds that far apart need no third
 
 
-@dataclass
-class Candidate:
-    """One configuration and what was measured of it."""
+@dataclass(kw_only=True)
+class Entrant:
+    """What the race keeps of any configuration: its speed per round and why it left, if it did."""
 
-    quant: str
-    threads: int
-    kv_type: str
-    flash_attn: bool
-    top1: float = 0.0  # next-token agreement with the source on natural text
     samples: list[float] = field(default_factory=list)  # decode tok/s, one per round
     dropped: str | None = None  # why it left the race, e.g. "round 3: behind q4_1 t2 f16 fa"
 
     @property
     def name(self) -> str:
-        return f"{self.quant} t{self.threads} kv {self.kv_type} {'fa' if self.flash_attn else 'no-fa'}"
-
-    @property
-    def key(self) -> tuple[str, int, str, bool]:
-        return (self.quant, self.threads, self.kv_type, self.flash_attn)
+        raise NotImplementedError
 
     @property
     def median(self) -> float:
@@ -55,14 +46,36 @@ class Candidate:
     def hi(self) -> float:
         return max(self.samples, default=0.0)
 
+    def speeds(self) -> dict:
+        return {"decode_tok_s": round(self.median, 2), "decode_tok_s_min": round(self.lo, 2),
+                "decode_tok_s_max": round(self.hi, 2), "rounds": len(self.samples),
+                "samples": [round(s, 2) for s in self.samples], "dropped": self.dropped}
+
+
+@dataclass
+class Candidate(Entrant):
+    """One llama.cpp configuration and what was measured of it."""
+
+    quant: str
+    threads: int
+    kv_type: str
+    flash_attn: bool
+    top1: float = 0.0  # next-token agreement with the source on natural text
+
+    @property
+    def name(self) -> str:
+        return f"{self.quant} t{self.threads} kv {self.kv_type} {'fa' if self.flash_attn else 'no-fa'}"
+
+    @property
+    def key(self) -> tuple[str, int, str, bool]:
+        return (self.quant, self.threads, self.kv_type, self.flash_attn)
+
     def as_dict(self) -> dict:
         return {"quant": self.quant, "threads": self.threads, "kv_type": self.kv_type, "flash_attn": self.flash_attn,
-                "top1": round(self.top1, 4), "decode_tok_s": round(self.median, 2),
-                "decode_tok_s_min": round(self.lo, 2), "decode_tok_s_max": round(self.hi, 2),
-                "rounds": len(self.samples), "samples": [round(s, 2) for s in self.samples], "dropped": self.dropped}
+                "top1": round(self.top1, 4), **self.speeds()}
 
 
-def beats(a: Candidate, b: Candidate, min_gain: float = MIN_GAIN) -> bool:
+def beats(a: Entrant, b: Entrant, min_gain: float = MIN_GAIN) -> bool:
     """`a` is faster than `b` beyond the noise: ranges apart after MIN_ROUNDS rounds each, or, after
     two, a gap of GROSS_GAP× between a's slowest and b's fastest round (a small budget's early cut)."""
     n = min(len(a.samples), len(b.samples))
@@ -73,13 +86,13 @@ def beats(a: Candidate, b: Candidate, min_gain: float = MIN_GAIN) -> bool:
 
 @dataclass
 class RaceLog:
-    alive: list[Candidate]
-    dropped: list[Candidate]
+    alive: list[Entrant]
+    dropped: list[Entrant]
     rounds: int = 0
     stopped: str = ""  # why the race ended
 
 
-def _drop_dominated(alive: list[Candidate], dropped: list[Candidate], rnd: int, min_gain: float) -> list[Candidate]:
+def _drop_dominated(alive: list[Entrant], dropped: list[Entrant], rnd: int, min_gain: float) -> list[Entrant]:
     leader = max(alive, key=lambda c: c.median)
     keep = []
     for c in alive:
@@ -99,10 +112,10 @@ class _Timer:
         self.last: dict[int, float] = {}
         self.first = 0.0
 
-    def estimate(self, c: Candidate) -> float:
+    def estimate(self, c: Entrant) -> float:
         return self.last.get(id(c), self.first)
 
-    def timed(self, c: Candidate, measure: Callable[[Candidate], float | None]) -> float | None:
+    def timed(self, c: Entrant, measure: Callable[[Entrant], float | None]) -> float | None:
         t0 = time.perf_counter()
         speed = measure(c)
         took = time.perf_counter() - t0
@@ -112,7 +125,7 @@ class _Timer:
         return speed
 
 
-def _round(alive: list[Candidate], k: int, measure: Callable[[Candidate], float | None],
+def _round(alive: list[Entrant], k: int, measure: Callable[[Entrant], float | None],
            affords: Callable[[float], bool], timer: _Timer) -> bool:
     """One measurement of each candidate, rotated by `k` so none always runs first; a round the
     budget cuts short is taken back whole, so every candidate keeps the same number of rounds."""
@@ -127,9 +140,9 @@ def _round(alive: list[Candidate], k: int, measure: Callable[[Candidate], float 
     return True
 
 
-def race(candidates: list[Candidate], measure: Callable[[Candidate], float | None],
+def race(candidates: list[Entrant], measure: Callable[[Entrant], float | None],
          affords: Callable[[float], bool], max_rounds: int = 12, min_gain: float = MIN_GAIN,
-         on_drop: Callable[[Candidate], None] | None = None) -> RaceLog:
+         on_drop: Callable[[Entrant], None] | None = None) -> RaceLog:
     """Interleaved rounds until one candidate is left (after MIN_ROUNDS), `max_rounds`, or the budget.
 
     `affords(seconds)` says whether that much more work fits the budget; `measure` returns None
@@ -154,8 +167,8 @@ def race(candidates: list[Candidate], measure: Callable[[Candidate], float | Non
     return log
 
 
-def choose(alive: list[Candidate], prefer: Callable[[Candidate], tuple],
-           min_gain: float = MIN_GAIN) -> tuple[Candidate, list[Candidate]]:
+def choose(alive: list[Entrant], prefer: Callable[[Entrant], tuple],
+           min_gain: float = MIN_GAIN) -> tuple[Entrant, list[Entrant]]:
     """The chosen candidate and every one it does not beat beyond the noise (itself included).
 
     Among those tied with the fastest, `prefer` picks (higher quality, simpler); a lone survivor

@@ -1,4 +1,5 @@
-"""`edgesplit tune`: race threads/KV/flash-attention (and weight types) and write the winner, or the tie, as a profile."""
+"""`edgesplit tune`: race settings (llama.cpp: threads/KV/flash attention/weight types; ONNX Runtime:
+threads/spinning) and write the winner, or the tie, as a profile."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 import click
 
 from ..errors import InvalidRequestError
-from ..profiles import user_dir
-from ..tune import TuneConfig, candidate_line, write_profile
+from ..models import resolve
+from ..profiles import detect, load_profile, user_dir
+from ..tune import TuneConfig, candidate_line, gguf_profile_parts, write_profile
 from ..tune import tune as run_tune
 from .options import echo_json
 
@@ -24,7 +26,8 @@ def _ints(text: str | None) -> tuple[int, ...]:
 
 
 @click.command()
-@click.option("-m", "--model", default="default", show_default=True, help="A GGUF model (`default`, .gguf, gguf bundle).")
+@click.option("-m", "--model", default="default", show_default=True,
+              help="A model: `default`, a .gguf file, a gguf or ONNX bundle.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Profile file to write (default: $EDGESPLIT_HOME/profiles/tuned-MODEL.toml).")
 @click.option("--budget-s", type=float, default=90.0, show_default=True, help="Time budget for the whole race.")
@@ -37,7 +40,10 @@ def _ints(text: str | None) -> tuple[int, ...]:
               help="Quality floor: top-1 agreement with the source on natural text.")
 @click.option("--json", "as_json", is_flag=True, help="Print the candidates, the verdict and the profile path as JSON.")
 def tune(model, out, budget_s, profile, threads, quants, requantize, min_top1, as_json):
-    """Race threads × KV-cache type × flash attention (× weight type) and write the best as a profile.
+    """Race settings on this host and write the best as a profile.
+
+    A GGUF model races threads × KV-cache type × flash attention (× weight type) on llama.cpp; an
+    ONNX bundle races threads × thread spinning on ONNX Runtime (its weights stay as exported).
 
     Each configuration's quality is its top-1 next-token agreement with the source on natural
     text (as export parity measures it); those under --min-top1 do not race. The rest decode in
@@ -51,13 +57,20 @@ def tune(model, out, budget_s, profile, threads, quants, requantize, min_top1, a
       edgesplit tune --budget-s 60
       edgesplit tune -m model-f16.gguf --out hw_profiles/my-laptop.toml --threads 2,4
       edgesplit tune --requantize --quant q4_1,q8_0
+      edgesplit tune -m ./smollm2-int4 --threads 1,2 --budget-s 60
       edgesplit run --profile ~/.edgesplit/profiles/tuned-default.toml "Hello"
     """
     cfg = TuneConfig(budget_s=budget_s, min_top1=min_top1, threads=_ints(threads),
                      quants=tuple(quants.split(",")) if quants else (), requantize=requantize)
+    if resolve(model).format == "onnx":
+        if quants or requantize:
+            raise InvalidRequestError("--quant/--requantize make GGUF weight types; an ONNX bundle keeps its "
+                                      "weights: re-export it (`edgesplit export onnx --quant ...`)")
+        _tune_onnx(model, cfg, profile, out, as_json)
+        return
     result = run_tune(model, cfg, profile)
     path = out or user_dir() / f"tuned-{Path(result.model).stem.lower()}.toml"
-    prof = write_profile(result, path)
+    prof = write_profile(gguf_profile_parts(result), result.base, path)
     best = result.best
     assert best is not None
     if as_json:
@@ -75,3 +88,27 @@ def tune(model, out, budget_s, profile, threads, quants, requantize, min_top1, a
     click.echo(f"{result.verdict()}; {result.rounds} rounds ({result.stopped}) in {result.elapsed_s:.0f} s "
                f"of {budget_s:.0f} s")
     click.echo(f"wrote {path}\nuse it: edgesplit run -m {result.best_path} --profile {path} \"Hello\"")
+
+
+def _tune_onnx(model: str, cfg: TuneConfig, profile: str | None, out: Path | None, as_json: bool) -> None:
+    from ..tune_onnx import ort_candidate_line, ort_profile_parts, tune_onnx
+
+    ref = resolve(model)
+    base = load_profile(profile) if profile is not None else detect().profile
+    result = tune_onnx(ref, cfg.budget_s, cfg.gen_tokens, cfg.threads, base, max_rounds=cfg.max_rounds)
+    path = out or user_dir() / f"tuned-{ref.path.name.lower()}.toml"
+    prof = write_profile(ort_profile_parts(result), base, path)
+    best = result.best
+    assert best is not None
+    if as_json:
+        echo_json({"profile": prof.name, "path": str(path), "model_path": str(ref.path),
+                   "elapsed_s": round(result.elapsed_s, 2), "budget_s": cfg.budget_s, "rounds": result.rounds,
+                   "stopped": result.stopped, "tie": result.tie, "verdict": result.verdict(),
+                   "tied": [c.name for c in result.tied], "best": best.as_dict(),
+                   "candidates": [c.as_dict() for c in result.candidates]})
+        return
+    for c in sorted(result.candidates, key=lambda c: -c.median):
+        click.echo(ort_candidate_line(c))
+    click.echo(f"{result.verdict()}; {result.rounds} rounds ({result.stopped}) in {result.elapsed_s:.0f} s "
+               f"of {cfg.budget_s:.0f} s")
+    click.echo(f"wrote {path}\nuse it: edgesplit run -m {ref.path} --profile {path} \"Hello\"")
