@@ -7,7 +7,8 @@ draft check), it reports:
   diff   the largest logit difference between the pass's last row and the same position reached
          by k one-token passes; 0 means batched verification keeps greedy output bit-exact,
          which is what `speculative = "auto"` needs (edge/backends/llamacpp_spec.py)
-Only the last row's logits are computed, so a verifier (logits for every row) costs a little more.
+Only the last row's logits are computed, so a verifier (logits for every row) costs a little more
+on llama.cpp (ONNX Runtime computes every row either way).
 
     python bench/verify_cost.py [--model default] [--threads 2] [--prefix 64,300,700] [--k 2,4,8]
                                 [--rounds 5] [--flash-attn on|off]
@@ -27,14 +28,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge import Engine, RuntimeOptions  # noqa: E402
 
+SHIFT = 16  # tokens between the passes of two rounds
 TEXT = " ".join(f"Step {i}: check the {w} valve and write down its pressure." for i, w in
                 enumerate(["red", "blue", "old", "new", "left", "right"] * 40))
 
 
-def _pass_s(engine: Engine, ids: list[int], p: int, k: int) -> float:
+def _pass_s(engine: Engine, ids: list[int], p: int, k: int, r: int) -> float:
+    """One pass of k tokens on the cached prefix ids[:p]; round r takes other tokens, so no backend
+    can serve the pass from a prompt it kept (ONNX Runtime keeps several prefixes per model)."""
     engine.next_token_logits(ids[:p])  # the cache now holds ids[:p]
+    tail = ids[p + SHIFT * r: p + SHIFT * r + k]
     t0 = time.perf_counter()
-    engine.next_token_logits(ids[:p + k])  # feeds k tokens in one pass
+    engine.next_token_logits(ids[:p] + tail)  # feeds k tokens in one pass
     return time.perf_counter() - t0
 
 
@@ -62,16 +67,16 @@ def main() -> None:
                              flash_attn=args.flash_attn == "on")
     with Engine.load(args.model, options=options) as engine:
         ids = engine.encode(TEXT)
-        if len(ids) < max(prefixes) + max(ks):
+        if len(ids) < max(prefixes) + SHIFT * args.rounds + max(ks):
             raise SystemExit(f"the text has {len(ids)} tokens; use shorter --prefix")
         print(f"{args.model} on {engine.backend_name}, threads {args.threads}, flash attention {args.flash_attn} "
               f"(llama.cpp), {args.rounds} rounds")
         print(f"{'prefix':>6} {'k':>3} {'cost':>6} {'diff':>8}")
         for p in prefixes:
             times: dict[int, list[float]] = {k: [] for k in [1, *ks]}
-            for _ in range(args.rounds):
+            for r in range(args.rounds):
                 for k in times:
-                    times[k].append(_pass_s(engine, ids, p, k))
+                    times[k].append(_pass_s(engine, ids, p, k, r))
             c1 = statistics.median(times[1])
             print(f"{p:>6} {1:>3} {1.0:>6.2f} {'':>8}   (one-token pass {c1 * 1000:.2f} ms)")
             for k in ks:
