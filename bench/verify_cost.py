@@ -5,8 +5,9 @@ draft check), it reports:
   cost   the pass's time over a one-token pass's (medians, interleaved rounds); drafting can
          only pay where this grows well below k (E accepted tokens per pass > cost)
   diff   the largest logit difference between the pass's last row and the same position reached
-         by k one-token passes; 0 means batched verification keeps greedy output bit-exact,
-         which is what `speculative = "auto"` needs (edge/backends/llamacpp_spec.py)
+         by k one-token passes. Above 0, batched verification cannot keep greedy output bit-exact
+         (`speculative = "auto"` needs that: edge/backends/llamacpp_spec.py); 0 is necessary, not
+         sufficient (only the last row is compared: `edgesplit bench --speculative` compares outputs)
 Only the last row's logits are computed, so a verifier (logits for every row) costs a little more
 on llama.cpp (ONNX Runtime computes every row either way).
 
