@@ -21,7 +21,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from .models import ModelRef, edgesplit_home, resolve
 from .options import RuntimeOptions, physical_cores
 from .profiles import TERNARY, Profile, detect, load_profile, parse_profile
 from .runtimes import llamacpp
-from .tune_race import Candidate, RaceLog, choose, race
+from .tune_race import Candidate, LoadedModels, RaceLog, RaceResult, choose, race
 from .tune_text import NATURAL_TEXT
 
 # the quantizations the tuner makes from a GGUF source (edge.runtimes.llamacpp.QUANTS has their facts)
@@ -77,7 +77,7 @@ class QuantPlan:
 
 
 @dataclass
-class TuneResult:
+class TuneResult(RaceResult):
     model: str
     source: Path
     source_quant: str
@@ -86,15 +86,6 @@ class TuneResult:
     plan: QuantPlan
     candidates: list[Candidate]  # every configuration, in the order they raced
     paths: dict[str, Path]
-    best: Candidate | None = None
-    tied: list[Candidate] = field(default_factory=list)  # configurations within the noise of the fastest
-    rounds: int = 0
-    stopped: str = ""
-    elapsed_s: float = 0.0
-
-    @property
-    def tie(self) -> bool:
-        return len(self.tied) > 1 or not self.rounds
 
     @property
     def best_path(self) -> Path:
@@ -102,19 +93,12 @@ class TuneResult:
         return self.paths[self.best.quant]
 
     def verdict(self) -> str:
-        assert self.best is not None
         b = self.best
-        if not self.rounds:
-            return (f"tie: no round of decoding fitted in the budget, so no speed is known; chose {b.name} "
-                    "for quality, then simplicity (raise --budget-s)")
-        if not any(c.samples for c in self.candidates if c is not b):
+        assert b is not None
+        if self.rounds and not any(c.samples for c in self.candidates if c is not b):
             return (f"only {b.name} raced ({b.median:.1f} tok/s): the others failed or missed quality scoring "
                     "within the budget")
-        if not self.tie:
-            return f"winner: {b.name} ({b.median:.1f} tok/s) is ahead of every other candidate beyond the noise"
-        others = ", ".join(c.name for c in self.tied if c is not b)
-        return (f"tie: {b.name} ({b.median:.1f} tok/s) is within the noise of {others}; "
-                f"chosen for quality (within {QUALITY_NOISE}), then simplicity")
+        return self.race_verdict(f"quality (within {QUALITY_NOISE}), then simplicity")
 
 
 class _Clock:
@@ -255,13 +239,13 @@ class _Quality:
         return self.scores[key]
 
 
-class DecodeRunner:
+class DecodeRunner(LoadedModels):
     """Greedy decode speed of a candidate on llama.cpp (the loop `edgesplit bench` uses as its
     reference); each candidate's model stays loaded between rounds and is closed when it drops."""
 
     def __init__(self, paths: dict[str, Path], prompt: list[int], gen_tokens: int, deadline: Callable[[], float]):
+        super().__init__()
         self.paths, self.prompt, self.gen_tokens, self.deadline = paths, prompt, gen_tokens, deadline
-        self.loaded: dict[tuple, object] = {}
         self.quickest = float("inf")  # seconds of the quickest measurement so far
 
     def load(self, c: Candidate) -> None:
@@ -294,16 +278,6 @@ class DecodeRunner:
         if timed:
             self.quickest = min(self.quickest, stamps[-1] - stamps[0])
         return (len(stamps) - 1) / (stamps[-1] - stamps[0])
-
-    def drop(self, c: Candidate) -> None:
-        llm = self.loaded.pop(c.key, None)
-        if llm is not None:
-            llm.close()
-
-    def close(self) -> None:
-        for llm in self.loaded.values():
-            llm.close()
-        self.loaded.clear()
 
 
 # -- the tuner ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .engine import Engine
@@ -25,7 +25,7 @@ from .models import ModelRef
 from .options import RuntimeOptions, physical_cores
 from .profiles import QUANT_BPW, Profile
 from .tune import ProfileParts
-from .tune_race import MIN_GAIN, Entrant, choose, race
+from .tune_race import MIN_GAIN, Entrant, LoadedModels, RaceResult, choose, race
 from .tune_text import NATURAL_TEXT
 
 ORT_QUANT_NAMES = {"fp32": "f32", "fp16": "f16"}  # a bundle's quantization as a profile names it
@@ -51,7 +51,7 @@ class OrtCandidate(Entrant):
 
 
 @dataclass
-class OrtTuneResult:
+class OrtTuneResult(RaceResult):
     model: str
     bundle: Path
     quantization: str
@@ -59,27 +59,9 @@ class OrtTuneResult:
     budget_s: float
     gen_tokens: int
     candidates: list[OrtCandidate]
-    best: OrtCandidate | None = None
-    tied: list[OrtCandidate] = field(default_factory=list)
-    rounds: int = 0
-    stopped: str = ""
-    elapsed_s: float = 0.0
-
-    @property
-    def tie(self) -> bool:
-        return len(self.tied) > 1 or not self.rounds
 
     def verdict(self) -> str:
-        b = self.best
-        assert b is not None
-        if not self.rounds:
-            return (f"tie: no round of decoding fitted in the budget, so no speed is known; chose {b.name} "
-                    "(the base profile's spinning, fewest threads; raise --budget-s)")
-        if not self.tie:
-            return f"winner: {b.name} ({b.median:.1f} tok/s) is ahead of every other candidate beyond the noise"
-        others = ", ".join(c.name for c in self.tied if c is not b)
-        return (f"tie: {b.name} ({b.median:.1f} tok/s) is within the noise of {others}; chosen for the base "
-                "profile's spinning, then fewer threads")
+        return self.race_verdict("the base profile's spinning, then fewer threads")
 
 
 def plan_ort_candidates(threads: tuple[int, ...]) -> list[OrtCandidate]:
@@ -87,13 +69,13 @@ def plan_ort_candidates(threads: tuple[int, ...]) -> list[OrtCandidate]:
     return [OrtCandidate(n, spin) for n in counts for spin in (False, True)]
 
 
-class OrtRunner:
+class OrtRunner(LoadedModels):
     """Greedy decode tok/s of a candidate on edgesplit's ONNX Runtime loop (speculation and the prompt
     cache off, so each round decodes the same positions the same way); sessions stay loaded."""
 
     def __init__(self, ref: ModelRef, base: RuntimeOptions, prompt: list[int], gen_tokens: int) -> None:
+        super().__init__()
         self.ref, self.base, self.prompt, self.gen_tokens = ref, base, prompt, gen_tokens
-        self.loaded: dict[tuple[int, bool], Engine] = {}
 
     def load(self, c: OrtCandidate) -> Engine:
         if c.key not in self.loaded:
@@ -107,15 +89,6 @@ class OrtRunner:
         r = self.load(c).generate(self.prompt, max_tokens=self.gen_tokens, temperature=0.0, ignore_eos=True)
         return r.timings.decode_tok_s or None
 
-    def drop(self, c: OrtCandidate) -> None:
-        engine = self.loaded.pop(c.key, None)
-        if engine is not None:
-            engine.close()
-
-    def close(self) -> None:
-        for engine in self.loaded.values():
-            engine.close()
-        self.loaded.clear()
 
 
 def tune_onnx(ref: ModelRef, budget_s: float, gen_tokens: int, threads: tuple[int, ...], base: Profile,

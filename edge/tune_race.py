@@ -75,6 +75,50 @@ class Candidate(Entrant):
                 "top1": round(self.top1, 4), **self.speeds()}
 
 
+@dataclass(kw_only=True)
+class RaceResult:
+    """What a tuner's race decided: the chosen entrant and those within the noise of the fastest."""
+
+    best: Entrant | None = None
+    tied: list = field(default_factory=list)  # entrants within the noise of the fastest (best included)
+    rounds: int = 0
+    stopped: str = ""  # why the race ended
+    elapsed_s: float = 0.0
+
+    @property
+    def tie(self) -> bool:
+        return len(self.tied) > 1 or not self.rounds
+
+    def race_verdict(self, chosen_for: str) -> str:
+        """Winner or tie in words; `chosen_for` says how a tie was broken."""
+        b = self.best
+        assert b is not None
+        if not self.rounds:
+            return (f"tie: no round of decoding fitted in the budget, so no speed is known; chose {b.name} "
+                    f"for {chosen_for} (raise --budget-s)")
+        if not self.tie:
+            return f"winner: {b.name} ({b.median:.1f} tok/s) is ahead of every other candidate beyond the noise"
+        others = ", ".join(c.name for c in self.tied if c is not b)
+        return f"tie: {b.name} ({b.median:.1f} tok/s) is within the noise of {others}; chosen for {chosen_for}"
+
+
+class LoadedModels:
+    """A runner's models, one per candidate key, closed when the candidate drops or the race ends."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[tuple, object] = {}
+
+    def drop(self, c) -> None:  # a Candidate or any entrant with a `key`
+        model = self.loaded.pop(c.key, None)
+        if model is not None:
+            model.close()
+
+    def close(self) -> None:
+        for model in self.loaded.values():
+            model.close()
+        self.loaded.clear()
+
+
 def beats(a: Entrant, b: Entrant, min_gain: float = MIN_GAIN) -> bool:
     """`a` is faster than `b` beyond the noise: ranges apart after MIN_ROUNDS rounds each, or, after
     two, a gap of GROSS_GAP× between a's slowest and b's fastest round (a small budget's early cut)."""

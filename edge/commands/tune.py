@@ -71,23 +71,10 @@ def tune(model, out, budget_s, profile, threads, quants, requantize, min_top1, a
     result = run_tune(model, cfg, profile)
     path = out or user_dir() / f"tuned-{Path(result.model).stem.lower()}.toml"
     prof = write_profile(gguf_profile_parts(result), result.base, path)
-    best = result.best
-    assert best is not None
-    if as_json:
-        echo_json({"profile": prof.name, "path": str(path), "model_path": str(result.best_path),
-                   "elapsed_s": round(result.elapsed_s, 2), "budget_s": budget_s, "rounds": result.rounds,
-                   "stopped": result.stopped, "weights": result.plan.note,
-                   "made_types": [q for q in result.plan.types if q != result.source_quant],
-                   "requantized": cfg.requantize and len(result.plan.types) > 1, "tie": result.tie, "verdict": result.verdict(),
-                   "tied": [c.name for c in result.tied], "best": best.as_dict(),
-                   "candidates": [c.as_dict() for c in result.candidates]})
-        return
-    click.echo(f"weights: {result.plan.note}")
-    for c in sorted(result.candidates, key=lambda c: -c.median):
-        click.echo(candidate_line(c))
-    click.echo(f"{result.verdict()}; {result.rounds} rounds ({result.stopped}) in {result.elapsed_s:.0f} s "
-               f"of {budget_s:.0f} s")
-    click.echo(f"wrote {path}\nuse it: edgesplit run -m {result.best_path} --profile {path} \"Hello\"")
+    _report(result, prof.name, path, result.best_path, budget_s, as_json, candidate_line,
+            {"weights": result.plan.note, "made_types": [q for q in result.plan.types if q != result.source_quant],
+             "requantized": cfg.requantize and len(result.plan.types) > 1},
+            f"weights: {result.plan.note}")
 
 
 def _tune_onnx(model: str, cfg: TuneConfig, profile: str | None, out: Path | None, as_json: bool) -> None:
@@ -98,17 +85,25 @@ def _tune_onnx(model: str, cfg: TuneConfig, profile: str | None, out: Path | Non
     result = tune_onnx(ref, cfg.budget_s, cfg.gen_tokens, cfg.threads, base, max_rounds=cfg.max_rounds)
     path = out or user_dir() / f"tuned-{ref.path.name.lower()}.toml"
     prof = write_profile(ort_profile_parts(result), base, path)
+    _report(result, prof.name, path, ref.path, cfg.budget_s, as_json, ort_candidate_line, {},
+            f"settings: ONNX Runtime threads x spinning ({result.quantization} weights as exported)")
+
+
+def _report(result, profile: str, path: Path, model_path: Path, budget_s: float, as_json: bool,
+            line, extra: dict, head: str) -> None:
+    """The race as JSON or as lines (candidates fastest first, the verdict, how to use the profile)."""
     best = result.best
     assert best is not None
     if as_json:
-        echo_json({"profile": prof.name, "path": str(path), "model_path": str(ref.path),
-                   "elapsed_s": round(result.elapsed_s, 2), "budget_s": cfg.budget_s, "rounds": result.rounds,
-                   "stopped": result.stopped, "tie": result.tie, "verdict": result.verdict(),
+        echo_json({"profile": profile, "path": str(path), "model_path": str(model_path),
+                   "elapsed_s": round(result.elapsed_s, 2), "budget_s": budget_s, "rounds": result.rounds,
+                   "stopped": result.stopped, **extra, "tie": result.tie, "verdict": result.verdict(),
                    "tied": [c.name for c in result.tied], "best": best.as_dict(),
                    "candidates": [c.as_dict() for c in result.candidates]})
         return
+    click.echo(head)
     for c in sorted(result.candidates, key=lambda c: -c.median):
-        click.echo(ort_candidate_line(c))
+        click.echo(line(c))
     click.echo(f"{result.verdict()}; {result.rounds} rounds ({result.stopped}) in {result.elapsed_s:.0f} s "
-               f"of {cfg.budget_s:.0f} s")
-    click.echo(f"wrote {path}\nuse it: edgesplit run -m {ref.path} --profile {path} \"Hello\"")
+               f"of {budget_s:.0f} s")
+    click.echo(f"wrote {path}\nuse it: edgesplit run -m {model_path} --profile {path} \"Hello\"")
