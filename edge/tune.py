@@ -101,7 +101,7 @@ class TuneResult(RaceResult):
         return self.race_verdict(f"quality (within {QUALITY_NOISE}), then simplicity")
 
 
-class _Clock:
+class BudgetClock:
     """The budget, less a reserve: a model load or a prefill cannot be interrupted once started."""
 
     def __init__(self, budget_s: float) -> None:
@@ -301,7 +301,7 @@ def tune(model: str | ModelRef, config: TuneConfig | None = None, profile: str |
     `measure(candidate) -> tok/s` replaces the llama.cpp decode loop (tests inject one).
     """
     cfg = config or TuneConfig()
-    clock = _Clock(cfg.budget_s)
+    clock = BudgetClock(cfg.budget_s)
     ref = model if isinstance(model, ModelRef) else resolve(model)
     if ref.format != "gguf":
         raise InvalidRequestError("tune measures GGUF models with llama.cpp; pass a .gguf file or gguf bundle")
@@ -322,7 +322,7 @@ def tune(model: str | ModelRef, config: TuneConfig | None = None, profile: str |
     return result
 
 
-def _score(result: TuneResult, quality: _Quality, clock: _Clock) -> None:
+def _score(result: TuneResult, quality: _Quality, clock: BudgetClock) -> None:
     """Quality of every candidate, within QUALITY_SHARE of the budget (cached scores cost nothing);
     the source's own weights with the base settings come first, so they are always scored."""
     r = result.base.runtime
@@ -339,7 +339,7 @@ def _score(result: TuneResult, quality: _Quality, clock: _Clock) -> None:
         longest = max(longest, time.perf_counter() - t0)
 
 
-def _race(result: TuneResult, clock: _Clock, prompt: list[int], measure: Measure | None) -> None:
+def _race(result: TuneResult, clock: BudgetClock, prompt: list[int], measure: Measure | None) -> None:
     cfg = result.config
     entrants = [c for c in result.candidates if c.top1 >= cfg.min_top1]  # NaN (not scored) never is
     for c in result.candidates:
@@ -364,7 +364,7 @@ def _race(result: TuneResult, clock: _Clock, prompt: list[int], measure: Measure
     result.rounds, result.stopped = log.rounds, log.stopped
 
 
-def _load_all(runner: DecodeRunner, entrants: list[Candidate], clock: _Clock) -> list[Candidate]:
+def _load_all(runner: DecodeRunner, entrants: list[Candidate], clock: BudgetClock) -> list[Candidate]:
     loaded, longest = [], 0.0
     for c in entrants:
         if loaded and not clock.affords(longest):

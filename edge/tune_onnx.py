@@ -14,7 +14,6 @@ used, and the profile says what won and by how much.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from .errors import InvalidRequestError
 from .models import ModelRef
 from .options import RuntimeOptions, physical_cores
 from .profiles import QUANT_BPW, Profile
-from .tune import ProfileParts
+from .tune import BudgetClock, ProfileParts
 from .tune_race import MIN_GAIN, Entrant, LoadedModels, RaceResult, choose, race
 from .tune_text import NATURAL_TEXT
 
@@ -97,12 +96,7 @@ def tune_onnx(ref: ModelRef, budget_s: float, gen_tokens: int, threads: tuple[in
     (tests inject one)."""
     if ref.format != "onnx" or ref.manifest is None:
         raise InvalidRequestError(f"{ref.name}: tune_onnx needs an ONNX bundle")
-    t0 = time.perf_counter()
-    reserve = max(2.0, 0.08 * budget_s)  # a session load or a generation cannot be interrupted
-
-    def affords(seconds: float) -> bool:
-        return budget_s - reserve - (time.perf_counter() - t0) > seconds
-
+    clock = BudgetClock(budget_s)
     result = OrtTuneResult(ref.name, ref.path, ref.manifest.quantization, base, budget_s, gen_tokens,
                            plan_ort_candidates(threads))
     runner = None
@@ -112,7 +106,7 @@ def tune_onnx(ref: ModelRef, budget_s: float, gen_tokens: int, threads: tuple[in
             prompt = probe.encode(NATURAL_TEXT)[:16]
         runner = measure = OrtRunner(ref, base_opts, prompt, gen_tokens)
     try:
-        log = race(result.candidates, measure, affords, max_rounds=max_rounds, min_gain=MIN_GAIN,
+        log = race(result.candidates, measure, clock.affords, max_rounds=max_rounds, min_gain=MIN_GAIN,
                    on_drop=runner.drop if runner is not None else None)
     finally:
         if runner is not None:
@@ -121,7 +115,7 @@ def tune_onnx(ref: ModelRef, budget_s: float, gen_tokens: int, threads: tuple[in
     spin = base.runtime.ort_spinning
     result.best = max(tied, key=lambda c: (c.spinning == spin, -c.threads))
     result.tied, result.rounds, result.stopped = tied, log.rounds, log.stopped
-    result.elapsed_s = time.perf_counter() - t0
+    result.elapsed_s = clock.elapsed()
     return result
 
 

@@ -28,7 +28,7 @@ from ..speculate import Controller
 from ..speculate.session import Speculation
 from ..speculate.session import speculates as _speculates
 
-LOSSLESS = False  # batched rows equal one-token rows bit for bit (tests/edge/backends/test_llamacpp_spec.py)
+LOSSLESS = False  # whether batched rows equal one-token rows bit for bit (bench/verify_cost.py measures it)
 
 
 def speculates(mode: str) -> bool:
