@@ -24,12 +24,13 @@ from ..constrain.matcher import MatcherCache, Vocabulary, utf8_or_none
 from ..errors import InvalidRequestError, ModelFormatError
 from ..models import ModelRef
 from ..options import RuntimeOptions
+from ..prompt_cache.config import cache_mode
 from ..runtimes.onnxrt import make_session
 from ..sampling import Sampler, SamplingParams
 from ..speculate.controller import Controller
 from .base import Backend, Capabilities, LogitsHook, ModelInfo
 from .onnx_kv import DEFAULT_CAPACITY, HOST_PROVIDERS, SharedKV
-from .onnx_prefix import EncoderCache, PastState, PrefixCache, slice_past
+from .onnx_prefix import DEFAULT_MAX_STATES, EncoderCache, PastState, PrefixCache, slice_past
 
 log = logging.getLogger(__name__)
 PROVIDERS = {
@@ -144,7 +145,9 @@ class CausalLM:
         self.present_names = ["present." + n.removeprefix("past_key_values.") for n in self.past_names]
         self.head_dim = config_head_dim(directory)
         self.right_padding = self.session.metadata.get(PADDING_KEY) == "right-padding"
-        self.cache = PrefixCache(sum(self._empty(p, 1, 1).nbytes for p in self.past_names))
+        # prompt cache "off": only the last prompt's state, as llama.cpp's context keeps only its last
+        kept = 1 if cache_mode(options) == "off" else DEFAULT_MAX_STATES
+        self.cache = PrefixCache(sum(self._empty(p, 1, 1).nbytes for p in self.past_names), max_states=kept)
         self._live = PastState([], {})
         self.kv: SharedKV | None = None
         if shared_kv and self.right_padding and set(self.session.providers) <= HOST_PROVIDERS:

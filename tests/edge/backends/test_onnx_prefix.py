@@ -146,3 +146,21 @@ def test_t5_encoder_output_is_cached_by_its_ids(tiny_bundle) -> None:  # noqa: F
     assert backend.model.fed_tokens - before == GREEDY.max_tokens - 1  # no encoder run, no first step
     np.testing.assert_array_equal(backend.next_token_logits(ids), backend.next_token_logits(ids))
     backend.close()
+
+
+@pytest.mark.parametrize("mode, reused", [("memory", True), ("off", False)])
+def test_prompt_cache_off_keeps_only_the_last_prompt(tiny_bundle, mode: str, reused: bool) -> None:  # noqa: F811
+    """EDGESPLIT_PROMPT_CACHE=off means on ONNX Runtime what it means on llama.cpp: the context's
+    last prompt is reused, no other saved prefix."""
+    backend = OnnxRuntimeBackend(resolve(str(tiny_bundle("llama"))), RuntimeOptions(n_threads=1, prompt_cache=mode))
+    try:
+        a = backend.tokenize("An app's long fixed instructions come first, then the task. " * 3, add_bos=True)
+        b = backend.tokenize("A chat about something else entirely, with its own words.", add_bos=True)
+        backend.next_token_logits(a)
+        backend.next_token_logits(b)
+        before = backend.model.fed_tokens
+        backend.next_token_logits(a)
+        fed = backend.model.fed_tokens - before
+        assert fed == 0 if reused else fed == len(a) - common_prefix(a, b)
+    finally:
+        backend.close()
