@@ -14,7 +14,7 @@ Modes are interleaved round by round, so load changes on a shared machine hit th
   ttft    first-token latency of a ~500-token shared prefix: first turn, second turn (same
           process), and the first turn of a new process whose disk cache holds the prefix
 
-    python bench/app_latency.py [--limit 6] [--repeat 2] [--only agent|health|ttft] [--json]
+    python bench/app_latency.py [--limit 6] [--repeat 2] [--only agent|health|ttft] [--model M] [--json]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ MODES = {"off": ("off", "off", False), "cold": ("on", "auto", False), "warm": ("
          "spec": ("on", "on", True)}
 
 
-def agent_child(limit: int, speculative: str) -> None:
+def agent_child(limit: int, speculative: str, model: str = "default") -> None:
     """In a child process: run the agent benchmark, print per-task latencies and the cache counters."""
     sys.path.insert(0, str(REPO))
     from apps.gui_agent.bench import run_bench
@@ -44,7 +44,7 @@ def agent_child(limit: int, speculative: str) -> None:
     from edge.prompt_cache import totals
 
     t0 = time.perf_counter()
-    with Engine.load("default", options=RuntimeOptions(speculative=speculative)) as engine:
+    with Engine.load(model, options=RuntimeOptions(speculative=speculative)) as engine:
         load_s = time.perf_counter() - t0
         report = run_bench(engine, limit=limit)
     s = totals()
@@ -102,9 +102,10 @@ def _env(mode: str, home: Path) -> dict:
     return env
 
 
-def run_agent(mode: str, home: Path, limit: int) -> dict:
+def run_agent(mode: str, home: Path, limit: int, model: str = "default") -> dict:
     p = subprocess.run([sys.executable, __file__, "--child-agent", "--limit", str(limit), "--speculative",
-                        MODES[mode][1]], env=_env(mode, home), capture_output=True, text=True, check=False)
+                        MODES[mode][1], "--model", model], env=_env(mode, home), capture_output=True, text=True,
+                       check=False)
     if p.returncode != 0:
         raise SystemExit(f"agent child failed ({mode}): {p.stderr[-2000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -133,7 +134,7 @@ def bench(args, tmp: Path) -> dict:
     warm_home = tmp / "warm"
     data = _health_file(tmp)
     if args.only != "health":
-        run_agent("warm", warm_home, args.limit)  # fills the disk cache: not measured
+        run_agent("warm", warm_home, args.limit, args.model)  # fills the disk cache: not measured
     if args.only != "agent":
         run_health("warm", warm_home, data)
     agent = {m: {"latency_ms": [], "success": [], "disk_hits": 0} for m in MODES}
@@ -141,7 +142,7 @@ def bench(args, tmp: Path) -> dict:
     for i in range(args.repeat):
         for mode in MODES:
             if args.only != "health":
-                r = run_agent(mode, _home(mode, tmp, warm_home, i), args.limit)
+                r = run_agent(mode, _home(mode, tmp, warm_home, i), args.limit, args.model)
                 agent[mode]["latency_ms"] += r["latency_ms"]
                 agent[mode]["success"] += r["success"]
                 agent[mode]["disk_hits"] += r["disk_hits"]
@@ -182,12 +183,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2, help="Interleaved rounds.")
     ap.add_argument("--only", choices=("agent", "health", "ttft"))
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--model", default="default", help="The agent's model: default, a .gguf or a bundle "
+                                                        "(ONNX Runtime keeps no disk cache: warm = cold there).")
     ap.add_argument("--child-agent", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--speculative", default="auto", help=argparse.SUPPRESS)
     ap.add_argument("--child-ttft", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_agent:
-        agent_child(args.limit, args.speculative)
+        agent_child(args.limit, args.speculative, args.model)
         return
     if args.child_ttft:
         ttft_child()
