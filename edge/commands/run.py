@@ -24,8 +24,9 @@ def run(prompt, model, profile, backend, threads, n_ctx, speculative, max_tokens
     """Answer PROMPT with a local model, streaming the text as it is generated.
 
     PROMPT may be `-` (or omitted) to read it from standard input. Chat models get the prompt
-    through their own chat template unless --raw is given. Decoding is speculative by default
-    (--speculative auto: lossless, plain where drafts do not pay); --speculative off turns it off.
+    through their own chat template unless --raw is given. With the default --speculative auto
+    decoding is speculative only where that keeps greedy output the same (fp32/fp16 ONNX bundles);
+    --speculative on drafts on every backend, --speculative off never.
 
     \b
     Examples:
