@@ -1,6 +1,6 @@
 """`edgesplit tune` for ONNX bundles: race intra-op threads × thread spinning on ONNX Runtime.
 
-    result = tune_onnx(resolve("./smollm2-int4"), TuneConfig(budget_s=60))
+    result = tune_onnx(resolve("./smollm2-int4"), budget_s=60, gen_tokens=24, threads=(1, 2), base=detect().profile)
     write_profile(ort_profile_parts(result), result.base, Path("hw_profiles/my-phone-ort.toml"))
 
 The weights and their numerics are the bundle's, so there is no quality scoring: only settings
@@ -24,7 +24,7 @@ from .models import ModelRef
 from .options import RuntimeOptions, physical_cores
 from .profiles import QUANT_BPW, Profile
 from .tune import BudgetClock, ProfileParts
-from .tune_race import MIN_GAIN, Entrant, LoadedModels, RaceResult, choose, race
+from .tune_race import Entrant, LoadedModels, RaceResult, choose, race
 from .tune_text import NATURAL_TEXT
 
 ORT_QUANT_NAMES = {"fp32": "f32", "fp16": "f16"}  # a bundle's quantization as a profile names it
@@ -70,24 +70,26 @@ def plan_ort_candidates(threads: tuple[int, ...]) -> list[OrtCandidate]:
 
 class OrtRunner(LoadedModels):
     """Greedy decode tok/s of a candidate on edgesplit's ONNX Runtime loop (speculation and the prompt
-    cache off, so each round decodes the same positions the same way); sessions stay loaded."""
+    cache off, so each round decodes the same positions the same way); sessions stay loaded. The
+    prompt (the first 16 tokens of natural text) is tokenized by the first session loaded."""
 
-    def __init__(self, ref: ModelRef, base: RuntimeOptions, prompt: list[int], gen_tokens: int) -> None:
+    def __init__(self, ref: ModelRef, base: RuntimeOptions, gen_tokens: int) -> None:
         super().__init__()
-        self.ref, self.base, self.prompt, self.gen_tokens = ref, base, prompt, gen_tokens
+        self.ref, self.base, self.gen_tokens = ref, base, gen_tokens
+        self.prompt: list[int] = []
 
     def load(self, c: OrtCandidate) -> Engine:
         if c.key not in self.loaded:
             opts = self.base.with_(n_threads=c.threads, ort_spinning=c.spinning, speculative="off",
                                    prompt_cache="off")
             engine = self.loaded[c.key] = Engine.load(self.ref, options=opts)
+            self.prompt = self.prompt or engine.encode(NATURAL_TEXT)[:16]
             engine.generate(self.prompt, max_tokens=3, temperature=0.0, ignore_eos=True)  # warm-up
         return self.loaded[c.key]
 
     def __call__(self, c: OrtCandidate) -> float | None:
         r = self.load(c).generate(self.prompt, max_tokens=self.gen_tokens, temperature=0.0, ignore_eos=True)
         return r.timings.decode_tok_s or None
-
 
 
 def tune_onnx(ref: ModelRef, budget_s: float, gen_tokens: int, threads: tuple[int, ...], base: Profile,
@@ -101,12 +103,9 @@ def tune_onnx(ref: ModelRef, budget_s: float, gen_tokens: int, threads: tuple[in
                            plan_ort_candidates(threads))
     runner = None
     if measure is None:
-        base_opts = base.runtime_options()
-        with Engine.load(ref, options=base_opts.with_(speculative="off", prompt_cache="off")) as probe:
-            prompt = probe.encode(NATURAL_TEXT)[:16]
-        runner = measure = OrtRunner(ref, base_opts, prompt, gen_tokens)
+        runner = measure = OrtRunner(ref, base.runtime_options(), gen_tokens)
     try:
-        log = race(result.candidates, measure, clock.affords, max_rounds=max_rounds, min_gain=MIN_GAIN,
+        log = race(result.candidates, measure, clock.affords, max_rounds=max_rounds,
                    on_drop=runner.drop if runner is not None else None)
     finally:
         if runner is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import InvalidRequestError
-from ..models import resolve
+from ..models import ModelRef, resolve
 from ..profiles import detect, load_profile, user_dir
 from ..tune import TuneConfig, candidate_line, gguf_profile_parts, write_profile
 from ..tune import tune as run_tune
@@ -62,13 +62,14 @@ def tune(model, out, budget_s, profile, threads, quants, requantize, min_top1, a
     """
     cfg = TuneConfig(budget_s=budget_s, min_top1=min_top1, threads=_ints(threads),
                      quants=tuple(quants.split(",")) if quants else (), requantize=requantize)
-    if resolve(model).format == "onnx":
+    ref = resolve(model)
+    if ref.format == "onnx":
         if quants or requantize:
             raise InvalidRequestError("--quant/--requantize make GGUF weight types; an ONNX bundle keeps its "
                                       "weights: re-export it (`edgesplit export onnx --quant ...`)")
-        _tune_onnx(model, cfg, profile, out, as_json)
+        _tune_onnx(ref, cfg, profile, out, as_json)
         return
-    result = run_tune(model, cfg, profile)
+    result = run_tune(ref, cfg, profile)
     path = out or user_dir() / f"tuned-{Path(result.model).stem.lower()}.toml"
     prof = write_profile(gguf_profile_parts(result), result.base, path)
     _report(result, prof.name, path, result.best_path, budget_s, as_json, candidate_line,
@@ -77,10 +78,9 @@ def tune(model, out, budget_s, profile, threads, quants, requantize, min_top1, a
             f"weights: {result.plan.note}")
 
 
-def _tune_onnx(model: str, cfg: TuneConfig, profile: str | None, out: Path | None, as_json: bool) -> None:
+def _tune_onnx(ref: ModelRef, cfg: TuneConfig, profile: str | None, out: Path | None, as_json: bool) -> None:
     from ..tune_onnx import ort_candidate_line, ort_profile_parts, tune_onnx
 
-    ref = resolve(model)
     base = load_profile(profile) if profile is not None else detect().profile
     result = tune_onnx(ref, cfg.budget_s, cfg.gen_tokens, cfg.threads, base, max_rounds=cfg.max_rounds)
     path = out or user_dir() / f"tuned-{ref.path.name.lower()}.toml"
