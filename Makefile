@@ -15,7 +15,7 @@ TESTS  ?= tests
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt scripts/setup.sh
+$(STAMP): pyproject.toml constraints.txt scripts/setup.sh $(wildcard scripts/patches/*.patch)
 	bash scripts/setup.sh
 	touch $(STAMP)
 

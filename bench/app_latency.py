@@ -3,11 +3,11 @@
 Each run is a fresh process (model load included), so "warm" means only the on-disk prompt cache
 ($EDGESPLIT_HOME/cache/prompts, filled once before the measured rounds) is warm:
   off     EDGESPLIT_PROMPT_CACHE=off and --speculative off, a fresh home (the reference)
-  cold    the defaults (cache on, speculative auto: plain decoding on llama.cpp), a fresh home:
+  cold    the defaults (cache on, speculative auto: lossless drafting), a fresh home:
           reuse only within the process (tasks on one app share rules + doc)
   warm    the defaults, a home whose disk cache an earlier process filled
-  spec    like warm, with --speculative on (drafting although llama.cpp's batched passes part
-          from its one-token passes at near-ties)
+  spec    like warm, with --speculative on (auto's drafters asked for by name: the same as warm
+          where auto drafts)
 Modes are interleaved round by round, so load changes on a shared machine hit them alike.
   agent   per-task latency of the GUI agent (generation + execution, repairs included), median and p95
   health  wall time of `edgesplit health assess FILE --json` (load, import, analysis, model calls)

@@ -74,7 +74,8 @@ def _pair_rows(plain: Engine, spec: Engine, w: Workload, gen_tokens: int, repeat
     _run(plain, w, gen_tokens)  # warm-up: prompt in the cache for both
     if _run(spec, w, gen_tokens).speculation is None:
         raise InvalidRequestError(f"{spec.name} decodes {w.name!r} plainly with speculative = {spec.options.speculative!r} "
-                                  "(under auto: llama.cpp, an int8/int4/ternary ONNX bundle; an encoder-decoder model): "
+                                  "(under auto: an int8/int4/ternary ONNX bundle, llama.cpp without flash attention or not "
+                                  "built by scripts/setup.sh; an encoder-decoder model): "
                                   "nothing to compare; pass --speculative on, ngram or recycle to ask for it by name")
     p_rates, s_rates, stats, same = [], [], [], True
     for i in range(repeat):

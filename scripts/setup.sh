@@ -67,6 +67,8 @@ else
   CMAKE_ARGS="$CMAKE_ARGS -DGGML_NATIVE=ON"
 fi
 # Patches to the vendored llama.cpp (scripts/patches/, each change commented):
+#  - ggml-batch-invariant-attention: one query's attention summed as a batch's rows are (no KV split
+#    over threads), so speculative verification keeps greedy output bit-exact (bench/verify_cost.py)
 #  - ggml-exact-gelu: GELU in f32 instead of ggml's fp16 lookup table, which costs f32 exports of
 #    GELU models their fidelity (Gemma 3: ~2e-4 in the logits); same speed (bench/gelu_build.py)
 #  - llama-t5-cross-kv-cache: T5's cross-attention K/V computed once per encode instead of at

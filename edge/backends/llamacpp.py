@@ -24,13 +24,14 @@ from ..speculate.controller import Controller
 from .base import Backend, Capabilities, LogitsHook, ModelInfo
 
 
-def _speculation(backend, mode: str, controller: Controller | None, n_batch: int):
+def _speculation(backend, options: RuntimeOptions, controller: Controller | None, n_batch: int):
     """Speculation state, its drafts cut to what one llama_decode takes (llama.cpp aborts the
     process on a batch over n_batch); None where the mode does not draft on this context
     (llamacpp_spec.speculates) or not even one draft token fits."""
     from .llamacpp_spec import LlamaCppSpeculation, speculates
 
-    if not speculates(mode) or n_batch < 2:
+    mode = options.speculative
+    if not speculates(mode, options.flash_attn) or n_batch < 2:
         return None
     controller = controller or Controller()
     if controller.max_draft + 1 > n_batch:
@@ -80,7 +81,7 @@ class LlamaCppBackend(Backend):
 
         self._prompt_cache = for_llamacpp(self._llm, llama_cpp, ref, options, self.info.n_ctx)
         self.matchers = MatcherCache(self._vocabulary)  # grammars as token masks (speculation, greedy)
-        self._spec = _speculation(self, options.speculative, controller, min(options.n_batch, n_ctx))
+        self._spec = _speculation(self, options, controller, min(options.n_batch, n_ctx))
 
     def tokenize(self, text: str, *, add_bos: bool, special: bool = True) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)

@@ -3,6 +3,8 @@
 scripts/setup.sh builds llama.cpp with GELU in f32 (scripts/patches/ggml-exact-gelu.patch); a
 llama-cpp-python built elsewhere reads GELU from an fp16 table, which moves f32 logits of GELU
 models (Gemma, T5 v1.1) by ~1e-4. Exports record which build made their parity numbers.
+It also builds attention whose one-token rows equal a batch's rows bit for bit
+(scripts/patches/ggml-batch-invariant-attention.patch), which lossless speculation relies on.
 """
 
 from __future__ import annotations
@@ -73,6 +75,18 @@ def gelu_tanh_f64(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.float64)
     with np.errstate(over="ignore"):  # exp overflows to inf for x << 0, and x / inf is the right 0
         return x / (1.0 + np.exp(-2.0 * np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+
+
+BATCH_INVARIANT_MARK = "EDGESPLIT_BATCH_INVARIANT_ATTN = 1"  # the patch's entry in ggml-cpu's feature list
+
+
+@cache
+def batch_invariant_attention() -> bool:
+    """Whether the installed llama.cpp carries edgesplit's batch-invariant attention patch (a stock
+    build splits a single query's KV over the threads from 512 cached positions on: other sums)."""
+    import llama_cpp
+
+    return BATCH_INVARIANT_MARK in llama_cpp.llama_print_system_info().decode("utf-8", "replace")
 
 
 @cache

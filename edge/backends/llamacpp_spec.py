@@ -8,12 +8,13 @@ of edge.constrain (llama.cpp's grammar sampler cannot judge a whole draft at onc
 controller stops drafting for good, the rest of the generation goes to the binding's own decode
 loop, which costs less per token than a one-token verifier pass through Python.
 
-`auto` decodes plainly here: with 2 threads llama.cpp splits the work of a one-token pass and of a
-k-token pass differently, and their rows part by up to ~1 logit (with flash attention from ~300
-cached tokens on, without it from the first; at 1 thread they agreed at every length tried;
-`bench/verify_cost.py`, default model, AMD EPYC AVX-512, the llama.cpp of llama-cpp-python
-0.3.36). That parted greedy output from plain decoding in 6 of 12 GUI-agent scripts. `on`, `ngram`
-and `recycle` draft here, each token still the verifier's argmax.
+`auto` drafts here with flash attention on, on a llama.cpp built by scripts/setup.sh: its attention
+patch (scripts/patches/ggml-batch-invariant-attention.patch) makes a one-token pass's rows equal a
+verifier pass's bit for bit, so greedy output is plain decoding's token for token. A stock build
+splits one query's KV cache over the threads from 512 cached positions on, and without flash
+attention the batched KQ products sum in another order; their rows part by up to ~1 logit
+(`bench/verify_cost.py`, 2 threads), which parted 6 of 12 GUI-agent scripts from plain decoding.
+There `auto` decodes plainly; `on`, `ngram` and `recycle` still draft, each token the verifier's argmax.
 """
 
 from __future__ import annotations
@@ -28,12 +29,16 @@ from ..speculate import Controller
 from ..speculate.session import Speculation
 from ..speculate.session import speculates as _speculates
 
-LOSSLESS = False  # whether batched rows equal one-token rows bit for bit (bench/verify_cost.py measures it)
+def lossless(flash_attn: bool) -> bool:
+    """Whether batched rows equal one-token rows bit for bit (bench/verify_cost.py measures it)."""
+    from .llamacpp_build import batch_invariant_attention
+
+    return flash_attn and batch_invariant_attention()
 
 
-def speculates(mode: str) -> bool:
-    """Whether `speculative = mode` drafts on llama.cpp (session.speculates)."""
-    return _speculates(mode, LOSSLESS)
+def speculates(mode: str, flash_attn: bool) -> bool:
+    """Whether `speculative = mode` drafts on a llama.cpp context (session.speculates)."""
+    return _speculates(mode, lossless(flash_attn))
 
 
 class LlamaCppVerifier:

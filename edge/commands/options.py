@@ -13,10 +13,10 @@ import click
 from ..engine import Engine
 from ..options import SPECULATIVE_MODES, RuntimeOptions
 
-SPECULATIVE_HELP = ("Draft-free speculative decoding: auto (only where it keeps greedy output the same: decoder-only "
-                    "fp32/fp16 ONNX bundles; llama.cpp and quantized ONNX decode plainly), on (prompt lookup + token "
-                    "recycling everywhere; may part from plain decoding at near-ties), ngram, recycle or off "
-                    "(default: auto or the profile's).")
+SPECULATIVE_HELP = ("Draft-free speculative decoding: auto (only where it keeps greedy output the same: llama.cpp as "
+                    "the set-up builds it, with flash attention, and decoder-only fp32/fp16 ONNX bundles; quantized "
+                    "ONNX decodes plainly), on (prompt lookup + token recycling everywhere; may part from plain "
+                    "decoding at near-ties), ngram, recycle or off (default: auto or the profile's).")
 
 
 def speculative_option(**kw) -> Callable:

@@ -1,6 +1,6 @@
-"""Speculative decoding on llama.cpp: same greedy tokens as plain decoding (up to near-ties, where
-llama.cpp's batched and one-token kernels part), valid constrained output. `on` drafts here; the
-default `auto` decodes plainly (edge/backends/llamacpp_spec.py)."""
+"""Speculative decoding on llama.cpp: same greedy tokens as plain decoding, valid constrained output.
+The default `auto` drafts where batched rows are one-token rows (the set-up's attention patch, flash
+attention on); `on` drafts everywhere, up to near-ties (edge/backends/llamacpp_spec.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edge import Engine
+from edge.backends.llamacpp_build import batch_invariant_attention
 from edge.options import RuntimeOptions
 from tests.export.conftest import tiny_tokenizer_dir  # noqa: F401  (fixture used by tiny_models)
 from tests.export.gguf.conftest import tiny_models  # noqa: F401
@@ -170,9 +171,35 @@ def test_small_n_batch_keeps_drafts_within_one_decode(n_batch: int) -> None:
     assert accepted == -1 if n_batch == 1 else accepted > 0
 
 
-def test_auto_decodes_plainly_and_on_drafts() -> None:
-    """llama.cpp's batched rows are not its one-token rows, so the default keeps plain decoding."""
-    for mode, drafts in [("auto", False), ("on", True), ("ngram", True), ("recycle", True)]:
-        with Engine.load("default", options=RuntimeOptions(n_threads=1, speculative=mode)) as e:
+def test_auto_drafts_only_where_batched_rows_are_one_token_rows() -> None:
+    exact = batch_invariant_attention()
+    for mode, flash_attn, drafts in [("auto", True, exact), ("auto", False, False), ("on", True, True),
+                                     ("ngram", False, True), ("recycle", True, True), ("off", True, False)]:
+        opts = RuntimeOptions(n_threads=1, speculative=mode, flash_attn=flash_attn)
+        with Engine.load("default", options=opts) as e:
             r = e.generate(PROMPTS["repeat"], max_tokens=8, temperature=0.0)
-            assert (r.speculation is not None) == drafts, mode
+            assert (r.speculation is not None) == drafts, (mode, flash_attn)
+
+
+def test_the_set_up_builds_batch_invariant_attention() -> None:
+    """scripts/setup.sh patches llama.cpp; a build without the patch would make `auto` decode plainly."""
+    assert batch_invariant_attention(), "llama-cpp-python was not built by scripts/setup.sh (patch missing)"
+
+
+MANUAL = " ".join(f"Step {i}: turn the {w} dial of unit {i} to {i % 7 + 1} and wait {i % 5 + 2} seconds." for i, w in
+                  enumerate(["left", "right", "blue", "red", "small", "large"] * 6))
+
+
+@pytest.mark.slow
+def test_auto_is_plain_decoding_past_512_cached_tokens_at_two_threads() -> None:
+    """Where a stock llama.cpp's one-token attention sums in another order than a batch's (2 threads,
+    over 512 cached positions, flash attention on), `auto` still writes plain decoding's tokens."""
+    prompt = [{"role": "user", "content": f"{MANUAL}\nCopy steps 30 to 35 word for word."}]
+    plain, auto = (Engine.load("default", options=RuntimeOptions(n_threads=2, speculative=m)) for m in ("off", "auto"))
+    with plain, auto:
+        ids = plain.tokenize(prompt)
+        assert len(ids) > 600
+        a = _fresh(plain, ids, max_tokens=64, temperature=0.0)
+        b = _fresh(auto, ids, max_tokens=64, temperature=0.0)
+        assert b.speculation is not None and b.speculation.drafted > 0  # rows of batched passes were used
+        assert a.token_ids == b.token_ids

@@ -44,13 +44,17 @@ def test_a_profile_without_the_key_gets_the_default(tmp_path: Path) -> None:
     assert parse_profile(path).runtime_options().speculative == RuntimeOptions().speculative
 
 
-def test_off_and_the_default_decode_plainly_on_llamacpp_and_on_speculates() -> None:
+def test_off_decodes_plainly_on_llamacpp_and_the_default_and_on_speculate() -> None:
+    """The default drafts on the set-up's llama.cpp (its attention is batch-invariant: lossless)."""
+    from edge.backends.llamacpp_build import batch_invariant_attention
+
     prompt = ("run", "--json", "--temperature", "0", "-n", "6", "-t", "1", "Say hello.")
     runs = {mode: run_cli(*prompt[:-1], *(("--speculative", mode) if mode else ()), prompt[-1])
             for mode in ("off", None, "on")}
     assert all(r.returncode == 0 for r in runs.values()), [r.stderr for r in runs.values()]
-    for mode in ("off", None):
-        assert not any(k.startswith("speculation") for k in json.loads(runs[mode].stdout))
+    assert not any(k.startswith("speculation") for k in json.loads(runs["off"].stdout))
+    default = json.loads(runs[None].stdout)
+    assert default.get("speculation_mode") == ("auto" if batch_invariant_attention() else None)
     assert json.loads(runs["on"].stdout)["speculation_mode"] == "on"
 
 
