@@ -9,19 +9,24 @@ Contenders (SmolLM2-135M-Instruct, greedy, the same chat prompt, the same thread
   llamacpp-q4_1        the default Q4_1 GGUF on edgesplit's llama.cpp backend
   *-spin               (--spinning) the edgesplit ONNX contenders again with ort_spinning on:
                        onnxruntime-genai has no spinning key and runs with ORT's default (spinning on)
+  *-auto               (--defaults) edgesplit's fp32 ONNX and llama.cpp contenders with speculative =
+                       auto, what a user runs: it drafts where greedy output stays the plain loop's
+                       (the report says whether the tokens were the same as the plain contender's)
   edgesplit-onnx-{fp32,int4}-traced
                        (--traced) the same bundles exported with --attention traced (optimum's graph;
                        optimum-fp32 then runs on the traced fp32 file, the graph optimum writes itself)
   edgesplit-loop-gqa-int4, ortgenai-gqa-int4
                        (--gqa FOLDER) edgesplit's loop and onnxruntime-genai on a fused-attention
                        (GroupQueryAttention) int4 graph, e.g. onnxruntime-genai's builder output
+The report also says which contenders wrote the same greedy tokens as edgesplit's plain loop on
+the same bundle (optimum and onnxruntime-genai on the same file should).
 Each runs in its own worker process (so peak RSS is its own), loaded once; repetitions are
 interleaved (A B C D, A B C D, ...) so machine noise hits every contender alike. Reported: median
 TTFT, median decode tok/s, peak RSS, and the ratios issue 17 targets (fp32 >= 1.5x optimum, int4
 >= 1.0x onnxruntime-genai and >= 0.8x llama.cpp, ONNX TTFT <= 2x llama.cpp's).
 
     python bench/onnx_decode.py [--fp32 BUNDLE] [--int4 BUNDLE] [--repeat 5] [--gen-tokens 64] [--json]
-                                [--spinning] [--traced] [--gqa FOLDER] [--only A,B,...]
+                                [--spinning] [--defaults] [--traced] [--gqa FOLDER] [--only A,B,...]
 
 Bundles not given are exported once from the default GGUF into .cache/bench-onnx/ (fused attention,
 the export's default for SmolLM2; --traced adds traced ones).
@@ -46,6 +51,7 @@ PROMPT = [{"role": "user", "content": "Write a long story about a lighthouse kee
 CONTENDERS = ("edgesplit-onnx-fp32", "optimum-fp32", "edgesplit-onnx-int4", "ortgenai-int4", "llamacpp-q4_1")
 TRACED = "-traced"  # suffix: the same contender on a bundle exported with --attention traced
 SPIN = "-spin"  # suffix: the same edgesplit contender with RuntimeOptions.ort_spinning on
+AUTO = "-auto"  # suffix: the same edgesplit contender with speculative = "auto" (the default)
 
 
 def _peak_rss_mb() -> float:
@@ -58,19 +64,21 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _edge_runner(model: str, threads: int, n: int, spinning: bool = False):
+def _edge_runner(model: str, threads: int, n: int, spinning: bool = False, speculative: str = "off"):
     """A run() for an edgesplit backend: exactly n greedy tokens (EOS ignored) through the Engine."""
     from edge import Engine, RuntimeOptions
     from edge.sampling import SamplingParams
 
-    # the decode loops themselves, as optimum's and onnxruntime-genai's: speculation is `bench --speculative`'s
-    engine = Engine.load(model, options=RuntimeOptions(n_threads=threads, ort_spinning=spinning, speculative="off"))
+    # off: the decode loops themselves, as optimum's and onnxruntime-genai's; auto: what users run
+    options = RuntimeOptions(n_threads=threads, ort_spinning=spinning, speculative=speculative)
+    engine = Engine.load(model, options=options)
     ids, params = engine.tokenize(PROMPT), SamplingParams(temperature=0.0, max_tokens=n, ignore_eos=True)
 
-    def run() -> list[float]:
-        t = engine.generate(ids, params=params).timings  # per-token stamps from the Engine's own clock
+    def run() -> tuple[list[float], list[int]]:
+        r = engine.generate(ids, params=params)
+        t = r.timings  # per-token stamps from the Engine's own clock
         first = t.ttft_ms / 1000
-        return [0.0, first, *[first + s for s in itertools.accumulate(t.itl_s)]]
+        return [0.0, first, *[first + s for s in itertools.accumulate(t.itl_s)]], r.token_ids
 
     return run, len(ids)
 
@@ -90,20 +98,23 @@ def _optimum_runner(bundle: str, threads: int, n: int):
     with Engine.load(bundle) as e:  # the same prompt ids as edgesplit's run
         ids = e.tokenize(PROMPT)
     stamps: list[float] = []
+    tokens: list[int] = []
 
     class Clock(BaseStreamer):
         def put(self, value) -> None:
             stamps.append(time.perf_counter())
+            tokens.extend(value.flatten().tolist())
 
         def end(self) -> None:
             pass
 
-    def run() -> list[float]:
+    def run() -> tuple[list[float], list[int]]:
         stamps.clear()
+        tokens.clear()
         t0 = time.perf_counter()
         model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                        max_new_tokens=n, min_new_tokens=n, do_sample=False, streamer=Clock())
-        return [t0, *stamps[1:]]  # the first put() is the prompt
+        return [t0, *stamps[1:]], tokens[len(ids):]  # the first put() is the prompt
 
     return run, len(ids)
 
@@ -131,17 +142,18 @@ def _genai_folder_runner(folder: Path, threads: int, n: int, ids: list[int]):
     cfg_path.write_text(json.dumps(cfg, indent=2))
     model = og.Model(str(folder))
 
-    def run() -> list[float]:
+    def run() -> tuple[list[float], list[int]]:
         params = og.GeneratorParams(model)
         params.set_search_options(max_length=len(ids) + n, min_length=len(ids) + n, do_sample=False)
         t0 = time.perf_counter()
         gen = og.Generator(model, params)
         gen.append_tokens(ids)  # the prefill; its logits give the first token
-        stamps = [t0]
+        stamps, tokens = [t0], []
         while not gen.is_done() and len(stamps) <= n:
             gen.generate_next_token()
             stamps.append(time.perf_counter())
-        return stamps
+            tokens.append(int(gen.get_next_tokens()[0]))
+        return stamps, tokens
 
     return run
 
@@ -171,15 +183,16 @@ def _gqa_loop_runner(spec: str, threads: int, n: int, spinning: bool = False):
     folder, ids = _gqa_ids(spec)
     model = CausalLM(folder, RuntimeOptions(n_threads=threads, ort_spinning=spinning))
 
-    def run() -> list[float]:
+    def run() -> tuple[list[float], list[int]]:
         model.cache.clear()  # every rep pays its prefill, as the genai generator does
         t0 = time.perf_counter()
-        logits, stamps = model.start(ids), [t0]
+        logits, stamps, tokens = model.start(ids), [t0], []
         for _ in range(n):
             token = int(np.argmax(logits))
             stamps.append(time.perf_counter())
+            tokens.append(token)
             logits = model.step(token)
-        return stamps
+        return stamps, tokens
 
     return run, len(ids)
 
@@ -193,6 +206,9 @@ RATIOS = {"fp32 edgesplit / optimum (target >= 1.5)": ("edgesplit-onnx-fp32", "o
           "fp32 edgesplit spinning / optimum": ("edgesplit-onnx-fp32-spin", "optimum-fp32"),
           "int4 edgesplit spinning / onnxruntime-genai": ("edgesplit-onnx-int4-spin", "ortgenai-int4"),
           "int4 edgesplit spinning / llama.cpp Q4_1": ("edgesplit-onnx-int4-spin", "llamacpp-q4_1"),
+          "fp32 edgesplit defaults (auto) / optimum": ("edgesplit-onnx-fp32-auto", "optimum-fp32"),
+          "fp32 edgesplit defaults (auto) / plain loop": ("edgesplit-onnx-fp32-auto", "edgesplit-onnx-fp32"),
+          "llama.cpp defaults (auto) / plain loop": ("llamacpp-q4_1-auto", "llamacpp-q4_1"),
           "GQA int4: edgesplit loop / onnxruntime-genai": ("edgesplit-loop-gqa-int4", "ortgenai-gqa-int4"),
           "GQA int4: edgesplit loop spinning / onnxruntime-genai": ("edgesplit-loop-gqa-int4-spin",
                                                                     "ortgenai-gqa-int4"),
@@ -207,21 +223,21 @@ GQA = {"edgesplit-loop-gqa-int4": _gqa_loop_runner, "ortgenai-gqa-int4": _gqa_ge
 
 def worker(kind: str, model: str, threads: int, n: int) -> None:
     """Serve `run` requests on stdin, one JSON result per line on stdout."""
-    spin = kind.endswith(SPIN)
+    spin, auto = kind.endswith(SPIN), kind.endswith(AUTO)
     if kind.removesuffix(SPIN) in GQA:
         run, n_prompt = GQA[kind.removesuffix(SPIN)](model, threads, n, *((True,) if spin else ()))
     elif runner := RUNNERS.get(kind.split("-")[0]):
         run, n_prompt = runner(model, threads, n)
     else:
-        run, n_prompt = _edge_runner(model, threads, n, spin)
+        run, n_prompt = _edge_runner(model, threads, n, spin, "auto" if auto else "off")
     print(json.dumps({"ready": True, "prompt_tokens": n_prompt}), flush=True)
     for line in sys.stdin:
         if line.strip() != "run":
             break
-        t = run()
+        t, token_ids = run()
         ttft, first, last = t[1] - t[0], t[1], t[-1]
         print(json.dumps({"ttft_ms": ttft * 1000, "decode_tok_s": (len(t) - 2) / (last - first),
-                          "tokens": len(t) - 1, "peak_rss_mb": _peak_rss_mb()}), flush=True)
+                          "tokens": len(t) - 1, "peak_rss_mb": _peak_rss_mb(), "token_ids": token_ids}), flush=True)
 
 
 def ensure_bundle(quant: str, attention: str = "fused") -> Path:
@@ -258,6 +274,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--spinning", action="store_true", help="also run the edgesplit ONNX contenders spinning")
+    ap.add_argument("--defaults", action="store_true", help="also run edgesplit's fp32 ONNX and llama.cpp "
+                                                                "contenders with speculative = auto")
     ap.add_argument("--traced", action="store_true", help="also run --attention traced bundles (and optimum on one)")
     ap.add_argument("--fp32-traced", default=None)
     ap.add_argument("--int4-traced", default=None)
@@ -285,6 +303,8 @@ def main() -> None:
     if args.spinning:
         models.update({k + SPIN: models[k] for k in ("edgesplit-onnx-fp32", "edgesplit-onnx-int4",
                                                      "edgesplit-loop-gqa-int4") if k in models})
+    if args.defaults:
+        models.update({k + AUTO: models[k] for k in ("edgesplit-onnx-fp32", "llamacpp-q4_1") if k in models})
     if args.only:
         models = {k: models[k] for k in args.only.split(",")}
     procs = {k: _spawn(k, m, args) for k, m in models.items()}
@@ -303,12 +323,13 @@ def report(runs: dict[str, list[dict]], args) -> None:
                 "decode_tok_s": statistics.median(r["decode_tok_s"] for r in rs),
                 "peak_rss_mb": max(r["peak_rss_mb"] for r in rs), "tokens": rs[0]["tokens"]}
             for k, rs in runs.items()}
+    same = _same_tokens(runs)
     ratios = {name: rows[a]["decode_tok_s" if "TTFT" not in name else "ttft_ms"]
               / rows[b]["decode_tok_s" if "TTFT" not in name else "ttft_ms"]
               for name, (a, b) in RATIOS.items() if a in rows and b in rows}
     if args.json:
         print(json.dumps({"threads": args.threads, "repeat": args.repeat, "load_average": os.getloadavg(),
-                          "rows": rows, "ratios": ratios}))
+                          "rows": rows, "ratios": ratios, "same_tokens_as": same}))
         return
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"threads {args.threads}, {args.gen_tokens} greedy tokens, {args.repeat} interleaved reps (medians), "
@@ -319,6 +340,24 @@ def report(runs: dict[str, list[dict]], args) -> None:
         print(f"| {k:<28} | {r['ttft_ms']:>8.1f} | {r['decode_tok_s']:>12.1f} | {r['peak_rss_mb']:>11.0f} |")
     for name, value in ratios.items():
         print(f"{name}: {value:.2f}x")
+    for k, ref in same.items():
+        print(f"{k}: {'the same' if ref[1] else 'NOT the same'} greedy tokens as {ref[0]}")
+
+
+def _same_tokens(runs: dict[str, list[dict]]) -> dict[str, tuple[str, bool]]:
+    """contender -> (edgesplit plain contender on the same model, whether every rep wrote its tokens)."""
+    def base(k: str) -> str | None:
+        q = "fp32" if "fp32" in k else "int4" if "int4" in k else None
+        plain = {"fp32": "edgesplit-onnx-fp32", "int4": "edgesplit-onnx-int4"}.get(q, "llamacpp-q4_1")
+        if "traced" in k or "gqa" in k or plain == k or plain not in runs:
+            return None
+        return plain
+    out = {}
+    for k, rs in runs.items():
+        if (b := base(k)) is not None:
+            ref = runs[b][0]["token_ids"]
+            out[k] = (b, all(r["token_ids"] == ref for r in rs))
+    return out
 
 
 if __name__ == "__main__":
