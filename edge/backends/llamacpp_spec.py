@@ -29,6 +29,7 @@ from ..speculate import Controller
 from ..speculate.session import Speculation
 from ..speculate.session import speculates as _speculates
 
+
 def lossless(flash_attn: bool) -> bool:
     """Whether batched rows equal one-token rows bit for bit (bench/verify_cost.py measures it)."""
     from .llamacpp_build import batch_invariant_attention

@@ -24,6 +24,9 @@ from .grammar import Alt, Chars, Expr, Grammar, Lit, Ref, Rep, Seq
 DEAD = -1
 Stack = tuple[int, ...]
 MAX_GRAMMARS = 16  # compiled grammars kept per model (least recently used go first)
+# vocabulary masks kept per compiled grammar (one bool per token: 48 KB at a 49k vocabulary), least
+# recently used go first: a sampled walk through a large grammar visits new states without end
+MAX_MASKS = 64
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class CompiledGrammar:
         self._states: list[frozenset[Stack]] = []
         self._state_ids: dict[frozenset[Stack], int] = {}
         self._step: dict[tuple[int, str], int] = {}
-        self._masks: dict[int, np.ndarray] = {}
+        self._masks: OrderedDict[int, np.ndarray] = OrderedDict()
         self.start = self._intern(self._closure([(self._rules[grammar.root],)]))
 
     # -- IR -> integer nodes ------------------------------------------------------------------
@@ -180,6 +183,10 @@ class CompiledGrammar:
         cached = self._masks.get(state)
         if cached is None:
             cached = self._masks[state] = self._compute_mask(state)
+            if len(self._masks) > MAX_MASKS:
+                self._masks.popitem(last=False)
+        else:
+            self._masks.move_to_end(state)
         return cached
 
     def _compute_mask(self, state: int) -> np.ndarray:

@@ -97,6 +97,26 @@ def test_masks_are_cached_per_state():
     assert m.allowed() is first  # inside a string every character leads back to the same state
 
 
+def test_the_mask_cache_is_bounded(monkeypatch):
+    """A sampled walk through a large grammar visits ever new states: their masks must not pile up,
+    and an evicted state's mask, computed again, is the same."""
+    import edge.constrain.matcher as matcher
+
+    monkeypatch.setattr(matcher, "MAX_MASKS", 4)
+    g, rng, seen = CompiledGrammar(schema_to_grammar(PERSON), _vocab()), random.Random(0), set()
+    for _ in range(5):
+        m = GrammarMatcher(g)
+        for _ in range(60):
+            seen.add(m.state)
+            allowed = m.allowed()
+            assert np.array_equal(allowed, g._compute_mask(m.state)) and len(g._masks) <= 4
+            choices = [t for t in np.flatnonzero(allowed) if t != EOS]
+            if not choices:
+                break
+            m.accept(int(rng.choice(choices)))
+    assert len(seen) > 4  # the walks did visit more states than the bound
+
+
 def test_special_and_invalid_tokens_are_never_allowed():
     vocab = Vocabulary.from_texts(["{", "}", None, "\ufffd", "{}"], [2])
     m = GrammarMatcher(CompiledGrammar(schema_to_grammar({"type": "object"}), vocab))
