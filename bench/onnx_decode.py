@@ -52,6 +52,8 @@ CONTENDERS = ("edgesplit-onnx-fp32", "optimum-fp32", "edgesplit-onnx-int4", "ort
 TRACED = "-traced"  # suffix: the same contender on a bundle exported with --attention traced
 SPIN = "-spin"  # suffix: the same edgesplit contender with RuntimeOptions.ort_spinning on
 AUTO = "-auto"  # suffix: the same edgesplit contender with speculative = "auto" (the default)
+# another runtime's contender -> edgesplit's plain contender it shares a model file with
+SAME_FILE = {"optimum-fp32": "edgesplit-onnx-fp32", "ortgenai-int4": "edgesplit-onnx-int4"}
 
 
 def _peak_rss_mb() -> float:
@@ -315,15 +317,15 @@ def main() -> None:
     for p in procs.values():
         p.stdin.close()
         p.wait()
-    report(runs, args)
+    report(runs, models, args)
 
 
-def report(runs: dict[str, list[dict]], args) -> None:
+def report(runs: dict[str, list[dict]], models: dict[str, str], args) -> None:
     rows = {k: {"ttft_ms": statistics.median(r["ttft_ms"] for r in rs),
                 "decode_tok_s": statistics.median(r["decode_tok_s"] for r in rs),
                 "peak_rss_mb": max(r["peak_rss_mb"] for r in rs), "tokens": rs[0]["tokens"]}
             for k, rs in runs.items()}
-    same = _same_tokens(runs)
+    same = _same_tokens(runs, models)
     ratios = {name: rows[a]["decode_tok_s" if "TTFT" not in name else "ttft_ms"]
               / rows[b]["decode_tok_s" if "TTFT" not in name else "ttft_ms"]
               for name, (a, b) in RATIOS.items() if a in rows and b in rows}
@@ -344,21 +346,14 @@ def report(runs: dict[str, list[dict]], args) -> None:
         print(f"{k}: {'the same' if ref[1] else 'NOT the same'} greedy tokens as {ref[0]}")
 
 
-def _same_tokens(runs: dict[str, list[dict]]) -> dict[str, tuple[str, bool]]:
-    """contender -> (edgesplit plain contender on the same model, whether every rep wrote its tokens)."""
-    def base(k: str) -> str | None:
-        q = "fp32" if "fp32" in k else "int4" if "int4" in k else None
-        plain = {"fp32": "edgesplit-onnx-fp32", "int4": "edgesplit-onnx-int4"}.get(q, "llamacpp-q4_1")
-        if "traced" in k or "gqa" in k or plain == k or plain not in runs:
-            return None
-        return plain
+def _same_tokens(runs: dict[str, list[dict]], models: dict[str, str]) -> dict[str, tuple[str, bool]]:
+    """contender -> (edgesplit's plain contender on the same model file, whether every rep wrote its tokens)."""
     out = {}
     for k, rs in runs.items():
-        if (b := base(k)) is not None:
-            ref = runs[b][0]["token_ids"]
-            out[k] = (b, all(r["token_ids"] == ref for r in rs))
+        twin = SAME_FILE.get(k) or next((k.removesuffix(s) for s in (SPIN, AUTO) if k.endswith(s)), None)
+        if twin in runs and models[twin] == models[k]:  # (--traced runs optimum on another file)
+            out[k] = (twin, all(r["token_ids"] == runs[twin][0]["token_ids"] for r in rs))
     return out
-
 
 if __name__ == "__main__":
     main()
