@@ -82,7 +82,7 @@ class _Two:
 def test_a_source_that_does_not_pay_leaves_the_step_to_the_next_candidate() -> None:
     controller = Controller()
     controller.record(None, 0, 0, 0.010)
-    for _ in range(10):  # n-gram drafts are always rejected, the table's are not tried yet
+    for _ in range(20):  # n-gram drafts are always rejected, the table's are not tried yet
         controller.record("ngram2", 2, 0, 0.012)
     draft = _draft(_Two(), controller, [0], 4, SpecStats())
     assert draft is not None and draft.source == "recycle" and draft.tokens == [3, 4]
