@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge import Engine
-from edge.backends.llamacpp_build import batch_invariant_attention
+from edge.backends.llamacpp_build import batch_invariant_attention, q4_1_gemm
 from edge.options import RuntimeOptions
 from tests.export.conftest import tiny_tokenizer_dir  # noqa: F401  (fixture used by tiny_models)
 from tests.export.gguf.conftest import tiny_models  # noqa: F401
@@ -184,6 +184,16 @@ def test_auto_drafts_only_where_batched_rows_are_one_token_rows() -> None:
 def test_the_set_up_builds_batch_invariant_attention() -> None:
     """scripts/setup.sh patches llama.cpp; a build without the patch would make `auto` decode plainly."""
     assert batch_invariant_attention(), "llama-cpp-python was not built by scripts/setup.sh (patch missing)"
+
+
+def test_the_set_up_builds_the_batched_q4_1_kernel_where_there_is_avx2() -> None:
+    """scripts/setup.sh patches llama.cpp; without the kernel a verifier pass of the default model (Q4_1)
+    costs a third more and `auto` drafts less often (bench/verify_cost.py)."""
+    import llama_cpp
+
+    if "AVX2 = 1" not in llama_cpp.llama_print_system_info().decode():
+        pytest.skip("this llama.cpp has no AVX2 (an aarch64 or a lower-SIMD build): the kernel is x86 AVX2 code")
+    assert q4_1_gemm(), "llama-cpp-python was not built by scripts/setup.sh (ggml-q4_1-gemm.patch missing)"
 
 
 MANUAL = " ".join(f"Step {i}: turn the {w} dial of unit {i} to {i % 7 + 1} and wait {i % 5 + 2} seconds." for i, w in
