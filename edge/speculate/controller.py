@@ -3,8 +3,8 @@
 Per draft source the controller keeps an estimate `a` of the chance that the next draft token is
 accepted (a moving average of accepted / tried tokens); a draft of k tokens then yields
 E(k) = 1 + a + ... + a^k tokens per verifier pass. It also times its own passes (verification,
-acceptance and drafting together): c(1) for one token, and the extra cost of each further token
-in a batch. It drafts k tokens only where E(k) / c(k + 1) beats 1 / c(1) by a margin, else not
+acceptance and drafting together): c(1) for one token, and the extra cost of k further tokens in a
+batch as b + e*k, fitted to the passes it has seen. It drafts k tokens only where E(k) / c(k + 1) beats 1 / c(1) by a margin, else not
 at all, with a rare one-token probe so that a source that starts paying again is noticed, and a
 rare plain pass so that c(1) follows the machine's load. After `handoff_after` steps in a row without
 a draft worth sending (probes do not count) it tells the loop to hand the rest of the generation to
@@ -50,6 +50,42 @@ class _Median:
 
 
 @dataclass
+class _BatchCost:
+    """A verifier pass's time beyond a one-token pass, for k draft tokens, as b + e*k.
+
+    Fitted to the median per draft length: on a CPU the first extra token costs most (2 cores,
+    Q4_1: ~0.7 one-token passes, then ~0.2 per token), so one per-token figure made long drafts look
+    dearer than they are and short ones cheaper. A length counts from `min_seen` passes on, so one
+    preempted pass cannot bend the line."""
+
+    min_seen: int = 3
+    by_len: dict[int, _Median] = field(default_factory=dict)
+
+    @property
+    def seen(self) -> bool:
+        return bool(self.by_len)
+
+    def add(self, k: int, extra: float) -> None:
+        self.by_len.setdefault(k, _Median()).add(extra)
+
+    def line(self) -> tuple[float, float]:
+        """(b, e): the least-squares line through the lengths seen enough, both kept >= 0."""
+        pts = [(k, m.value) for k, m in self.by_len.items() if m.seen >= self.min_seen]
+        if len(pts) < 2:  # one length (or none seen enough): a line through the origin
+            pts = pts or [(k, m.value) for k, m in self.by_len.items()]
+            return 0.0, statistics.median(m / k for k, m in pts)
+        n, sk, sm = len(pts), sum(k for k, _ in pts), sum(m for _, m in pts)
+        skk, skm = sum(k * k for k, _ in pts), sum(k * m for k, m in pts)
+        e = (n * skm - sk * sm) / (n * skk - sk * sk)
+        b = (sm - e * sk) / n
+        if e < 0:
+            return max(0.0, sm / n), 0.0
+        if b < 0:
+            return 0.0, skm / skk
+        return b, e
+
+
+@dataclass
 class Controller:
     max_draft: int = 8
     margin: float = 0.05  # drafting must promise this much more throughput than plain decoding
@@ -58,12 +94,12 @@ class Controller:
     # untried sources start hopeful: at 0.5 a 2-core CPU's dear batched pass (~0.4 one-token passes per
     # extra token) never looked worth a try, and prompt-lookup drafts were never sent (measured: 0.8-0.9)
     prior_accept: float = 0.8
-    prior_extra: float = 0.12  # cost of one more token in a batch, in 1-token passes (CPU prior)
+    prior_extra: float = 0.12  # cost of one more token in a batch, in 1-token passes, until measured
     handoff_after: int = 24  # steps without a draft worth sending before decoding goes plain (0: never)
     plain_stretch: int = 32  # tokens of the first plain stretch; each later one is twice as long
     _accept: dict[str, _Ema] = field(default_factory=dict)
     _c1: _Median = field(default_factory=_Median)
-    _extra: _Median = field(default_factory=_Median)
+    _extra: _BatchCost = field(default_factory=_BatchCost)
     _idle: dict[str, int] = field(default_factory=dict)
     _since_plain: int = 0
     _since_worth: int = 0  # verifier passes since the last draft judged worth sending
@@ -105,11 +141,11 @@ class Controller:
     def best_length(self, source: str) -> int:
         a = self.acceptance(source)
         c1 = self._c1.value if self._c1.seen else 1.0
-        extra = self._extra.value if self._extra.seen else self.prior_extra * c1
+        b, e = self._extra.line() if self._extra.seen else (0.0, self.prior_extra * c1)
         best_k, best, gain = 0, (1.0 + self.margin) / c1, 1.0
         for k in range(1, self.max_draft + 1):
             gain += a ** k
-            rate = gain / (c1 + k * extra)
+            rate = gain / (c1 + b + k * e)
             if rate > best:
                 best_k, best = k, rate
         return best_k
@@ -128,7 +164,7 @@ class Controller:
             return
         self._since_plain += 1
         if self._c1.seen:
-            self._extra.add(max(0.0, seconds - self._c1.value) / n_draft)
+            self._extra.add(n_draft, max(0.0, seconds - self._c1.value))
         ema = self._accept.setdefault(source or "?", _Ema(self.prior_accept, seen=1))
         tried = n_accepted + (1 if n_accepted < n_draft else 0)
         for i in range(tried):  # each tried token is one Bernoulli observation
