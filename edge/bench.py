@@ -7,7 +7,8 @@ Every target gets a prompt of exactly N tokens in its own tokenizer, greedy deco
 `gen_tokens` tokens and the Engine's wall-clock timings, so llama.cpp and ONNX Runtime rows (and
 encoder-decoder vs decoder-only models) are counted the same way. Targets run interleaved, one
 repetition of each in turn, so load drift on a shared machine hits all of them alike. Each
-repetition uses a different prompt (rotated filler text) so no backend can reuse a cached prefix.
+repetition uses a different prompt (rotated filler text) so no backend can reuse a cached prefix,
+and the prompt cache is off: the next run's prompts are this run's, which its disk store would serve.
 For llama.cpp targets a bare llama-cpp-python loop runs alongside as the reference.
 """
 
@@ -282,7 +283,7 @@ def _generate(slot: _Slot, k: int, config: BenchConfig) -> tuple[str, Generation
 
 def _load(t: Target, config: BenchConfig, emulation: Emulation | None, sampler: RssSampler) -> _Slot:
     before = sampler.rss()
-    slot = _Slot(t, load_target(t, emulation))
+    slot = _Slot(t, load_target(t, emulation, prompt_cache="off"))  # TTFT and prefill of a cold prompt
     prompts = [_generate(slot, i, config)[0] for i in range(config.warmup)]
     mid = sampler.rss()
     if config.reference and slot.engine.backend_name == "llamacpp":

@@ -48,7 +48,8 @@ def bench(targets, model, profile, backend, threads, prompt_tokens, gen_tokens, 
           no_reference, speculative, as_json, as_csv, plot_file, save_file):
     """Measure TTFT, prefill and decode speed, inter-token latency, peak RSS and bandwidth use.
 
-    One warm-up, then --repeat repetitions of a prompt of exactly --prompt-tokens tokens and greedy
+    One warm-up, then --repeat repetitions of a prompt of exactly --prompt-tokens tokens (another
+    each time, the prompt cache off: TTFT is a cold prompt's) and greedy
     generation of --gen-tokens tokens. decode tok/s is compared with the memory-bandwidth ceiling
     (a copy benchmark run on the spot) and, on llama.cpp, with a bare llama-cpp-python loop.
     With --compare, each TARGET is `MODEL[,backend=B][,profile=P][,threads=N][,label=L]`
