@@ -73,7 +73,7 @@ fi
 #    GELU models their fidelity (Gemma 3: ~2e-4 in the logits); same speed (bench/gelu_build.py)
 #  - ggml-q4_1-gemm: batched Q4_1 matmuls (prefill, speculative verification) 2 rows x 4 columns at a
 #    time on x86 AVX2, each weight block unpacked once, with vec_dot's own sums: bit-identical, an
-#    8-token pass of the default model 4.1 -> 3.0 one-token passes, prefill 1.75x (bench/verify_cost.py)
+#    8-token pass of the default model 4.1 -> 3.0 one-token passes, prefill 1.8x (bench/verify_cost.py)
 #  - llama-t5-cross-kv-cache: T5's cross-attention K/V computed once per encode instead of at
 #    every decode step, where they made each token cost O(prompt length) (bench/encdec_vs_decoder.py)
 PATCHES=(scripts/patches/*.patch)
