@@ -3,9 +3,9 @@
 Per draft source the controller keeps an estimate `a` of the chance that the next draft token is
 accepted (a moving average of accepted / tried tokens); a draft of k tokens then yields
 E(k) = 1 + a + ... + a^k tokens per verifier pass. It also times its own passes (verification,
-acceptance and drafting together): c(1) for one token, and the extra cost of k further tokens in a
-batch as b + e*k, fitted to the passes it has seen. It drafts k tokens only where E(k) / c(k + 1) beats 1 / c(1) by a margin, else not
-at all, with a rare one-token probe so that a source that starts paying again is noticed, and a
+acceptance and drafting together): c(1) for one token, and the extra cost of k further tokens in
+a batch as b + e*k, fitted to the passes it has seen. It drafts k tokens only where E(k) / c(k + 1)
+beats 1 / c(1) by a margin, else not at all, with a rare one-token probe so that a source that starts paying again is noticed, and a
 rare plain pass so that c(1) follows the machine's load. After `handoff_after` steps in a row without
 a draft worth sending (probes do not count) it tells the loop to hand the rest of the generation to
 the backend's plain decoder, whose per-token cost is below a one-token verifier pass, for a
@@ -60,6 +60,7 @@ class _BatchCost:
 
     min_seen: int = 3
     by_len: dict[int, _Median] = field(default_factory=dict)
+    _line: tuple[float, float] | None = None  # fitted on demand after each pass (read at every step)
 
     @property
     def seen(self) -> bool:
@@ -67,9 +68,15 @@ class _BatchCost:
 
     def add(self, k: int, extra: float) -> None:
         self.by_len.setdefault(k, _Median()).add(extra)
+        self._line = None
 
     def line(self) -> tuple[float, float]:
         """(b, e): the least-squares line through the lengths seen enough, both kept >= 0."""
+        if self._line is None:
+            self._line = self._fit()
+        return self._line
+
+    def _fit(self) -> tuple[float, float]:
         pts = [(k, m.value) for k, m in self.by_len.items() if m.seen >= self.min_seen]
         if len(pts) < 2:  # one length (or none seen enough): a line through the origin
             pts = pts or [(k, m.value) for k, m in self.by_len.items()]
