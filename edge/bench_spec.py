@@ -75,7 +75,8 @@ def _pair_rows(plain: Engine, spec: Engine, w: Workload, gen_tokens: int, repeat
     if _run(spec, w, gen_tokens).speculation is None:
         raise InvalidRequestError(f"{spec.name} decodes {w.name!r} plainly with speculative = {spec.options.speculative!r} "
                                   "(under auto: an int8/int4/ternary ONNX bundle, llama.cpp without flash attention or not "
-                                  "built by scripts/setup.sh; an encoder-decoder model): "
+                                  "built by scripts/setup.sh, a GGUF whose batched rows are not its one-token rows on this "
+                                  "build (K-quants, Q5_0); an encoder-decoder model): "
                                   "nothing to compare; pass --speculative on, ngram or recycle to ask for it by name")
     p_rates, s_rates, stats, same = [], [], [], True
     for i in range(repeat):

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -24,19 +25,32 @@ from ..speculate.controller import Controller
 from .base import Backend, Capabilities, LogitsHook, ModelInfo
 
 
-def _speculation(backend, options: RuntimeOptions, controller: Controller | None, n_batch: int):
+def _speculation(backend, ref: ModelRef, options: RuntimeOptions, controller: Controller | None, n_batch: int):
     """Speculation state, its drafts cut to what one llama_decode takes (llama.cpp aborts the
     process on a batch over n_batch); None where the mode does not draft on this context
     (llamacpp_spec.speculates) or not even one draft token fits."""
-    from .llamacpp_spec import LlamaCppSpeculation, speculates
+    from .llamacpp_spec import LlamaCppSpeculation, rows_match, speculates
 
     mode = options.speculative
-    if not speculates(mode, options.flash_attn) or n_batch < 2:
+    if n_batch < 2 or not speculates(mode, options.flash_attn, lambda: rows_match(backend._llm, _rows_key(ref, options))):
         return None
     controller = controller or Controller()
     if controller.max_draft + 1 > n_batch:
         controller = replace(controller, max_draft=n_batch - 1)
     return LlamaCppSpeculation(backend, mode, controller)
+
+
+def _rows_key(ref: ModelRef, options: RuntimeOptions) -> str:
+    """What decides which kernels a pass runs: the file's version, the options that pick kernels, the build."""
+    import hashlib
+
+    import llama_cpp
+
+    st = ref.weights_file.stat()
+    facts = (str(ref.weights_file.resolve()), st.st_size, st.st_mtime_ns, options.threads, options.flash_attn,
+             options.kv_type, options.n_batch, llama_cpp.llama_print_system_info().decode("utf-8", "replace"),
+             getattr(llama_cpp, "__version__", ""), str(Path(llama_cpp.__file__).resolve()))
+    return hashlib.sha256(repr(facts).encode()).hexdigest()[:32]
 
 
 def _greedy_constraint(matcher: GrammarMatcher, n_prompt: int):
@@ -81,7 +95,7 @@ class LlamaCppBackend(Backend):
 
         self._prompt_cache = for_llamacpp(self._llm, llama_cpp, ref, options, self.info.n_ctx)
         self.matchers = MatcherCache(self._vocabulary)  # grammars as token masks (speculation, greedy)
-        self._spec = _speculation(self, options, controller, min(options.n_batch, n_ctx))
+        self._spec = _speculation(self, ref, options, controller, min(options.n_batch, n_ctx))
 
     def tokenize(self, text: str, *, add_bos: bool, special: bool = True) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)

@@ -14,16 +14,21 @@ verifier pass's bit for bit, so greedy output is plain decoding's token for toke
 splits one query's KV cache over the threads from 512 cached positions on, and without flash
 attention the batched KQ products sum in another order; their rows part by up to ~1 logit
 (`bench/verify_cost.py`, 2 threads), which parted 6 of 12 GUI-agent scripts from plain decoding.
-There `auto` decodes plainly; `on`, `ngram` and `recycle` still draft, each token the verifier's argmax.
+The matmuls must agree too, and whether they do depends on the weights' types: ggml multiplies a
+batch of K-quant or Q5_0 rows with other kernels (tinyBLAS, its tiled path, ARM's i8mm) than one
+row. So `auto` also checks the loaded model once (`rows_match`), and remembers the verdict.
+Where either fails `auto` decodes plainly; `on`, `ngram` and `recycle` still draft, each token the
+verifier's argmax.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from ..models import edgesplit_home
 from ..sampling import Sampler, SamplingParams, constrain_logits
 from ..speculate import Controller
 from ..speculate.session import Speculation
@@ -31,15 +36,78 @@ from ..speculate.session import speculates as _speculates
 
 
 def lossless(flash_attn: bool) -> bool:
-    """Whether batched rows equal one-token rows bit for bit (bench/verify_cost.py measures it)."""
+    """Whether this build's attention gives batched rows equal to one-token rows bit for bit
+    (bench/verify_cost.py measures it); the model's matmuls are `rows_match`'s part."""
     from .llamacpp_build import batch_invariant_attention
 
     return flash_attn and batch_invariant_attention()
 
 
-def speculates(mode: str, flash_attn: bool) -> bool:
-    """Whether `speculative = mode` drafts on a llama.cpp context (session.speculates)."""
-    return _speculates(mode, lossless(flash_attn))
+def speculates(mode: str, flash_attn: bool, rows_equal: Callable[[], bool] = lambda: True) -> bool:
+    """Whether `speculative = mode` drafts on a llama.cpp context (session.speculates); `rows_equal`
+    (asked only under `auto`, where the build's attention qualifies) checks the model itself."""
+    return _speculates(mode, mode != "auto" or (lossless(flash_attn) and rows_equal()))
+
+
+PROBE_TEXT = b"The quick brown fox jumps over the lazy dog while the old cat sleeps. "
+PROBE_PREFIX = 8  # cached tokens before the probed passes
+PROBE_SIZES = (2, 5, 9)  # pass widths: tinyBLAS's edge tiles and ggml's tiled K-quant path (>= 8 rows)
+_verdicts: dict[str, bool] = {}
+
+
+def rows_match(llm: Any, key: str) -> bool:
+    """Whether batched passes on this loaded model give one-token passes' logits bit for bit.
+
+    Measured once per `key` (model file version, options that change kernels, this build) on the
+    context itself: one-token passes over a fixed text, then batches of PROBE_SIZES over the same
+    positions. About a dozen passes; the verdict is kept under $EDGESPLIT_HOME/cache/batch-rows.
+    The context is left empty, as a freshly loaded one is.
+    """
+    if key in _verdicts:
+        return _verdicts[key]
+    marker = edgesplit_home() / "cache" / "batch-rows" / key
+    for verdict in (True, False):
+        if marker.with_suffix(f".{'same' if verdict else 'differ'}").is_file():
+            _verdicts[key] = verdict
+            return verdict
+    verdict = _probe(llm)
+    _verdicts[key] = verdict
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.with_suffix(f".{'same' if verdict else 'differ'}").write_text("")
+    except OSError:  # a read-only home: measure again next time
+        pass
+    return verdict
+
+
+def _probe(llm: Any) -> bool:
+    from llama_cpp._internals import LlamaBatch
+
+    width = min(max(PROBE_SIZES), llm.n_batch)
+    n = PROBE_PREFIX + width
+    ids = llm.tokenize(PROBE_TEXT * 4, add_bos=True)
+    if len(ids) < n or llm.n_ctx() < n or width < 2:
+        return False  # cannot measure: decode plainly
+    n_vocab, ctx = llm.n_vocab(), llm._ctx
+    batch = LlamaBatch(n_tokens=max(PROBE_PREFIX, width), embd=0, n_seq_max=1, verbose=False)
+    try:
+        def rows(start: int, toks: list[int]) -> np.ndarray:
+            batch.set_batch(toks, n_past=start, logits_all=True)
+            ctx.decode(batch)
+            return np.ctypeslib.as_array(ctx.get_logits(), shape=(len(toks), n_vocab)).copy()
+
+        ctx.kv_cache_seq_rm(-1, 0, -1)
+        rows(0, ids[:PROBE_PREFIX])
+        one = np.concatenate([rows(p, [ids[p]]) for p in range(PROBE_PREFIX, n)])
+        for k in sorted({min(s, width) for s in PROBE_SIZES}):
+            ctx.kv_cache_seq_rm(-1, PROBE_PREFIX, -1)
+            if not np.array_equal(rows(PROBE_PREFIX, ids[PROBE_PREFIX: PROBE_PREFIX + k]), one[:k]):
+                return False
+        return True
+    finally:
+        ctx.kv_cache_seq_rm(-1, 0, -1)
+        llm.n_tokens = 0
+        batch.close()
 
 
 class LlamaCppVerifier:

@@ -181,6 +181,71 @@ def test_auto_drafts_only_where_batched_rows_are_one_token_rows() -> None:
             assert (r.speculation is not None) == drafts, (mode, flash_attn)
 
 
+@pytest.fixture(scope="module")
+def q4_k_m(tmp_path_factory, default_gguf):
+    """The packaged model requantized by llama.cpp to Q4_K_M (its 576-wide rows fall back to Q5_0,
+    with Q4_K/Q6_K where they fit): types ggml multiplies in batches with other kernels than one row."""
+    import ctypes
+
+    import llama_cpp
+
+    out = tmp_path_factory.mktemp("requant") / "smollm2-q4_k_m.gguf"
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype, params.allow_requantize, params.nthread = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M, True, 2
+    assert llama_cpp.llama_model_quantize(str(default_gguf).encode(), str(out).encode(), ctypes.byref(params)) == 0
+    return out
+
+
+def _batched_rows_are_one_token_rows(path) -> bool:
+    """Measured through llama-cpp-python's own eval, apart from edgesplit's probe: 9 tokens in one
+    pass after 8 cached ones, against the same 9 one at a time."""
+    import llama_cpp
+
+    kw = dict(n_ctx=128, n_threads=1, flash_attn=True, logits_all=True, verbose=False)
+    batched, single = llama_cpp.Llama(str(path), **kw), llama_cpp.Llama(str(path), **kw)
+    ids = batched.tokenize(TEXT.encode())[:17]
+    batched.eval(ids[:8])
+    batched.eval(ids[8:])
+    single.eval(ids[:8])
+    for t in ids[8:]:
+        single.eval([t])
+    return np.array_equal(np.asarray(batched.scores[8:17]), np.asarray(single.scores[8:17]))
+
+
+@pytest.mark.parametrize("which", ["default", "q4_k_m"])
+def test_auto_drafts_on_a_model_only_where_its_batched_rows_are_its_one_token_rows(
+        which, default_gguf, q4_k_m) -> None:
+    """The attention patch is not enough: a K-quant or Q5_0 model's batched matmuls part from its
+    one-token ones (up to ~0.9 logits for this Q4_K_M), so `auto` checks each model it loads."""
+    path = default_gguf if which == "default" else q4_k_m
+    same = _batched_rows_are_one_token_rows(path)
+    with Engine.load(str(path), options=RuntimeOptions(n_threads=1)) as e:
+        assert e.options.speculative == "auto"
+        r = e.generate(PROMPTS["repeat"], max_tokens=8, temperature=0.0)
+    assert (r.speculation is not None) == (same and batch_invariant_attention()), (which, same)
+    with Engine.load(str(path), options=RuntimeOptions(n_threads=1, speculative="on")) as e:
+        assert e.generate(PROMPTS["repeat"], max_tokens=8, temperature=0.0).speculation is not None
+
+
+def test_a_models_verdict_is_measured_once_and_kept_on_disk(default_gguf, _isolated_home, monkeypatch) -> None:
+    import llama_cpp
+
+    from edge.backends import llamacpp_spec
+
+    llm = llama_cpp.Llama(str(default_gguf), n_ctx=128, n_threads=1, flash_attn=True, verbose=False)
+    probes, probe = [], llamacpp_spec._probe
+    monkeypatch.setattr(llamacpp_spec, "_probe", lambda m: probes.append(m) or probe(m))
+    monkeypatch.setattr(llamacpp_spec, "_verdicts", {})
+    verdict = llamacpp_spec.rows_match(llm, "a-key")
+    assert llm.n_tokens == 0 and llm.eval([1]) is None  # left empty and usable
+    assert llamacpp_spec.rows_match(llm, "a-key") == verdict and len(probes) == 1
+    monkeypatch.setattr(llamacpp_spec, "_verdicts", {})  # another process: the disk remembers
+    assert llamacpp_spec.rows_match(llm, "a-key") == verdict and len(probes) == 1
+    assert [p.name for p in (_isolated_home / "cache" / "batch-rows").iterdir()] == \
+        [f"a-key.{'same' if verdict else 'differ'}"]
+    assert llamacpp_spec.rows_match(llm, "another-key") == verdict and len(probes) == 2
+
+
 def test_the_set_up_builds_batch_invariant_attention() -> None:
     """scripts/setup.sh patches llama.cpp; a build without the patch would make `auto` decode plainly."""
     assert batch_invariant_attention(), "llama-cpp-python was not built by scripts/setup.sh (patch missing)"
