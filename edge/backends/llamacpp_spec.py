@@ -24,6 +24,7 @@ verifier's argmax.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,19 +66,21 @@ def rows_match(llm: Any, key: str) -> bool:
     """
     if key in _verdicts:
         return _verdicts[key]
-    marker = edgesplit_home() / "cache" / "batch-rows" / key
     for verdict in (True, False):
-        if marker.with_suffix(f".{'same' if verdict else 'differ'}").is_file():
+        if _marker(key, verdict).is_file():
             _verdicts[key] = verdict
             return verdict
-    verdict = _probe(llm)
-    _verdicts[key] = verdict
+    verdict = _verdicts[key] = _probe(llm)
     try:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.with_suffix(f".{'same' if verdict else 'differ'}").write_text("")
+        _marker(key, verdict).parent.mkdir(parents=True, exist_ok=True)
+        _marker(key, verdict).write_text("")
     except OSError:  # a read-only home: measure again next time
         pass
     return verdict
+
+
+def _marker(key: str, same: bool) -> Path:
+    return edgesplit_home() / "cache" / "batch-rows" / f"{key}.{'same' if same else 'differ'}"
 
 
 def _probe(llm: Any) -> bool:
@@ -100,10 +103,14 @@ def _probe(llm: Any) -> bool:
         rows(0, ids[:PROBE_PREFIX])
         one = np.concatenate([rows(p, [ids[p]]) for p in range(PROBE_PREFIX, n)])
         for k in sorted({min(s, width) for s in PROBE_SIZES}):
-            ctx.kv_cache_seq_rm(-1, PROBE_PREFIX, -1)
+            # a memory that cannot drop a tail (recurrent state) cannot roll back a draft either
+            if not ctx.kv_cache_seq_rm(-1, PROBE_PREFIX, -1):
+                return False
             if not np.array_equal(rows(PROBE_PREFIX, ids[PROBE_PREFIX: PROBE_PREFIX + k]), one[:k]):
                 return False
         return True
+    except RuntimeError:  # llama_decode refused a pass: not a context to draft on
+        return False
     finally:
         ctx.kv_cache_seq_rm(-1, 0, -1)
         llm.n_tokens = 0
