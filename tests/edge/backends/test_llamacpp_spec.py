@@ -246,6 +246,30 @@ def test_a_models_verdict_is_measured_once_and_kept_on_disk(default_gguf, _isola
     assert llamacpp_spec.rows_match(llm, "another-key") == verdict and len(probes) == 2
 
 
+def test_the_verdicts_key_follows_the_model_file_the_options_and_a_rebuilt_library(
+        default_gguf, tmp_path, monkeypatch) -> None:
+    import os
+    import shutil
+
+    import llama_cpp
+
+    from edge.backends.llamacpp import _rows_key
+    from edge.models import resolve
+
+    ref, opts = resolve(str(default_gguf)), RuntimeOptions(n_threads=1)
+    key = _rows_key(ref, opts)
+    assert _rows_key(ref, opts) == key
+    assert _rows_key(ref, opts.with_(n_threads=2)) != key
+    assert _rows_key(ref, opts.with_(kv_type="q8_0")) != key
+    libs = tmp_path / "lib"
+    shutil.copytree(os.path.join(os.path.dirname(llama_cpp.__file__), "lib"), libs)
+    monkeypatch.setenv("LLAMA_CPP_LIB_PATH", str(libs))
+    copied = _rows_key(ref, opts)
+    so = next(libs.glob("libggml-cpu.so*"))
+    os.utime(so, ns=(so.stat().st_atime_ns, so.stat().st_mtime_ns + 10**9))  # a rebuilt kernel
+    assert len({key, copied, _rows_key(ref, opts)}) == 3
+
+
 def test_the_set_up_builds_batch_invariant_attention() -> None:
     """scripts/setup.sh patches llama.cpp; a build without the patch would make `auto` decode plainly."""
     assert batch_invariant_attention(), "llama-cpp-python was not built by scripts/setup.sh (patch missing)"
