@@ -10,7 +10,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -41,19 +40,14 @@ def _speculation(backend, ref: ModelRef, options: RuntimeOptions, controller: Co
 
 
 def _rows_key(ref: ModelRef, options: RuntimeOptions) -> str:
-    """What decides which kernels a pass runs: the file's version, the options that pick kernels, the
-    build (its libraries' sizes and times too: a rebuilt kernel keeps the version and feature list)."""
+    """What decides which kernels a pass runs: the file's version, the options that pick kernels, the build."""
     import hashlib
-    import os
 
-    import llama_cpp
+    from .llamacpp_build import build_identity
 
-    libs = Path(os.environ.get("LLAMA_CPP_LIB_PATH") or Path(llama_cpp.__file__).parent / "lib")
-    build = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in libs.glob("*.so*") if f.is_file())
     st = ref.weights_file.stat()
     facts = (str(ref.weights_file.resolve()), st.st_size, st.st_mtime_ns, options.threads, options.flash_attn,
-             options.kv_type, options.n_batch, llama_cpp.llama_print_system_info().decode("utf-8", "replace"),
-             getattr(llama_cpp, "__version__", ""), str(libs.resolve()), build)
+             options.kv_type, options.n_batch, build_identity())
     return hashlib.sha256(repr(facts).encode()).hexdigest()[:32]
 
 

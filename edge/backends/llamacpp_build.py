@@ -26,13 +26,17 @@ class _InitParams(ctypes.Structure):
     _fields_ = [("mem_size", ctypes.c_size_t), ("mem_buffer", ctypes.c_void_p), ("no_alloc", ctypes.c_bool)]
 
 
-@cache
-def _ggml() -> tuple[ctypes.CDLL, ctypes.CDLL]:
+def lib_dir() -> Path:
+    """The folder of the libraries the binding loads (llama_cpp.llama_cpp honours the same variable)."""
     spec = importlib.util.find_spec("llama_cpp")
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError("llama_cpp")
-    # the libraries the binding itself loads (llama_cpp.llama_cpp honours the same variable)
-    lib = Path(os.environ.get("LLAMA_CPP_LIB_PATH") or Path(spec.origin).parent / "lib")
+    return Path(os.environ.get("LLAMA_CPP_LIB_PATH") or Path(spec.origin).parent / "lib")
+
+
+@cache
+def _ggml() -> tuple[ctypes.CDLL, ctypes.CDLL]:
+    lib = lib_dir()
     base = ctypes.CDLL(str(lib / "libggml-base.so"), mode=ctypes.RTLD_GLOBAL)
     cpu = ctypes.CDLL(str(lib / "libggml-cpu.so"), mode=ctypes.RTLD_GLOBAL)
     vp = ctypes.c_void_p
@@ -126,6 +130,17 @@ def batch_invariant_attention() -> bool:
     """Whether the installed llama.cpp carries edgesplit's batch-invariant attention patch (a stock
     build splits a single query's KV over the threads from 512 cached positions on: other sums)."""
     return BATCH_INVARIANT_MARK in _system_info()
+
+
+@cache
+def build_identity() -> tuple:
+    """What tells this process's llama.cpp build from another: version, feature list, and its
+    libraries' folder, sizes and times (a rebuilt kernel keeps the version and feature list)."""
+    import llama_cpp
+
+    libs = lib_dir()
+    files = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in libs.glob("*.so*") if f.is_file())
+    return getattr(llama_cpp, "__version__", ""), _system_info(), str(libs.resolve()), tuple(files)
 
 
 def q4_1_gemm() -> bool:

@@ -5,8 +5,8 @@ accepted (a moving average of accepted / tried tokens); a draft of k tokens then
 E(k) = 1 + a + ... + a^k tokens per verifier pass. It also times its own passes (verification,
 acceptance and drafting together): c(1) for one token, and the extra cost of k further tokens in
 a batch as b + e*k, fitted to the passes it has seen. It drafts k tokens only where E(k) / c(k + 1)
-beats 1 / c(1) by a margin, else not at all, with a rare one-token probe so that a source that starts paying again is noticed, and a
-rare plain pass so that c(1) follows the machine's load. After `handoff_after` steps in a row without
+beats 1 / c(1) by a margin, else not at all, with a rare one-token probe so that a source that
+starts paying again is noticed, and a rare plain pass so that c(1) follows the machine's load. After `handoff_after` steps in a row without
 a draft worth sending (probes do not count) it tells the loop to hand the rest of the generation to
 the backend's plain decoder, whose per-token cost is below a one-token verifier pass, for a
 stretch of `plain_stretch` tokens (doubling each time) before speculation resumes and probes again:

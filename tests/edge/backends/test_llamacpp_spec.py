@@ -254,6 +254,7 @@ def test_the_verdicts_key_follows_the_model_file_the_options_and_a_rebuilt_libra
     import llama_cpp
 
     from edge.backends.llamacpp import _rows_key
+    from edge.backends.llamacpp_build import build_identity
     from edge.models import resolve
 
     ref, opts = resolve(str(default_gguf)), RuntimeOptions(n_threads=1)
@@ -263,11 +264,17 @@ def test_the_verdicts_key_follows_the_model_file_the_options_and_a_rebuilt_libra
     assert _rows_key(ref, opts.with_(kv_type="q8_0")) != key
     libs = tmp_path / "lib"
     shutil.copytree(os.path.join(os.path.dirname(llama_cpp.__file__), "lib"), libs)
-    monkeypatch.setenv("LLAMA_CPP_LIB_PATH", str(libs))
-    copied = _rows_key(ref, opts)
-    so = next(libs.glob("libggml-cpu.so*"))
-    os.utime(so, ns=(so.stat().st_atime_ns, so.stat().st_mtime_ns + 10**9))  # a rebuilt kernel
-    assert len({key, copied, _rows_key(ref, opts)}) == 3
+    try:  # the build's identity is read once per process: each step below is another process
+        monkeypatch.setenv("LLAMA_CPP_LIB_PATH", str(libs))
+        build_identity.cache_clear()
+        copied = _rows_key(ref, opts)
+        so = next(libs.glob("libggml-cpu.so*"))
+        os.utime(so, ns=(so.stat().st_atime_ns, so.stat().st_mtime_ns + 10**9))  # a rebuilt kernel
+        build_identity.cache_clear()
+        assert len({key, copied, _rows_key(ref, opts)}) == 3
+    finally:
+        monkeypatch.delenv("LLAMA_CPP_LIB_PATH")
+        build_identity.cache_clear()
 
 
 def test_the_set_up_builds_batch_invariant_attention() -> None:
